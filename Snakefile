@@ -1,0 +1,18 @@
+# Biomedical NER benchmark: encoders vs decoder LLMs (VANER labeler, generative BIO).
+# Run the embedded default:  snakemake --cores 2
+# Another study:             snakemake --cores 2 --config study=vaner
+# On a SLURM cluster:        snakemake --profile slurm --config study=vaner
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpora.smk"
+include: "workflow/rules/bio.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,55 @@
+"""Command-line entry point: ``python -m nerbench <command> [args]``.
+
+Each command lives in the module of its stage as ``main_<name>(argv)``; this table only routes.
+Errors of type :class:`nerbench.io.InputError` print one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from nerbench.io import InputError
+
+COMMANDS: dict[str, str] = {
+    "download": "nerbench.corpora:main_download",
+    "to-bio": "nerbench.bio:main_to_bio",
+    "corpus-stats": "nerbench.stats:main_corpus_stats",
+    "build-tiny-model": "nerbench.models:main_build_tiny_model",
+    "train": "nerbench.train:main_train",
+    "predict": "nerbench.predict:main_predict",
+    "evaluate": "nerbench.evaluate:main_evaluate",
+    "aggregate": "nerbench.report:main_aggregate",
+    "tables": "nerbench.report:main_tables",
+    "figures": "nerbench.report:main_figures",
+    "tag": "nerbench.predict:main_tag",
+    "kb": "nerbench.kb:main_kb",
+    "autophrase": "nerbench.phrases:main_autophrase",
+    "embed": "nerbench.retrieval:main_embed",
+    "retrieve": "nerbench.retrieval:main_retrieve",
+    "dbr": "nerbench.dbr:main_dbr",
+    "dbr-stats": "nerbench.dbr:main_dbr_stats",
+}
+
+
+def _usage() -> str:
+    return "usage: python -m nerbench <command> [args]\ncommands: " + ", ".join(sorted(COMMANDS))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command '{command}'\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, func_name = COMMANDS[command].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    try:
+        result = func(rest)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return int(result or 0)

@@ -1,0 +1,281 @@
+"""Load and validate the workflow's configuration; expand a study into runs.
+
+Files: ``config/config.yaml`` (which study), ``config/datasets.tsv``, ``config/models.tsv`` and
+``config/studies/<study>.yaml``. Every file is checked against a JSON schema in
+``workflow/schemas``; errors name the file and the row or key at fault.
+
+A *run* is one training job: (model, method, training datasets, DBR variant, hyperparameters,
+seed). Its ``run_id`` is a readable prefix plus a hash of exactly that slice of config, so a change
+to one value creates one new run directory and nothing else.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from nerbench.io import InputError
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+SPLITS = ("train", "devel", "test")
+CANONICAL_TYPES = ("Disease", "Chemical", "Gene", "Species")
+
+
+def load_schema(name: str) -> dict:
+    """Load ``workflow/schemas/<name>.schema.yaml``."""
+    with open(SCHEMA_DIR / f"{name}.schema.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _validate(instance: Any, schema: dict, where: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        key = ".".join(str(p) for p in e.absolute_path) or "<top level>"
+        raise InputError(f"schema violation at key '{key}': {e.message}", where)
+
+
+def _apply_defaults(row: dict, schema: dict) -> dict:
+    out = dict(row)
+    for key, sub in schema.get("properties", {}).items():
+        if out.get(key, "") in ("", None) and "default" in sub:
+            out[key] = sub["default"]
+    return out
+
+
+def _coerce(value: str, sub: dict) -> Any:
+    kind = sub.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if value == "" and "null" in kinds:
+        return None
+    try:
+        if "integer" in kinds and value != "":
+            return int(value)
+        if "boolean" in kinds and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    except ValueError:
+        return value
+    return value
+
+
+def read_tsv_table(path: str | Path, schema_name: str, key: str) -> dict[str, dict]:
+    """Read a TSV config table, validate every row, and index it by ``key``.
+
+    A missing or unknown column, a schema violation or a duplicate key is an
+    :class:`InputError` naming the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("config table not found", path)
+    schema = load_schema(schema_name)
+    props = schema["properties"]
+    with open(path, encoding="utf-8", newline="") as f:
+        lines = [ln for ln in f.read().splitlines() if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        raise InputError("config table is empty", path)
+    reader = csv.reader(lines, delimiter="\t")
+    header = next(reader)
+    unknown = [c for c in header if c not in props]
+    if unknown:
+        raise InputError(f"unknown column(s) {unknown}; allowed: {sorted(props)}", path, 1)
+    missing = [c for c in schema.get("required", []) if c not in header]
+    if missing:
+        raise InputError(f"missing required column(s) {missing}", path, 1)
+    table: dict[str, dict] = {}
+    for lineno, cells in enumerate(reader, 2):
+        if len(cells) != len(header):
+            raise InputError(
+                f"row has {len(cells)} cells but the header has {len(header)} columns", path, lineno
+            )
+        raw = dict(zip(header, cells, strict=True))
+        row = {k: _coerce(v, props[k]) for k, v in raw.items()}
+        row = _apply_defaults(row, schema)
+        _validate(row, schema, f"{path}:{lineno}")
+        name = row[key]
+        if name in table:
+            raise InputError(f"duplicate {key} '{name}'", path, lineno)
+        table[name] = row
+    return table
+
+
+def parse_tag_map(spec: str, where: str) -> dict[str, str]:
+    """Parse ``"SRC:Canonical,SRC2:Canonical2"`` into a mapping of source type to canonical type."""
+    mapping: dict[str, str] = {}
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if ":" not in item:
+            raise InputError(f"tag_map entry '{item}' is not SOURCE:Canonical", where)
+        src, dst = (s.strip() for s in item.split(":", 1))
+        if not src or not dst:
+            raise InputError(f"tag_map entry '{item}' has an empty side", where)
+        mapping[src] = dst
+    if not mapping:
+        raise InputError("tag_map is empty", where)
+    return mapping
+
+
+def load_datasets(path: str | Path) -> dict[str, dict]:
+    """Load ``datasets.tsv``; each row gains ``types`` (sorted canonical types)."""
+    table = read_tsv_table(path, "datasets", "name")
+    for name, row in table.items():
+        mapping = parse_tag_map(row["tag_map"], f"{path} (dataset '{name}', column tag_map)")
+        row["types"] = sorted(set(mapping.values()))
+    return table
+
+
+def load_models(path: str | Path) -> dict[str, dict]:
+    """Load ``models.tsv``."""
+    return read_tsv_table(path, "models", "id")
+
+
+def load_study(study: str, study_dir: str | Path) -> dict:
+    """Load and validate ``<study_dir>/<study>.yaml``; an unknown study is an error naming it."""
+    study_dir = Path(study_dir)
+    path = study_dir / f"{study}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in study_dir.glob("*.yaml"))
+        raise InputError(f"unknown study '{study}' (config key 'study'); known studies: {known}")
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    _validate(data, load_schema("study"), str(path))
+    return data
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def short_hash(obj: Any, n: int = 7) -> str:
+    """Hash of the canonical (sorted-key) JSON of ``obj``."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
+
+
+def _fmt_num(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:g}".replace("+", "")
+    return str(x)
+
+
+def make_run_id(slice_: dict) -> str:
+    """Readable prefix plus hash of the run's config slice, e.g. ``minilm__ncbi__lr5e-05_bs16__s42__3f9a2c1``."""
+    ds = slice_["train_datasets"]
+    ds_part = ds[0] if len(ds) == 1 else f"mix{len(ds)}"
+    hp = slice_["hparams"]
+    parts = [slice_["model"]["id"], ds_part]
+    if slice_["method"] != slice_["model"].get("method"):
+        parts.append(slice_["method"])
+    parts.append(f"lr{_fmt_num(hp.get('learning_rate'))}_bs{hp.get('batch_size')}")
+    if slice_.get("dbr", "none") != "none":
+        parts.append(f"dbr-{slice_['dbr']}")
+    parts.append(f"s{slice_['seed']}")
+    parts.append(short_hash(slice_))
+    return "__".join(p.replace("/", "-") for p in parts)
+
+
+def _grid(hparams: dict) -> list[dict]:
+    """Expand list-valued hyperparameters into their Cartesian product."""
+    keys = sorted(hparams)
+    axes = [hparams[k] if isinstance(hparams[k], list) else [hparams[k]] for k in keys]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def _as_list(x: Any) -> list:
+    return x if isinstance(x, list) else [x]
+
+
+@dataclass
+class Plan:
+    """Everything the Snakefile needs to know about one study."""
+
+    study_name: str
+    study: dict
+    datasets: dict[str, dict]
+    models: dict[str, dict]
+    runs: dict[str, dict] = field(default_factory=dict)
+    run_groups: dict[str, str] = field(default_factory=dict)
+    eval_sets: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def study_datasets(self) -> list[str]:
+        names = list(self.study.get("datasets", []))
+        for spec in self.runs.values():
+            names.extend(spec["train_datasets"])
+        for evals in self.eval_sets.values():
+            names.extend(evals)
+        return list(dict.fromkeys(names))
+
+    def dataset(self, name: str) -> dict:
+        return self.datasets[name]
+
+
+def _model_slice(model: dict) -> dict:
+    return {k: v for k, v in model.items() if k not in ("notes", "citation", "license")}
+
+
+def expand_runs(study: dict, datasets: dict, models: dict, where: str) -> Plan:
+    """Expand a study's run groups into concrete runs keyed by run_id."""
+    plan = Plan(study_name=where, study=study, datasets=datasets, models=models)
+    for name in study.get("datasets", []):
+        if name not in datasets:
+            raise InputError(f"unknown dataset '{name}' (key 'datasets'); known: {sorted(datasets)}", where)
+    defaults = study.get("defaults", {}) or {}
+    for gi, group in enumerate(study.get("runs", []) or []):
+        gname = group.get("name", f"group{gi}")
+        gwhere = f"{where} (runs[{gi}] '{gname}')"
+        group_datasets = group.get("datasets", study.get("datasets", []))
+        for d in group_datasets + list(group.get("eval_on", []) or []):
+            if d not in datasets:
+                raise InputError(f"unknown dataset '{d}'; known: {sorted(datasets)}", gwhere)
+        if group.get("train_on", "each") == "each":
+            train_sets = [[d] for d in group_datasets]
+        else:
+            train_sets = [list(group_datasets)]
+        hparams = copy.deepcopy(defaults.get("hparams", {}))
+        hparams.update(group.get("hparams", {}) or {})
+        for model_id in group["models"]:
+            if model_id not in models:
+                raise InputError(f"unknown model '{model_id}'; known: {sorted(models)}", gwhere)
+            model = models[model_id]
+            method = group.get("method") or model["method"]
+            for tsets, hp, seed, dbr in itertools.product(
+                train_sets,
+                _grid(hparams),
+                _as_list(group.get("seeds", defaults.get("seeds", [42]))),
+                _as_list(group.get("dbr", "none")),
+            ):
+                slice_ = {
+                    "model": _model_slice(model),
+                    "method": method,
+                    "train_datasets": tsets,
+                    "dataset_types": {d: datasets[d]["types"] for d in tsets},
+                    "hparams": hp,
+                    "seed": seed,
+                    "dbr": dbr,
+                }
+                run_id = make_run_id(slice_)
+                plan.runs[run_id] = slice_
+                plan.run_groups[run_id] = gname
+                plan.eval_sets[run_id] = list(group.get("eval_on") or tsets)
+    return plan
+
+
+def load_plan(config: dict, root: str | Path = ".") -> Plan:
+    """Build the :class:`Plan` for ``config['study']`` from the config files under ``root``."""
+    root = Path(root)
+    _validate(config, load_schema("config"), "config/config.yaml (or --config)")
+    datasets = load_datasets(root / config["datasets_table"])
+    models = load_models(root / config["models_table"])
+    study = load_study(config["study"], root / config["studies_dir"])
+    return expand_runs(study, datasets, models, f"{config['studies_dir']}/{config['study']}.yaml")

@@ -1,0 +1,11 @@
+rule download:
+    """Fetch one corpus file: streamed, retried with backoff, sha256-checked, renamed atomically."""
+    output:
+        "resources/corpora/{dataset}/raw/{filename}",
+    params:
+        spec=lambda wc: as_json(download_params(wc)),
+    log:
+        "logs/download/{dataset}/{filename}.log",
+    retries: 0
+    shell:
+        "python -m nerbench download --spec {params.spec:q} --output {output:q} > {log:q} 2>&1"
