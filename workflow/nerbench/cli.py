@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "download": "nerbench.corpora:main_download",
     "to-bio": "nerbench.bio:main_to_bio",
     "corpus-stats": "nerbench.stats:main_corpus_stats",
+    "run-spec": "nerbench.config:main_run_spec",
     "build-tiny-model": "nerbench.models:main_build_tiny_model",
     "train": "nerbench.train:main_train",
     "predict": "nerbench.predict:main_predict",

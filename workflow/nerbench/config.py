@@ -279,3 +279,18 @@ def load_plan(config: dict, root: str | Path = ".") -> Plan:
     models = load_models(root / config["models_table"])
     study = load_study(config["study"], root / config["studies_dir"])
     return expand_runs(study, datasets, models, f"{config['studies_dir']}/{config['study']}.yaml")
+
+
+def main_run_spec(argv: list[str]) -> int:
+    """Write a run's config slice (JSON given on the command line) to run.json, atomically."""
+    import argparse
+
+    from nerbench.io import write_json
+
+    parser = argparse.ArgumentParser(prog="nerbench run-spec")
+    parser.add_argument("--spec", required=True, help="the run slice as JSON")
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec)
+    write_json(args.output, {**spec, "run_id": make_run_id(spec)})
+    return 0

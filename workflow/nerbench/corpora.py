@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import logging
+import os
 import posixpath
+import re
+import stat
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
-from nerbench.io import InputError
+from nerbench.io import InputError, atomic_dir, atomic_path
 
 REMOTE_SCHEMES = ("http", "https", "file")
 
@@ -45,3 +62,384 @@ def source_of(row: dict, split: str) -> Source:
     if urlparse(location).scheme in REMOTE_SCHEMES:
         return Source(url=location, path=None, member=member or None, sha256=sha)
     return Source(url=None, path=location, member=member or None, sha256=sha)
+
+
+# --------------------------------------------------------------------------------------------
+# Download stage
+# --------------------------------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 16
+MAX_BACKOFF_S = 60.0
+SPEC_KEYS = {"url", "sha256", "timeout_s", "retries", "backoff_s"}
+RETRYABLE_HTTP = {408, 425, 429}
+USER_AGENT = "nerbench-download/0.1"
+
+ProgressFn = Callable[[int, "int | None", float], None]
+
+
+class DownloadError(InputError):
+    """A download that failed for good: names the (credential-free) URL and the cause."""
+
+
+class _TransientError(Exception):
+    """A failure worth another attempt (connection error, timeout, 5xx, truncated body)."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without any ``user:password@`` part, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _request(url: str) -> urllib.request.Request:
+    """A request for ``url``; credentials in the URL become a Basic ``Authorization`` header."""
+    parts = urlsplit(url)
+    request = urllib.request.Request(redact_url(url), headers={"User-Agent": USER_AGENT})
+    if parts.username is not None:
+        user = unquote(parts.username)
+        password = unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        # Unredirected: the credentials are not forwarded to another host on a redirect.
+        request.add_unredirected_header("Authorization", f"Basic {token}")
+    return request
+
+
+def _check_sha256(sha256: str) -> str:
+    sha = sha256.strip().lower()
+    if sha and not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise InputError(f"sha256 '{sha256}' is not a 64-digit hexadecimal checksum")
+    return sha
+
+
+def _content_length(response) -> int | None:
+    value = response.headers.get("Content-Length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _stream_to(
+    url: str, tmp: Path, timeout_s: float, progress: ProgressFn | None
+) -> tuple[str, bool]:
+    """Fetch ``url`` into ``tmp``; return (sha256, whether the body length was verified).
+
+    Raises :class:`_TransientError` for failures worth retrying, :class:`DownloadError` otherwise.
+    """
+    shown = redact_url(url)
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(_request(url), timeout=timeout_s) as response:
+            expected = _content_length(response)
+            received = 0
+            start = time.monotonic()
+            with open(tmp, "wb") as out:
+                while chunk := response.read(CHUNK_BYTES):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    if progress is not None:
+                        progress(received, expected, time.monotonic() - start)
+                out.flush()
+                os.fsync(out.fileno())
+    except urllib.error.HTTPError as e:
+        e.close()
+        if e.code >= 500 or e.code in RETRYABLE_HTTP:
+            raise _TransientError(f"HTTP {e.code} {e.reason}") from None
+        raise DownloadError(f"download of {shown} failed: HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise DownloadError(f"download of {shown} failed: {e.reason}") from None
+        raise _TransientError(f"cannot connect: {e.reason}") from None
+    except (http.client.HTTPException, OSError) as e:  # timeouts, resets, IncompleteRead
+        raise _TransientError(f"{type(e).__name__}: {e}") from None
+    if expected is not None and received != expected:
+        raise _TransientError(f"truncated body: got {received} of {expected} bytes")
+    return digest.hexdigest(), expected is not None
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike,
+    sha256: str = "",
+    timeout_s: float = 60,
+    retries: int = 4,
+    backoff_s: float = 2.0,
+    progress: ProgressFn | None = None,
+) -> str:
+    """Download ``url`` (http, https or file) to ``dest`` atomically; return its sha256.
+
+    The body is streamed into a temporary file beside ``dest`` and hashed on the way. Connection
+    errors, timeouts, HTTP 5xx/408/429 and bodies shorter than their Content-Length are retried up
+    to ``retries`` times, waiting ``backoff_s * 2**k`` seconds (capped at 60 s); other HTTP errors
+    fail at once. A checksum mismatch after a complete (length-verified) transfer fails at once; it
+    is retried like a transient error only when the server sent no Content-Length. An empty
+    ``sha256`` logs the computed checksum as a warning so that it can be pinned. On failure
+    :class:`DownloadError` is raised, no temporary file remains and ``dest`` is not written.
+    """
+    expected_sha = _check_sha256(sha256)
+    if retries < 0 or timeout_s <= 0 or backoff_s < 0:
+        raise InputError(
+            f"need retries >= 0, timeout_s > 0, backoff_s >= 0 "
+            f"(got {retries}, {timeout_s}, {backoff_s})"
+        )
+    dest = Path(dest)
+    shown = redact_url(url)
+    if urlsplit(url).scheme not in REMOTE_SCHEMES:
+        raise DownloadError(f"unsupported URL scheme in {shown}; use one of {REMOTE_SCHEMES}")
+    attempts = retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            with atomic_path(dest, suffix=".part") as tmp:
+                actual, complete = _stream_to(url, tmp, timeout_s, progress)
+                if expected_sha and actual != expected_sha:
+                    message = (
+                        f"checksum mismatch for {shown}: expected sha256 {expected_sha}, "
+                        f"got {actual}"
+                    )
+                    if complete or attempt == attempts:
+                        raise DownloadError(message)
+                    raise _TransientError(message)
+        except OSError as e:  # the destination itself: no write permission, not a directory, ...
+            raise DownloadError(f"cannot write {dest} for {shown}: {e}") from None
+        except _TransientError as e:
+            if attempt == attempts:
+                raise DownloadError(
+                    f"download of {shown} failed after {attempts} attempt(s): {e}"
+                ) from None
+            wait = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+            log.warning(
+                "attempt %d/%d for %s failed: %s; retrying in %.1f s",
+                attempt,
+                attempts,
+                shown,
+                e,
+                wait,
+            )
+            time.sleep(wait)
+            continue
+        if not expected_sha:
+            log.warning("no sha256 pinned for %s; downloaded file has sha256 %s", shown, actual)
+        return actual
+    raise AssertionError("unreachable")
+
+
+class _ProgressPrinter:
+    """Prints ``bytes, MB/s`` lines to stderr at most every ``every_s`` seconds and at the end."""
+
+    def __init__(self, every_s: float = 2.0) -> None:
+        self.every_s = every_s
+        self.last = -every_s
+
+    def __call__(self, received: int, total: int | None, elapsed: float) -> None:
+        done = total is not None and received >= total
+        if elapsed - self.last < self.every_s and not done:
+            return
+        self.last = elapsed
+        rate = received / 1e6 / max(elapsed, 1e-9)
+        of = f" of {total}" if total is not None else ""
+        print(f"downloaded {received}{of} bytes, {rate:.2f} MB/s", file=sys.stderr, flush=True)
+
+
+def _parse_spec(text: str) -> dict:
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--spec is not valid JSON ({e.msg})") from None
+    if not isinstance(spec, dict):
+        raise InputError("--spec must be a JSON object")
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        raise InputError(f"--spec has unknown key(s) {unknown}; allowed: {sorted(SPEC_KEYS)}")
+    if not isinstance(spec.get("url"), str) or not spec["url"]:
+        raise InputError("--spec needs a non-empty 'url'")
+    return spec
+
+
+def main_download(argv: list[str]) -> int:
+    """``python -m nerbench download --spec JSON --output PATH``."""
+    parser = argparse.ArgumentParser(prog="nerbench download", description=main_download.__doc__)
+    parser.add_argument("--spec", required=True, help="JSON: url, sha256, timeout_s, retries, ...")
+    parser.add_argument("--output", required=True, help="destination file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    spec = _parse_spec(args.spec)
+    try:
+        options = {k: float(spec[k]) for k in ("timeout_s", "backoff_s") if k in spec}
+        if "retries" in spec:
+            options["retries"] = int(spec["retries"])
+    except (TypeError, ValueError):
+        raise InputError("--spec: timeout_s, backoff_s and retries must be numbers") from None
+    url = spec["url"]
+    print(f"downloading {redact_url(url)} -> {args.output}", file=sys.stderr, flush=True)
+    actual = download(
+        url,
+        args.output,
+        sha256=spec.get("sha256") or "",
+        progress=_ProgressPrinter(),
+        **options,
+    )
+    print(f"ok: {args.output} sha256 {actual}", file=sys.stderr, flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Archives
+# --------------------------------------------------------------------------------------------
+
+TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
+
+
+def _archive_kind(path: str | os.PathLike) -> str | None:
+    name = str(path).lower()
+    if name.endswith(".zip"):
+        return "zip"
+    if name.endswith(TAR_SUFFIXES):
+        return "tar"
+    return None
+
+
+def _clean_name(name: str) -> str:
+    """Archive member name without a leading ``./`` or trailing ``/``."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name.rstrip("/")
+
+
+def _list_members(path: Path, kind: str) -> list[str]:
+    if kind == "zip":
+        with zipfile.ZipFile(path) as zf:
+            return [_clean_name(i.filename) for i in zf.infolist() if not i.is_dir()]
+    with tarfile.open(path) as tf:
+        return [_clean_name(m.name) for m in tf.getmembers() if m.isfile()]
+
+
+def read_source_bytes(path: str | os.PathLike, member: str | None = None) -> bytes:
+    """The bytes of ``path`` or, with ``member``, of that file inside a zip/tar archive."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("source file not found", path)
+    if not member:
+        return path.read_bytes()
+    kind = _archive_kind(path)
+    if kind is None:
+        raise InputError(
+            f"member '{member}' requested but file is not a .zip/.tar(.gz|.tgz) archive", path
+        )
+    wanted = _clean_name(member)
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as zf:
+                for info in zf.infolist():
+                    if not info.is_dir() and _clean_name(info.filename) == wanted:
+                        return zf.read(info)
+        else:
+            with tarfile.open(path) as tf:
+                for m in tf.getmembers():
+                    if m.isfile() and _clean_name(m.name) == wanted:
+                        f = tf.extractfile(m)
+                        assert f is not None
+                        return f.read()
+        available = _list_members(path, kind)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+        raise InputError(f"cannot read archive ({e})", path) from None
+    shown = ", ".join(available[:20]) + (" ..." if len(available) > 20 else "")
+    raise InputError(f"archive has no member '{member}'; available: {shown or '(none)'}", path)
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why ``name`` may not be extracted, or None when it stays inside the destination."""
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "absolute path"
+    if "\\" in name:
+        return "backslash in path"
+    if ".." in PurePosixPath(name).parts:
+        return "'..' in path"
+    return None
+
+
+def _escapes(base_dir: str, target: str) -> bool:
+    """Whether ``target`` (relative to ``base_dir`` inside the archive root) leaves the root."""
+    if target.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", target):
+        return True
+    resolved = posixpath.normpath(posixpath.join(base_dir, target))
+    return resolved == ".." or resolved.startswith("../")
+
+
+def _check_tar_member(m: tarfile.TarInfo, links: set[str]) -> str | None:
+    name = _clean_name(m.name)
+    reason = _unsafe_name(name)
+    if reason:
+        return reason
+    parents = PurePosixPath(name).parents
+    if any(str(p) in links for p in parents):
+        return "path goes through a link in the archive"
+    if m.issym() and _escapes(posixpath.dirname(name), m.linkname):
+        return f"symlink to '{m.linkname}' points outside the destination"
+    if m.islnk() and _escapes("", _clean_name(m.linkname)):
+        return f"hardlink to '{m.linkname}' points outside the destination"
+    if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+        return "special file (device, FIFO)"
+    return None
+
+
+def _check_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+    name = _clean_name(info.filename)
+    reason = _unsafe_name(name)
+    if reason:
+        return reason
+    if stat.S_ISLNK(info.external_attr >> 16):
+        target = zf.read(info).decode("utf-8", "replace")
+        if _escapes(posixpath.dirname(name), target):
+            return f"symlink to '{target}' points outside the destination"
+    return None
+
+
+def safe_extract(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> list[str]:
+    """Extract a zip/tar archive into ``dest_dir`` atomically; return the extracted file names.
+
+    Every member is checked before anything is written: absolute paths, ``..`` components, paths
+    through links, and symlinks or hardlinks pointing outside ``dest_dir`` are refused with an
+    :class:`InputError` naming the member. Extraction goes into a temporary directory that replaces
+    ``dest_dir`` only on success.
+    """
+    archive = Path(archive)
+    kind = _archive_kind(archive)
+    if kind is None:
+        raise InputError("not a .zip/.tar(.gz|.tgz) archive", archive)
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    reason = _check_zip_member(zf, info)
+                    if reason:
+                        raise InputError(f"unsafe member '{info.filename}': {reason}", archive)
+                with atomic_dir(dest_dir) as tmp:
+                    zf.extractall(tmp)
+        else:
+            with tarfile.open(archive) as tf:
+                members = tf.getmembers()
+                links: set[str] = set()
+                for m in members:
+                    reason = _check_tar_member(m, links)
+                    if reason:
+                        raise InputError(f"unsafe member '{m.name}': {reason}", archive)
+                    if m.issym() or m.islnk():
+                        links.add(_clean_name(m.name))
+                with atomic_dir(dest_dir) as tmp:
+                    tf.extractall(tmp, members=members, filter="data")
+    except tarfile.FilterError as e:
+        raise InputError(f"unsafe member: {e}", archive) from None
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as e:
+        raise InputError(f"cannot read archive ({e})", archive) from None
+    return sorted(_list_members(archive, kind))

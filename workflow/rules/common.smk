@@ -61,8 +61,70 @@ def bio_files(datasets, splits=SPLITS):
     return [f"results/bio/{d}/{s}.jsonl" for d in datasets for s in splits]
 
 
+# ----------------------------------------------------------------------------- runs
+
+DEFAULT_RESOURCES = {
+    "encoder": {
+        "train": {"gpu": 1, "mem_mb": 16000, "runtime": 240, "threads": 4},
+        "predict": {"gpu": 1, "mem_mb": 16000, "runtime": 60, "threads": 4},
+    },
+    "decoder": {
+        "train": {"gpu": 1, "mem_mb": 64000, "runtime": 1440, "threads": 8},
+        "predict": {"gpu": 1, "mem_mb": 64000, "runtime": 240, "threads": 8},
+    },
+}
+
+
+def run_spec(run_id):
+    """The config slice of one run (what run.json holds)."""
+    if run_id not in RUNS:
+        raise ValueError(f"unknown run '{run_id}' for study '{config['study']}'")
+    return RUNS[run_id]
+
+
+def run_split_files(run_id, split):
+    """Canonical JSONL of one split of each training dataset of a run (never 'test')."""
+    assert split in ("train", "devel"), "training reads train and devel only"
+    return bio_files(run_spec(run_id)["train_datasets"], [split])
+
+
+def run_dbr_files(run_id):
+    """DBR samples for each training dataset of a run, unless its variant is 'none'."""
+    spec = run_spec(run_id)
+    if spec["dbr"] == "none":
+        return []
+    return [f"results/dbr/{d}/{spec['dbr']}.jsonl" for d in spec["train_datasets"]]
+
+
+def run_model_dir(run_id):
+    """A locally built model directory, for tiny random models; [] for hub/local sources."""
+    source = run_spec(run_id)["model"]["source"]
+    if source.startswith("tiny:"):
+        return [f"results/models/tiny-{source.split(':', 1)[1]}"]
+    return []
+
+
+def run_resource(run_id, stage, key):
+    """Cluster resources for a run's job: study `resources` over the family defaults."""
+    family = run_spec(run_id)["model"]["family"]
+    value = DEFAULT_RESOURCES[family][stage][key]
+    return lookup(
+        dpath=f"resources/{family}/{stage}/{key}", within=PLAN.study, default=value
+    )
+
+
+def metrics_files():
+    """One metrics file per (run, evaluation dataset) of the study."""
+    return [
+        f"results/runs/{run_id}/metrics/{dataset}.json"
+        for run_id in RUNS
+        for dataset in PLAN.eval_sets[run_id]
+    ]
+
+
 def all_targets():
     """Everything the study asks for."""
     targets = ["results/tables/corpus_stats.tsv", "results/tables/corpus_stats.md"]
     targets += bio_files(PLAN.study_datasets)
+    targets += metrics_files()
     return targets

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the tests need: a JDK and g++ (AutoPhrase), a real single-node SLURM (slurm-wlm, munge).
+set -euo pipefail
+need=()
+command -v java >/dev/null || need+=(default-jdk-headless)
+command -v g++ >/dev/null || need+=(g++)
+command -v slurmctld >/dev/null || need+=(slurm-wlm munge)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing system packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi

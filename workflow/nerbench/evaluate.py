@@ -1,0 +1,457 @@
+"""Evaluate a prediction file: seqeval strict/default, length buckets, relaxed, bootstrap CIs.
+
+Prediction files use the project's CoNLL format, one block per sentence::
+
+    # id: <doc_id>/<sent_id>
+    token<TAB>gold_tag<TAB>pred_tag
+    ...
+    <blank line>
+
+The first line of every block is the ``# id:`` comment; every later line of the block is a token
+line, so tokens may themselves start with ``#``. Tags are IOB2 with a type (``B-Disease``).
+
+Except for seqeval's *default* (conlleval-like) mode, entities are extracted **strictly** from
+IOB2 (seqeval's ``Entities(..., IOB2)``): an entity starts at ``B-T`` and continues over ``I-T``;
+an ``I-`` tag that does not continue an entity of its type starts nothing and is ignored. The
+strict entities feed the length buckets, the relaxed scores, nervaluate and the bootstrap, so
+their counts agree with seqeval's strict mode. Every ratio with a zero denominator is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from nervaluate import Evaluator
+from seqeval.metrics import classification_report
+from seqeval.scheme import IOB2, Entities
+
+from nerbench.io import InputError, atomic_path, write_json
+
+ID_PREFIX = "# id: "
+TAG_RE = re.compile(r"O|[BI]-\S+")
+FORBIDDEN_CHARS = re.compile(r"[\t\r\n]")
+LENGTH_BUCKETS = ("1", "2", ">=3")
+NERVALUATE_SCENARIOS = ("partial", "exact")
+_NERVALUATE_COUNTS = ("correct", "incorrect", "partial", "missed", "spurious")
+# Resampled index matrices are built in blocks of about this many cells to bound memory.
+_BOOTSTRAP_BLOCK_CELLS = 4_000_000
+
+
+class Span(NamedTuple):
+    """One entity in one sentence: type and token offsets (``end`` exclusive)."""
+
+    type: str
+    start: int
+    end: int
+
+
+# --------------------------------------------------------------------------- CoNLL I/O
+
+
+def read_conll_predictions(path: str | os.PathLike) -> list[dict]:
+    """Read a prediction file into records ``{"id", "tokens", "gold", "pred"}``.
+
+    A malformed line (missing ``# id:`` comment, wrong field count, bad tag, empty token,
+    duplicate id) raises :class:`InputError` naming the file and line.
+    """
+    if not Path(path).is_file():
+        raise InputError("prediction file not found", path)
+    records: list[dict] = []
+    seen: set[str] = set()
+    current: dict | None = None
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.rstrip("\n")
+            if not line.strip():
+                if current is not None:
+                    records.append(current)
+                current = None
+            elif current is None:
+                current = _start_record(line, seen, path, lineno)
+            else:
+                _add_token_line(current, line, path, lineno)
+    if current is not None:
+        records.append(current)
+    return records
+
+
+def _start_record(line: str, seen: set[str], path: str | os.PathLike, lineno: int) -> dict:
+    if not line.startswith(ID_PREFIX) or not line[len(ID_PREFIX) :].strip():
+        raise InputError(
+            f"expected '{ID_PREFIX}<doc_id>/<sent_id>' to start a sentence", path, lineno
+        )
+    sent_id = line[len(ID_PREFIX) :].strip()
+    if sent_id in seen:
+        raise InputError(f"duplicate sentence id '{sent_id}'", path, lineno)
+    seen.add(sent_id)
+    return {"id": sent_id, "tokens": [], "gold": [], "pred": []}
+
+
+def _add_token_line(record: dict, line: str, path: str | os.PathLike, lineno: int) -> None:
+    fields = line.split("\t")
+    if len(fields) != 3:
+        raise InputError(
+            f"expected 3 tab-separated fields (token, gold, pred), got {len(fields)}", path, lineno
+        )
+    token, gold, pred = fields
+    if not token:
+        raise InputError("empty token", path, lineno)
+    for name, tag in (("gold", gold), ("pred", pred)):
+        if not TAG_RE.fullmatch(tag):
+            raise InputError(
+                f"invalid {name} tag '{tag}' (expected O, B-<type> or I-<type>)", path, lineno
+            )
+    record["tokens"].append(token)
+    record["gold"].append(gold)
+    record["pred"].append(pred)
+
+
+def write_conll_predictions(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -> int:
+    """Write records ``{"id", "tokens", "gold", "pred"}`` atomically; return how many.
+
+    ``id`` may be omitted when ``doc_id`` and ``sent_id`` are given (joined with ``/``).
+    A record that could not be read back (tab/newline in a token or id, bad tag, length
+    mismatch) raises :class:`ValueError` and leaves ``path`` untouched.
+    """
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        for n, record in enumerate(records, 1):
+            f.write(format_conll_record(record, n))
+    return n
+
+
+def format_conll_record(record: Mapping[str, Any], index: int = 0) -> str:
+    """Render one record as a CoNLL block (comment, token lines, blank line)."""
+    sent_id = record_id(record)
+    tokens, gold, pred = record["tokens"], record["gold"], record["pred"]
+    where = f"record {index} ('{sent_id}')"
+    if not sent_id or sent_id != sent_id.strip() or FORBIDDEN_CHARS.search(sent_id):
+        raise ValueError(f"{where}: id must be non-empty, trimmed, without tabs or newlines")
+    if not len(tokens) == len(gold) == len(pred):
+        raise ValueError(
+            f"{where}: {len(tokens)} tokens, {len(gold)} gold tags, {len(pred)} predicted tags"
+        )
+    lines = [ID_PREFIX + sent_id]
+    for token, g, p in zip(tokens, gold, pred, strict=True):
+        if not token or FORBIDDEN_CHARS.search(token):
+            raise ValueError(f"{where}: token {token!r} is empty or contains a tab/newline")
+        for tag in (g, p):
+            if not TAG_RE.fullmatch(tag):
+                raise ValueError(f"{where}: invalid tag {tag!r}")
+        lines.append(f"{token}\t{g}\t{p}")
+    return "\n".join(lines) + "\n\n"
+
+
+def record_id(record: Mapping[str, Any]) -> str:
+    """The record's sentence id: ``id`` or ``doc_id/sent_id``."""
+    if "id" in record:
+        return str(record["id"])
+    return f"{record['doc_id']}/{record['sent_id']}"
+
+
+# --------------------------------------------------------------------------- entities
+
+
+def strict_entities(sequences: Sequence[Sequence[str]]) -> list[list[Span]]:
+    """Entities per sentence, extracted strictly from IOB2 by seqeval."""
+    per_sentence = Entities([list(s) for s in sequences], IOB2).entities
+    return [[Span(e.tag, e.start, e.end) for e in ents] for ents in per_sentence]
+
+
+def _length_bucket(span: Span) -> str:
+    length = span.end - span.start
+    return LENGTH_BUCKETS[min(length, 3) - 1]
+
+
+def _overlaps(a: Span, b: Span) -> bool:
+    return a.type == b.type and a.start < b.end and b.start < a.end
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else 0.0
+
+
+def _f1(precision: float, recall: float) -> float:
+    return _ratio(2 * precision * recall, precision + recall)
+
+
+def _prf(precision: float, recall: float, support: int) -> dict:
+    return {
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": _f1(precision, recall),
+        "support": int(support),
+    }
+
+
+def seqeval_scores(gold: list[list[str]], pred: list[list[str]], strict: bool) -> dict:
+    """seqeval micro and per-type P/R/F1/support; strict IOB2 or default (conlleval-like)."""
+    if not gold:
+        return {"micro": _prf(0.0, 0.0, 0), "per_type": {}}
+    kwargs: dict[str, Any] = {"mode": "strict", "scheme": IOB2} if strict else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = classification_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
+
+    def row(name: str) -> dict:
+        r = report[name]
+        return {
+            "precision": float(r["precision"]),
+            "recall": float(r["recall"]),
+            "f1": float(r["f1-score"]),
+            "support": int(r["support"]),
+        }
+
+    per_type = {t: row(t) for t in sorted(report) if not t.endswith(" avg")}
+    return {"micro": row("micro avg"), "per_type": per_type}
+
+
+def length_bucket_scores(gold_ents: list[list[Span]], pred_ents: list[list[Span]]) -> dict:
+    """Scores by entity length in tokens: buckets "1", "2", ">=3".
+
+    For bucket b: TP = predicted entities of length b that exactly match a gold entity (same
+    span and type; a match implies the gold entity is in b too); precision = TP / #predicted
+    entities in b; recall = TP / #gold entities in b; support = #gold in b; n_pred = #pred in b.
+    """
+    tp = dict.fromkeys(LENGTH_BUCKETS, 0)
+    n_gold = dict.fromkeys(LENGTH_BUCKETS, 0)
+    n_pred = dict.fromkeys(LENGTH_BUCKETS, 0)
+    for g_sent, p_sent in zip(gold_ents, pred_ents, strict=True):
+        gold_set = set(g_sent)
+        for span in g_sent:
+            n_gold[_length_bucket(span)] += 1
+        for span in p_sent:
+            bucket = _length_bucket(span)
+            n_pred[bucket] += 1
+            tp[bucket] += span in gold_set
+    out = {}
+    for b in LENGTH_BUCKETS:
+        scores = _prf(_ratio(tp[b], n_pred[b]), _ratio(tp[b], n_gold[b]), n_gold[b])
+        out[b] = {**scores, "n_pred": n_pred[b]}
+    return out
+
+
+def relaxed_scores(gold_ents: list[list[Span]], pred_ents: list[list[Span]]) -> dict:
+    """Partial-overlap scores, micro and per type.
+
+    A predicted entity is correct if it shares at least one token with a gold entity of the
+    same type: precision = #pred overlapping some same-type gold / #pred; recall = #gold
+    overlapped by some same-type pred / #gold; F1 is their harmonic mean; support = #gold.
+    """
+    hit_pred: dict[str, int] = {}
+    n_pred: dict[str, int] = {}
+    hit_gold: dict[str, int] = {}
+    n_gold: dict[str, int] = {}
+    for g_sent, p_sent in zip(gold_ents, pred_ents, strict=True):
+        for p in p_sent:
+            n_pred[p.type] = n_pred.get(p.type, 0) + 1
+            hit_pred[p.type] = hit_pred.get(p.type, 0) + any(_overlaps(p, g) for g in g_sent)
+        for g in g_sent:
+            n_gold[g.type] = n_gold.get(g.type, 0) + 1
+            hit_gold[g.type] = hit_gold.get(g.type, 0) + any(_overlaps(g, p) for p in p_sent)
+
+    def score(types: Iterable[str]) -> dict:
+        types = list(types)
+        hp, np_ = sum(hit_pred.get(t, 0) for t in types), sum(n_pred.get(t, 0) for t in types)
+        hg, ng = sum(hit_gold.get(t, 0) for t in types), sum(n_gold.get(t, 0) for t in types)
+        return _prf(_ratio(hp, np_), _ratio(hg, ng), ng)
+
+    all_types = sorted(set(n_pred) | set(n_gold))
+    return {"micro": score(all_types), "per_type": {t: score([t]) for t in all_types}}
+
+
+def nervaluate_scores(gold_ents: list[list[Span]], pred_ents: list[list[Span]]) -> dict:
+    """nervaluate 1.2.1 "partial" and "exact" overall scores on the strict entities.
+
+    Both scenarios ignore the entity type. "exact": correct = identical span. "partial":
+    identical span = correct, overlapping span = half credit; P = (COR + 0.5 PAR) / ACT,
+    R = (COR + 0.5 PAR) / POS. Entities are passed as spans (dict loader) rather than BIO lists
+    because nervaluate's list loader extracts entities leniently (a stray I- starts one).
+    """
+    empty = {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    empty.update(dict.fromkeys(_NERVALUATE_COUNTS, 0))
+    if not gold_ents:
+        return {s: dict(empty) for s in NERVALUATE_SCENARIOS}
+
+    def as_dicts(ents: list[list[Span]]) -> list[list[dict]]:
+        return [[{"label": e.type, "start": e.start, "end": e.end - 1} for e in s] for s in ents]
+
+    types = sorted({e.type for s in gold_ents + pred_ents for e in s})
+    evaluator = Evaluator(as_dicts(gold_ents), as_dicts(pred_ents), tags=types, loader="dict")
+    overall = evaluator.evaluate()["overall"]
+    out = {}
+    for scenario in NERVALUATE_SCENARIOS:
+        r = overall[scenario]
+        out[scenario] = {
+            "precision": float(r.precision),
+            "recall": float(r.recall),
+            "f1": float(r.f1),
+            **{k: int(getattr(r, k)) for k in _NERVALUATE_COUNTS},
+        }
+    return out
+
+
+def sentence_counts(
+    gold_ents: list[list[Span]], pred_ents: list[list[Span]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-sentence strict TP, #predicted and #gold entity counts."""
+    tp = np.array(
+        [len(set(g) & set(p)) for g, p in zip(gold_ents, pred_ents, strict=True)], dtype=np.int64
+    )
+    n_pred = np.array([len(p) for p in pred_ents], dtype=np.int64)
+    n_gold = np.array([len(g) for g in gold_ents], dtype=np.int64)
+    return tp, n_pred, n_gold
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num, den = num.astype(np.float64), den.astype(np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def bootstrap_ci(
+    tp: np.ndarray, n_pred: np.ndarray, n_gold: np.ndarray, n_resamples: int, seed: int
+) -> dict:
+    """95 % percentile-bootstrap CIs of micro P, R, F1, resampling sentences with replacement.
+
+    Each resample draws ``len(tp)`` sentence indices from ``numpy.random.default_rng(seed)`` and
+    sums the precomputed per-sentence counts; F1 = 2 TP / (#pred + #gold). Zero division = 0.
+    """
+    if n_resamples < 1:
+        raise ValueError(f"bootstrap must be >= 1, got {n_resamples}")
+    out = {"n": int(n_resamples), "seed": int(seed)}
+    n = len(tp)
+    if n == 0:
+        return {**out, "precision_ci": [0.0, 0.0], "recall_ci": [0.0, 0.0], "f1_ci": [0.0, 0.0]}
+    rng = np.random.default_rng(seed)
+    counts = np.stack([tp, n_pred, n_gold])  # (3, n)
+    sums = np.empty((3, n_resamples), dtype=np.int64)
+    block = max(1, _BOOTSTRAP_BLOCK_CELLS // n)
+    for start in range(0, n_resamples, block):
+        stop = min(start + block, n_resamples)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        sums[:, start:stop] = counts[:, idx].sum(axis=2)
+    s_tp, s_pred, s_gold = sums
+    stats = {
+        "precision_ci": _safe_div(s_tp, s_pred),
+        "recall_ci": _safe_div(s_tp, s_gold),
+        "f1_ci": _safe_div(2 * s_tp, s_pred + s_gold),
+    }
+    for key, values in stats.items():
+        lo, hi = np.percentile(values, [2.5, 97.5])
+        out[key] = [float(lo), float(hi)]
+    return out
+
+
+def _check_inputs(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted sentences")
+    for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {i}: {len(g)} gold tags but {len(p)} predicted tags")
+        for tag in (*g, *p):
+            if not TAG_RE.fullmatch(tag):
+                raise ValueError(f"sentence {i}: invalid tag {tag!r}")
+
+
+def compute_metrics(
+    gold: list[list[str]], pred: list[list[str]], bootstrap: int = 1000, seed: int = 13
+) -> dict:
+    """All metrics for one prediction set (see the module docstring for the extraction rule).
+
+    Keys: n_sentences, n_tokens, n_gold_entities, n_pred_entities (strict), strict and default
+    (seqeval), relaxed (partial overlap, plus nervaluate's partial/exact under
+    ``relaxed["nervaluate"]``), by_length and bootstrap (CIs of strict micro P/R/F1).
+    """
+    _check_inputs(gold, pred)
+    gold = [list(s) for s in gold]
+    pred = [list(s) for s in pred]
+    gold_ents, pred_ents = strict_entities(gold), strict_entities(pred)
+    tp, n_pred, n_gold = sentence_counts(gold_ents, pred_ents)
+    relaxed = relaxed_scores(gold_ents, pred_ents)
+    relaxed["nervaluate"] = nervaluate_scores(gold_ents, pred_ents)
+    return {
+        "n_sentences": len(gold),
+        "n_tokens": sum(len(s) for s in gold),
+        "n_gold_entities": int(n_gold.sum()),
+        "n_pred_entities": int(n_pred.sum()),
+        "strict": seqeval_scores(gold, pred, strict=True),
+        "default": seqeval_scores(gold, pred, strict=False),
+        "relaxed": relaxed,
+        "by_length": length_bucket_scores(gold_ents, pred_ents),
+        "bootstrap": bootstrap_ci(tp, n_pred, n_gold, bootstrap, seed),
+    }
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def read_alignment_failures(pred_path: str | os.PathLike) -> int | None:
+    """``alignment_failures`` from the sidecar ``<pred>.meta.json``, or None if absent."""
+    meta_path = Path(f"{pred_path}.meta.json")
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON ({e.msg})", meta_path, e.lineno) from None
+    if not isinstance(meta, dict) or "alignment_failures" not in meta:
+        return None
+    value = meta["alignment_failures"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(
+            f"alignment_failures must be a non-negative integer, got {value!r}", meta_path
+        )
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nerbench evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--pred", required=True, help="prediction file (CoNLL: token gold pred)")
+    parser.add_argument("--output", required=True, help="metrics JSON to write")
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--bootstrap", type=_positive_int, default=1000, help="resamples")
+    parser.add_argument("--seed", type=int, default=13, help="bootstrap seed")
+    return parser.parse_args(argv)
+
+
+def main_evaluate(argv: list[str]) -> int:
+    """``python -m nerbench evaluate --pred X.conll --output metrics.json --run-id ID ...``."""
+    args = _parse_args(argv)
+    records = read_conll_predictions(args.pred)
+    metrics = compute_metrics(
+        [r["gold"] for r in records],
+        [r["pred"] for r in records],
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+    )
+    metrics["run_id"] = args.run_id
+    metrics["dataset"] = args.dataset
+    failures = read_alignment_failures(args.pred)
+    if failures is not None:
+        metrics["alignment_failures"] = failures
+    write_json(args.output, metrics)
+    micro = metrics["strict"]["micro"]
+    print(
+        f"evaluate {args.run_id} on {args.dataset}: {metrics['n_sentences']} sentences, "
+        f"strict P={micro['precision']:.4f} R={micro['recall']:.4f} F1={micro['f1']:.4f}"
+    )
+    return 0

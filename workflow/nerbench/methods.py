@@ -1,0 +1,491 @@
+"""The method interface: how a model family is trained and used for tagging.
+
+A *method* turns sentences into model features, computes the training loss and predicts one IOB2
+tag per token. The generic training loop (:mod:`nerbench.train`) and prediction
+(:mod:`nerbench.predict`) only talk to a :class:`Method`; they never look inside the model. Three
+methods exist, registered by name and imported lazily so a missing optional module never breaks
+the others:
+
+==========================  ===========================  =====================================
+name                        module                       what it is
+==========================  ===========================  =====================================
+``token-classification``    :mod:`nerbench.encoder`      encoder + linear head, first sub-token
+``labeler``                 :mod:`nerbench.labeler`      VANER: decoder, bidirectional mask
+``generative``              :mod:`nerbench.generative`   decoder generates ``token:TAG`` lines
+==========================  ===========================  =====================================
+
+Contract for implementers (all methods must honour it)
+------------------------------------------------------
+* **Labels** (:meth:`Method.label_list`): ``["O", "B-T1", "I-T1", "B-T2", ...]`` with types sorted;
+  deterministic for a set of types. Stored in ``labels.json`` of the saved model.
+* **Loading** (:meth:`Method.load_for_training`): build model + tokenizer from a resolved
+  :class:`ModelSource` (use :func:`nerbench.models.pretrained_kwargs` for ``from_pretrained``
+  arguments; it adds ``revision`` and the HF token without ever logging it). The loop has already
+  seeded torch, so random heads are reproducible. Put the model on ``device``.
+* **Features** (:meth:`Method.encode`): one :class:`Example` may yield several features (windows:
+  never drop a token). Each feature is a dict with at least ``input_ids`` (list[int]) and
+  ``length`` (int, number of non-pad model tokens, used for length grouping and tokens/s);
+  anything else (``labels``, ``word_ids``, ``attention_mask`` ...) is the method's business.
+  Encoding must be deterministic (same input -> same features, same order).
+* **Collate** (:meth:`Method.collate`): list of features -> dict of CPU tensors, padded only to the
+  longest feature in the batch (dynamic padding). The loop moves tensors to the device and passes
+  the dict to :meth:`Method.loss`.
+* **Loss** (:meth:`Method.loss`): a scalar tensor; default ``model(**batch).loss``.
+* **Prediction** (:meth:`Method.predict`): for each example exactly ``len(tokens)`` tags (valid
+  label strings; unknown -> ``"O"``) and per-token scores (probability of the chosen tag, or 1.0
+  where the method has no probability). Long inputs use windows with ``stride`` (use
+  :func:`word_windows` and :func:`merge_windows`). Only the model's forward passes go inside
+  ``with timer:`` (a :class:`ForwardTimer`), so inference cost excludes tokenisation and decoding.
+  ``allowed_types``: restrict predicted entities to these types (others become ``"O"``); methods
+  with instruction prompts may also use it to choose what to ask for.
+* **Saving** (:meth:`Method.save` / :meth:`Method.load_trained`): ``save`` writes a directory
+  that ``load_trained`` alone can restore (model + tokenizer + ``labels.json`` + ``method.json``;
+  :meth:`Method.save` does this for plain HF models, override for adapters). Use
+  :func:`load_trained` to load any saved model: it reads ``method.json`` and dispatches.
+* **Checkpoints** are generic: the loop saves :meth:`Method.trainable_state` (parameters with
+  ``requires_grad``; LoRA adapters + heads for PEFT models) and restores it with
+  :meth:`Method.load_trainable_state`. Override both if the method has trainable state elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from nerbench.io import InputError, read_json, write_json
+
+#: method name -> "module:ClassName"; modules are imported on first use only.
+METHODS: dict[str, str] = {
+    "token-classification": "nerbench.encoder:TokenClassificationMethod",
+    "labeler": "nerbench.labeler:LabelerMethod",
+    "generative": "nerbench.generative:GenerativeMethod",
+}
+
+LABELS_FILE = "labels.json"
+SCHEDULERS = ("linear", "cosine", "constant")
+PRECISIONS = ("auto", "fp32", "bf16")
+METHOD_FILE = "method.json"
+
+
+# --------------------------------------------------------------------------- data types
+
+
+@dataclass
+class Example:
+    """One sentence to train on or to tag.
+
+    ``tags`` is ``None`` when tagging raw text. ``dataset`` and ``types`` (the dataset's entity
+    types) let instruction-prompted methods name the dataset and types in their prompt.
+    """
+
+    id: str
+    tokens: list[str]
+    tags: list[str] | None = None
+    dataset: str | None = None
+    types: tuple[str, ...] = ()
+
+
+@dataclass
+class ModelSource:
+    """A model resolved to something ``from_pretrained`` can load (see :mod:`nerbench.models`)."""
+
+    model_id: str
+    name_or_path: str
+    revision: str | None = None
+    family: str = "encoder"
+    max_length: int = 512
+    dtype: str = "auto"
+    quantization: str = "none"
+    local: bool = True
+
+
+@dataclass
+class TrainingArgs:
+    """Training hyperparameters (``hparams`` of the run slice); missing keys take these defaults.
+
+    Defaults follow Hugging Face ``run_ner.py`` where one exists.
+    """
+
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    epochs: int = 3
+    max_steps: int | None = None  # optimizer steps; overrides epochs when set
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    scheduler: str = "linear"  # linear | cosine | constant
+    grad_accum: int = 1
+    max_length: int | None = None  # None = the model's max_length from models.tsv
+    stride: int = 32  # sub-token overlap of prediction windows
+    eval_every: int = 0  # optimizer steps between dev evaluations; 0 = each epoch
+    save_every: int = 500  # optimizer steps between checkpoints; 0 = only at epoch ends
+    patience: int = 3  # evaluations without dev-F1 improvement before stopping; 0 = never stop
+    precision: str = "auto"  # auto | fp32 | bf16
+    train_limit: int | None = None  # use only the first N training sentences (smoke runs)
+    eval_limit: int | None = None  # use only the first N dev sentences
+    eval_batch_size: int | None = None  # None = 2 * batch_size
+    max_grad_norm: float = 1.0
+    logging_steps: int = 10
+    mega_batch_mult: int = 50  # length grouping: sort within mega-batches of batch_size * this
+    # decoder methods (ignored by encoders)
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    quantization: str | None = None  # None = the model's quantization from models.tsv
+    gradient_checkpointing: bool = False
+    instruction: str | None = None
+    mixture_sampling: str | None = None
+    max_new_tokens: int | None = None
+    dbr_ratio: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept for methods
+
+    @classmethod
+    def from_hparams(cls, hparams: dict[str, Any] | None, where: str = "hparams") -> TrainingArgs:
+        """Build from a run slice's ``hparams``; wrong types are an :class:`InputError`."""
+        hparams = dict(hparams or {})
+        known = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in hparams.items():
+            if key not in known:
+                extra[key] = value
+                continue
+            kwargs[key] = _coerce_hparam(key, value, cls.__dataclass_fields__[key].default, where)
+        args = cls(**kwargs, extra=extra)
+        args.validate(where)
+        return args
+
+    def validate(self, where: str = "hparams") -> None:
+        checks = [
+            (self.learning_rate > 0, "learning_rate", "must be > 0"),
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (self.epochs >= 1 or (self.max_steps or 0) > 0, "epochs", "must be >= 1"),
+            (self.grad_accum >= 1, "grad_accum", "must be >= 1"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)"),
+            (self.scheduler in SCHEDULERS, "scheduler", f"must be one of {SCHEDULERS}"),
+            (self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}"),
+            (self.stride >= 0, "stride", "must be >= 0"),
+            (self.eval_every >= 0, "eval_every", "must be >= 0"),
+            (self.save_every >= 0, "save_every", "must be >= 0"),
+            (self.patience >= 0, "patience", "must be >= 0"),
+        ]
+        for ok, key, msg in checks:
+            if not ok:
+                raise InputError(f"hparam '{key}' {msg} (got {getattr(self, key, '?')!r})", where)
+
+
+_HPARAM_TYPES: dict[str, type] = {
+    "learning_rate": float,
+    "warmup_ratio": float,
+    "weight_decay": float,
+    "max_grad_norm": float,
+    "lora_dropout": float,
+    "dbr_ratio": float,
+    "gradient_checkpointing": bool,
+}
+
+
+def _coerce_hparam(key: str, value: Any, default: Any, where: str) -> Any:
+    """Convert ``value`` to the type of the field (int fields accept integral floats)."""
+    if value is None:
+        return None
+    kind = _HPARAM_TYPES.get(key) or (type(default) if default is not None else None)
+    if kind is None:
+        kind = str if key in ("quantization", "instruction", "mixture_sampling") else int
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes")
+            return bool(value)
+        if kind is int:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            return int(float(value))
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise InputError(f"hparam '{key}' has an invalid value {value!r}", where) from None
+
+
+@dataclass
+class Bundle:
+    """A loaded model with everything needed to train or tag with it."""
+
+    method: str
+    model: torch.nn.Module
+    tokenizer: Any
+    labels: list[str]
+    max_length: int
+    device: torch.device
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+    @property
+    def types(self) -> list[str]:
+        return sorted({label[2:] for label in self.labels if label != "O"})
+
+
+@dataclass
+class TagPrediction:
+    """Tags (one per input token) and the probability of each chosen tag."""
+
+    tags: list[str]
+    scores: list[float]
+
+
+class ForwardTimer:
+    """Accumulates wall time spent inside ``with timer:`` blocks (model forward passes only).
+
+    On CUDA it synchronises before reading the clock so asynchronous kernels are counted.
+    """
+
+    def __init__(self, device: torch.device | str | None = None):
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.seconds = 0.0
+        self.calls = 0
+        self._start = 0.0
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda" and torch.cuda.is_available():
+            torch.cuda.synchronize(self.device)
+
+    def __enter__(self) -> ForwardTimer:
+        import time
+
+        self._sync()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import time
+
+        self._sync()
+        self.seconds += time.perf_counter() - self._start
+        self.calls += 1
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class Window:
+    """Words ``[start, end)`` of a sentence that fit one model input."""
+
+    start: int
+    end: int
+
+
+def word_windows(word_lengths: Sequence[int], budget: int, stride: int = 0) -> list[Window]:
+    """Split a sentence into windows of whole words of at most ``budget`` sub-tokens.
+
+    ``word_lengths[i]`` is the number of sub-tokens of word ``i`` (count a word with none as 1).
+    Consecutive windows overlap by at least ``stride`` sub-tokens where possible (``stride=0``:
+    disjoint windows, for training). A single word longer than ``budget`` gets its own window;
+    the method must truncate its sub-tokens (only the first one carries the label). Every word is
+    in at least one window; an empty sentence has no windows.
+    """
+    if budget < 1:
+        raise ValueError(f"window budget must be >= 1, got {budget}")
+    n = len(word_lengths)
+    lengths = [max(1, x) for x in word_lengths]
+    if sum(lengths) <= budget:
+        return [Window(0, n)] if n else []
+    stride = min(stride, budget // 2)
+    windows: list[Window] = []
+    start = 0
+    while start < n:
+        end, used = start, 0
+        while end < n and (used + lengths[end] <= budget or end == start):
+            used += lengths[end]
+            end += 1
+        windows.append(Window(start, end))
+        if end >= n:
+            break
+        # next window starts far enough back to overlap by >= stride sub-tokens, but advances
+        nxt, overlap = end, 0
+        while nxt - 1 > start and overlap < stride:
+            nxt -= 1
+            overlap += lengths[nxt]
+        # ... and still has room for the first new word (so every window makes progress)
+        while nxt < end and sum(lengths[nxt : end + 1]) > budget:
+            nxt += 1
+        start = max(nxt, start + 1)
+    return windows
+
+
+def merge_windows(
+    n_words: int, windows: Sequence[Window], window_preds: Sequence[Sequence[Any]], default: Any
+) -> list[Any]:
+    """Merge per-window predictions so every word gets exactly one value.
+
+    ``window_preds[k][j]`` is the prediction for word ``windows[k].start + j``. Where windows
+    overlap, the window in which the word is farthest from an edge (nearest the centre) wins;
+    ties go to the earlier window. Words covered by no window get ``default``.
+    """
+    best: list[Any] = [default] * n_words
+    best_margin = [-1] * n_words
+    for win, preds in zip(windows, window_preds, strict=True):
+        if len(preds) != win.end - win.start:
+            raise ValueError(f"window {win} has {len(preds)} predictions")
+        for j, pred in enumerate(preds):
+            i = win.start + j
+            margin = min(i - win.start, win.end - 1 - i)
+            if margin > best_margin[i]:
+                best[i], best_margin[i] = pred, margin
+    return best
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def bio_labels(types: Iterable[str]) -> list[str]:
+    """``["O", "B-A", "I-A", "B-B", "I-B", ...]`` for the sorted unique ``types``."""
+    out = ["O"]
+    for t in sorted(set(types)):
+        out += [f"B-{t}", f"I-{t}"]
+    return out
+
+
+def restrict_tags(tags: list[str], allowed_types: Iterable[str] | None) -> list[str]:
+    """Replace tags whose type is not in ``allowed_types`` with ``"O"`` (None = keep all)."""
+    if allowed_types is None:
+        return list(tags)
+    allowed = set(allowed_types)
+    return [t if t == "O" or t[2:] in allowed else "O" for t in tags]
+
+
+# --------------------------------------------------------------------------- the interface
+
+
+class Method(ABC):
+    """Base class of all methods; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+
+    def label_list(self, types: Iterable[str]) -> list[str]:
+        """Label strings for the union of the training datasets' types (deterministic)."""
+        return bio_labels(types)
+
+    @abstractmethod
+    def load_for_training(
+        self, source: ModelSource, labels: list[str], args: TrainingArgs, device: torch.device
+    ) -> Bundle:
+        """Build model + tokenizer with a fresh head for ``labels``, on ``device``."""
+
+    @abstractmethod
+    def load_trained(self, model_dir: Path, device: torch.device) -> Bundle:
+        """Load a directory written by :meth:`save`."""
+
+    @abstractmethod
+    def encode(self, bundle: Bundle, examples: Sequence[Example], train: bool) -> list[dict]:
+        """Features for ``examples`` (``train=True``: with labels; long inputs split to windows)."""
+
+    @abstractmethod
+    def collate(self, bundle: Bundle, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """Pad a batch of features to its longest member; return CPU tensors."""
+
+    def loss(self, bundle: Bundle, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Training loss of one (already device-placed) batch."""
+        return bundle.model(**batch).loss
+
+    @abstractmethod
+    def predict(
+        self,
+        bundle: Bundle,
+        examples: Sequence[Example],
+        *,
+        batch_size: int = 32,
+        stride: int = 32,
+        timer: ForwardTimer | None = None,
+        allowed_types: Iterable[str] | None = None,
+    ) -> list[TagPrediction]:
+        """One :class:`TagPrediction` per example, ``len(tokens)`` tags each."""
+
+    def save(self, bundle: Bundle, out_dir: Path, metadata: dict[str, Any] | None = None) -> None:
+        """Write model, tokenizer, ``labels.json`` and ``method.json`` into ``out_dir``."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        bundle.model.save_pretrained(out_dir)
+        bundle.tokenizer.save_pretrained(out_dir)
+        write_labels(out_dir, bundle.labels)
+        write_method_file(out_dir, self.name, bundle.max_length, metadata)
+
+    def trainable_state(self, bundle: Bundle) -> dict[str, torch.Tensor]:
+        """Tensors that training changes (checkpointed by the loop), on CPU."""
+        return {
+            n: p.detach().to("cpu", copy=True)
+            for n, p in bundle.model.named_parameters()
+            if p.requires_grad
+        }
+
+    def load_trainable_state(self, bundle: Bundle, state: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`trainable_state` returned."""
+        params = dict(bundle.model.named_parameters())
+        missing = [n for n in state if n not in params]
+        if missing:
+            raise ValueError(f"checkpoint has parameters the model lacks: {missing[:5]}")
+        with torch.no_grad():
+            for n, t in state.items():
+                params[n].copy_(t.to(params[n].device, params[n].dtype))
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def get_method(name: str) -> Method:
+    """Instantiate the method registered as ``name`` (imports its module now)."""
+    if name not in METHODS:
+        raise InputError(f"unknown method '{name}'; known: {sorted(METHODS)}")
+    module_name, cls_name = METHODS[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name == module_name:
+            raise InputError(f"method '{name}' is not available ({module_name} missing)") from e
+        raise
+    return getattr(module, cls_name)()
+
+
+def write_labels(model_dir: Path, labels: list[str]) -> None:
+    write_json(Path(model_dir) / LABELS_FILE, {"labels": list(labels)})
+
+
+def read_labels(model_dir: Path) -> list[str]:
+    path = Path(model_dir) / LABELS_FILE
+    if not path.is_file():
+        raise InputError(f"no {LABELS_FILE} in saved model directory", model_dir)
+    return list(read_json(path)["labels"])
+
+
+def write_method_file(
+    model_dir: Path, method: str, max_length: int, metadata: dict[str, Any] | None = None
+) -> None:
+    info = {"method": method, "max_length": int(max_length), **(metadata or {})}
+    write_json(Path(model_dir) / METHOD_FILE, info)
+
+
+def read_method_file(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / METHOD_FILE
+    if not path.is_file():
+        raise InputError(f"not a saved nerbench model (no {METHOD_FILE})", model_dir)
+    return read_json(path)
+
+
+def load_trained(
+    model_dir: str | Path, device: torch.device | str = "cpu"
+) -> tuple[Method, Bundle]:
+    """Load any model saved by :meth:`Method.save`; returns the method and the bundle."""
+    model_dir = Path(model_dir)
+    info = read_method_file(model_dir)
+    method = get_method(info["method"])
+    return method, method.load_trained(model_dir, torch.device(device))

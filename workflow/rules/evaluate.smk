@@ -1,0 +1,15 @@
+rule evaluate:
+    """Strict/default/relaxed P/R/F1, per type, by entity length, bootstrap CIs."""
+    input:
+        "results/runs/{run_id}/pred/{dataset}.conll",
+    output:
+        "results/runs/{run_id}/metrics/{dataset}.json",
+    params:
+        bootstrap=lookup(dpath="evaluation/bootstrap", within=PLAN.study, default=1000),
+        seed=lookup(dpath="evaluation/seed", within=PLAN.study, default=13),
+    log:
+        "logs/runs/{run_id}/evaluate_{dataset}.log",
+    shell:
+        "python -m nerbench evaluate --pred {input:q} --output {output:q} "
+        "--run-id {wildcards.run_id} --dataset {wildcards.dataset} "
+        "--bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"

@@ -1,0 +1,9 @@
+rule build_tiny_model:
+    """A tiny random model of one architecture family, for offline code-path tests and the demo."""
+    output:
+        directory("results/models/tiny-{family}"),
+    log:
+        "logs/models/tiny-{family}.log",
+    shell:
+        "python -m nerbench build-tiny-model --family {wildcards.family} --output {output:q} "
+        "> {log:q} 2>&1"
