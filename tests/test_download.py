@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import subprocess
 import sys
 import tarfile
@@ -171,7 +172,7 @@ def test_unpinned_sha_warns_with_checksum(
 def test_404_fails_fast_and_leaves_nothing(server: Server, tmp_path: Path) -> None:
     url = server.base + "/missing.tsv"
     with pytest.raises(DownloadError, match=r"missing\.tsv.*HTTP 404"):
-        download(url, tmp_path / "missing.tsv", retries=4, backoff_s=5, timeout_s=5)
+        download(url, tmp_path / "missing.tsv", retries=2, backoff_s=1, timeout_s=5)
     assert server.count("/missing.tsv") == 1
     assert leftovers(tmp_path) == []
 
@@ -441,6 +442,16 @@ def test_safe_extract_refuses_escaping_links(tmp_path: Path, members: list, matc
         safe_extract(tpath, tmp_path / "out")
     assert leftovers(tmp_path) == ["links.tar.gz"]
     assert not (tmp_path.parent / "x").exists()
+
+
+def test_safe_extract_refuses_zip_symlink_outside(tmp_path: Path) -> None:
+    info = zipfile.ZipInfo("data/link")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(tmp_path / "l.zip", "w") as zf:
+        zf.writestr(info, "../../secret")
+    with pytest.raises(InputError, match="unsafe member 'data/link': symlink to '../../secret'"):
+        safe_extract(tmp_path / "l.zip", tmp_path / "out")
+    assert leftovers(tmp_path) == ["l.zip"]
 
 
 def test_safe_extract_replaces_existing_dir_only_on_success(tmp_path: Path) -> None:

@@ -169,7 +169,10 @@ def _fmt_num(x: Any) -> str:
 
 
 def make_run_id(slice_: dict) -> str:
-    """Readable prefix plus hash of the run's config slice, e.g. ``minilm__ncbi__lr5e-05_bs16__s42__3f9a2c1``."""
+    """Readable prefix plus a hash of the run's config slice.
+
+    Example: ``minilm-l6__NCBI-disease__lr5e-05_bs16__s42__3f9a2c1``.
+    """
     ds = slice_["train_datasets"]
     ds_part = ds[0] if len(ds) == 1 else f"mix{len(ds)}"
     hp = slice_["hparams"]
@@ -229,7 +232,9 @@ def expand_runs(study: dict, datasets: dict, models: dict, where: str) -> Plan:
     plan = Plan(study_name=where, study=study, datasets=datasets, models=models)
     for name in study.get("datasets", []):
         if name not in datasets:
-            raise InputError(f"unknown dataset '{name}' (key 'datasets'); known: {sorted(datasets)}", where)
+            raise InputError(
+                f"unknown dataset '{name}' (key 'datasets'); known: {sorted(datasets)}", where
+            )
     defaults = study.get("defaults", {}) or {}
     for gi, group in enumerate(study.get("runs", []) or []):
         gname = group.get("name", f"group{gi}")
@@ -244,14 +249,16 @@ def expand_runs(study: dict, datasets: dict, models: dict, where: str) -> Plan:
             train_sets = [list(group_datasets)]
         hparams = copy.deepcopy(defaults.get("hparams", {}))
         hparams.update(group.get("hparams", {}) or {})
-        for model_id in group["models"]:
+        model_hparams = group.get("model_hparams", {}) or {}
+        for model_id in list(group["models"]) + list(model_hparams):
             if model_id not in models:
                 raise InputError(f"unknown model '{model_id}'; known: {sorted(models)}", gwhere)
+        for model_id in group["models"]:
             model = models[model_id]
             method = group.get("method") or model["method"]
             for tsets, hp, seed, dbr in itertools.product(
                 train_sets,
-                _grid(hparams),
+                _grid({**hparams, **model_hparams.get(model_id, {})}),
                 _as_list(group.get("seeds", defaults.get("seeds", [42]))),
                 _as_list(group.get("dbr", "none")),
             ):

@@ -15,7 +15,9 @@ from typing import Any
 class InputError(ValueError):
     """Bad user input: names the file (and line) or the config key at fault."""
 
-    def __init__(self, message: str, path: str | os.PathLike | None = None, line: int | None = None):
+    def __init__(
+        self, message: str, path: str | os.PathLike | None = None, line: int | None = None
+    ):
         where = ""
         if path is not None:
             where = f"{path}"

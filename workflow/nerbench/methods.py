@@ -38,6 +38,8 @@ Contract for implementers (all methods must honour it)
   ``with timer:`` (a :class:`ForwardTimer`), so inference cost excludes tokenisation and decoding.
   ``allowed_types``: restrict predicted entities to these types (others become ``"O"``); methods
   with instruction prompts may also use it to choose what to ask for.
+* **Mixed precision**: ``bundle.extra["autocast"]`` is ``torch.bfloat16`` or ``None``; the loop
+  and prediction set it. Wrap forward passes in ``with autocast(bundle):``.
 * **Saving** (:meth:`Method.save` / :meth:`Method.load_trained`): ``save`` writes a directory
   that ``load_trained`` alone can restore (model + tokenizer + ``labels.json`` + ``method.json``;
   :meth:`Method.save` does this for plain HF models, override for adapters). Use
@@ -49,6 +51,7 @@ Contract for implementers (all methods must honour it)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 from abc import ABC, abstractmethod
@@ -272,6 +275,14 @@ class ForwardTimer:
         self._sync()
         self.seconds += time.perf_counter() - self._start
         self.calls += 1
+
+
+def autocast(bundle: Bundle) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``bundle.extra["autocast"]`` on the bundle's device, or a no-op."""
+    dtype = bundle.extra.get("autocast")
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=bundle.device.type, dtype=dtype)
 
 
 # --------------------------------------------------------------------------- windows

@@ -1,0 +1,416 @@
+"""Tests for nerbench.evaluate: hand-computed metrics on crafted cases, CoNLL I/O and the CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import nerbench.evaluate as ev
+import numpy as np
+import pytest
+from nerbench.cli import main as cli_main
+from nerbench.evaluate import (
+    compute_metrics,
+    main_evaluate,
+    read_conll_predictions,
+    write_conll_predictions,
+)
+from nerbench.io import InputError
+
+PRF = {"precision", "recall", "f1", "support"}
+
+# Two sentences with entities of every length bucket (see test_length_buckets for the spans).
+GOLD = [
+    ["B-D", "O", "B-D", "I-D", "O", "B-D", "I-D", "I-D", "O", "B-C"],
+    ["B-C", "I-C", "I-C", "I-C"],
+]
+PRED = [
+    ["B-D", "O", "B-D", "O", "O", "B-D", "I-D", "I-D", "O", "B-D"],
+    ["B-C", "I-C", "O", "O"],
+]
+
+
+def random_corpus(n: int, seed: int, noise: float = 0.2) -> tuple[list, list]:
+    """Random IOB2-ish tags (including improper I- starts) with noisy predictions."""
+    rng = np.random.default_rng(seed)
+    tags = ["O", "O", "O", "B-D", "I-D", "B-C", "I-C"]
+    gold = [[str(t) for t in rng.choice(tags, size=int(rng.integers(1, 15)))] for _ in range(n)]
+    pred = [[t if rng.random() > noise else str(rng.choice(tags)) for t in s] for s in gold]
+    return gold, pred
+
+
+def assert_prf(scores: dict, precision: float, recall: float, f1: float, support: int) -> None:
+    assert scores["precision"] == pytest.approx(precision)
+    assert scores["recall"] == pytest.approx(recall)
+    assert scores["f1"] == pytest.approx(f1)
+    assert scores["support"] == support
+
+
+# --------------------------------------------------------------------------- strict vs default
+
+
+def test_entity_starting_with_i_counts_in_default_but_not_strict():
+    m = compute_metrics([["B-D", "I-D", "O"]], [["I-D", "I-D", "O"]], bootstrap=10)
+    assert_prf(m["default"]["micro"], 1.0, 1.0, 1.0, 1)
+    assert_prf(m["strict"]["micro"], 0.0, 0.0, 0.0, 1)
+    assert m["n_pred_entities"] == 0  # strict extraction drops the stray I- run
+
+
+def test_improper_type_continuation():
+    # pred B-D I-C: default mode sees D(0) and C(1); strict mode sees D(0) only.
+    m = compute_metrics([["B-D", "I-D"]], [["B-D", "I-C"]], bootstrap=10)
+    assert_prf(m["default"]["micro"], 0.0, 0.0, 0.0, 1)
+    assert set(m["default"]["per_type"]) == {"C", "D"}
+    assert m["default"]["per_type"]["C"]["support"] == 0
+    assert set(m["strict"]["per_type"]) == {"D"}
+    assert m["n_pred_entities"] == 1
+
+
+def test_improper_gold_scored_differently():
+    # gold B-D I-D I-C: strict gold = {D(0-1)}; default gold = {D(0-1), C(2)}.
+    m = compute_metrics([["B-D", "I-D", "I-C"]], [["B-D", "I-D", "O"]], bootstrap=10)
+    assert_prf(m["strict"]["micro"], 1.0, 1.0, 1.0, 1)
+    assert_prf(m["default"]["micro"], 1.0, 0.5, 2 / 3, 2)
+
+
+def test_strict_counts_agree_with_seqeval_strict():
+    gold, pred = random_corpus(300, seed=1)
+    m = compute_metrics(gold, pred, bootstrap=10)
+    tp, n_pred, n_gold = ev.sentence_counts(ev.strict_entities(gold), ev.strict_entities(pred))
+    micro = m["strict"]["micro"]
+    assert micro["support"] == n_gold.sum() == m["n_gold_entities"]
+    assert n_pred.sum() == m["n_pred_entities"]
+    assert micro["precision"] == pytest.approx(tp.sum() / n_pred.sum())
+    assert micro["recall"] == pytest.approx(tp.sum() / n_gold.sum())
+    assert m["n_tokens"] == sum(map(len, gold))
+
+
+# --------------------------------------------------------------------------- by length, relaxed
+
+
+def test_length_buckets():
+    # gold spans: s1 D[0] D[2-3] D[5-7] C[9]; s2 C[0-3]
+    # pred spans: s1 D[0]✓ D[2] D[5-7]✓ D[9] (wrong type); s2 C[0-1]
+    by_len = compute_metrics(GOLD, PRED, bootstrap=10)["by_length"]
+    assert list(by_len) == ["1", "2", ">=3"]
+    assert_prf(by_len["1"], 1 / 3, 1 / 2, 0.4, 2)
+    assert by_len["1"]["n_pred"] == 3
+    assert_prf(by_len["2"], 0.0, 0.0, 0.0, 1)
+    assert by_len["2"]["n_pred"] == 1
+    assert_prf(by_len[">=3"], 1.0, 0.5, 2 / 3, 2)
+    assert by_len[">=3"]["n_pred"] == 1
+
+
+def test_relaxed_counts_partial_overlap():
+    m = compute_metrics(GOLD, PRED, bootstrap=10)
+    assert_prf(m["strict"]["micro"], 0.4, 0.4, 0.4, 5)
+    relaxed = m["relaxed"]
+    # pred overlapping same-type gold: D[0], D[2], D[5-7], C[0-1] (not D[9] vs gold C[9]).
+    assert_prf(relaxed["micro"], 0.8, 0.8, 0.8, 5)
+    assert_prf(relaxed["per_type"]["D"], 0.75, 1.0, 2 * 0.75 / 1.75, 3)
+    assert_prf(relaxed["per_type"]["C"], 1.0, 0.5, 2 / 3, 2)
+
+
+def test_relaxed_one_prediction_covering_two_gold():
+    m = compute_metrics([["B-D", "O", "B-D"]], [["B-D", "I-D", "I-D"]], bootstrap=10)
+    assert_prf(m["relaxed"]["micro"], 1.0, 1.0, 1.0, 2)
+    assert_prf(m["strict"]["micro"], 0.0, 0.0, 0.0, 2)
+
+
+def test_nervaluate_partial_and_exact():
+    nerv = compute_metrics(GOLD, PRED, bootstrap=10)["relaxed"]["nervaluate"]
+    # Type-agnostic: exact spans D[0], D[5-7], [9]; D[2] and C[0-1] only overlap.
+    assert nerv["exact"]["correct"] == 3 and nerv["exact"]["incorrect"] == 2
+    assert nerv["exact"]["precision"] == pytest.approx(0.6)
+    assert nerv["exact"]["recall"] == pytest.approx(0.6)
+    assert nerv["partial"]["correct"] == 3 and nerv["partial"]["partial"] == 2
+    assert nerv["partial"]["precision"] == pytest.approx(0.8)
+    assert nerv["partial"]["f1"] == pytest.approx(0.8)
+
+
+# --------------------------------------------------------------------------- edge cases
+
+
+def _all_scores(m: dict) -> list[dict]:
+    scores = [m[k]["micro"] for k in ("strict", "default", "relaxed")]
+    scores += [s for k in ("strict", "default", "relaxed") for s in m[k]["per_type"].values()]
+    scores += list(m["by_length"].values()) + list(m["relaxed"]["nervaluate"].values())
+    return scores
+
+
+def test_perfect_prediction_is_one_everywhere():
+    m = compute_metrics(GOLD, GOLD, bootstrap=200)
+    for scores in _all_scores(m):
+        assert (scores["precision"], scores["recall"], scores["f1"]) == (1.0, 1.0, 1.0)
+    for key in ("precision_ci", "recall_ci", "f1_ci"):
+        assert m["bootstrap"][key] == [1.0, 1.0]
+
+
+def test_empty_predictions_are_zero():
+    pred = [["O"] * len(s) for s in GOLD]
+    m = compute_metrics(GOLD, pred, bootstrap=50)
+    assert m["n_pred_entities"] == 0
+    for scores in _all_scores(m):
+        assert (scores["precision"], scores["recall"], scores["f1"]) == (0.0, 0.0, 0.0)
+    assert m["strict"]["micro"]["support"] == 5
+    assert m["by_length"][">=3"]["n_pred"] == 0
+    for key in ("precision_ci", "recall_ci", "f1_ci"):
+        assert m["bootstrap"][key] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("gold", [[], [["O", "O"]], [[]]])
+def test_no_entities_at_all_does_not_crash(gold):
+    m = compute_metrics(gold, gold, bootstrap=5)
+    assert m["strict"]["micro"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert m["n_sentences"] == len(gold) and m["n_gold_entities"] == 0
+    json.dumps(m, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "gold, pred, message",
+    [
+        ([["O"]], [], "1 gold sentences but 0"),
+        ([["O", "O"]], [["O"]], "sentence 0: 2 gold tags"),
+        ([["O"]], [["X-D"]], "invalid tag 'X-D'"),
+    ],
+)
+def test_bad_inputs_rejected(gold, pred, message):
+    with pytest.raises(ValueError, match=message):
+        compute_metrics(gold, pred)
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def test_bootstrap_reproducible_and_seed_dependent():
+    gold, pred = random_corpus(200, seed=2)
+    a = compute_metrics(gold, pred, bootstrap=300, seed=13)["bootstrap"]
+    b = compute_metrics(gold, pred, bootstrap=300, seed=13)["bootstrap"]
+    c = compute_metrics(gold, pred, bootstrap=300, seed=14)["bootstrap"]
+    assert a == b
+    assert a["f1_ci"] != c["f1_ci"]
+    assert (a["n"], a["seed"], c["seed"]) == (300, 13, 14)
+
+
+def test_ci_contains_point_estimate():
+    gold, pred = random_corpus(300, seed=3)
+    m = compute_metrics(gold, pred, bootstrap=500)
+    micro = m["strict"]["micro"]
+    for name in ("precision", "recall", "f1"):
+        lo, hi = m["bootstrap"][f"{name}_ci"]
+        assert lo < micro[name] < hi
+        assert hi - lo < 0.3
+
+
+def test_bootstrap_matches_naive_resampling():
+    tp = np.array([0, 1, 2, 1, 0, 3])
+    n_pred = np.array([1, 1, 2, 2, 0, 4])
+    n_gold = np.array([0, 2, 2, 1, 1, 3])
+    got = ev.bootstrap_ci(tp, n_pred, n_gold, n_resamples=100, seed=7)
+    idx = np.random.default_rng(7).integers(0, 6, size=(100, 6))
+    f1 = []
+    for row in idx:
+        t, p, g = tp[row].sum(), n_pred[row].sum(), n_gold[row].sum()
+        f1.append(2 * t / (p + g) if p + g else 0.0)
+    assert got["f1_ci"] == pytest.approx(list(np.percentile(f1, [2.5, 97.5])))
+
+
+def test_bootstrap_blocked_path(monkeypatch):
+    gold, pred = random_corpus(100, seed=4)
+    monkeypatch.setattr(ev, "_BOOTSTRAP_BLOCK_CELLS", 100 * 7)  # 7 resamples per block
+    m = compute_metrics(gold, pred, bootstrap=50)
+    assert m == compute_metrics(gold, pred, bootstrap=50)
+    lo, hi = m["bootstrap"]["f1_ci"]
+    assert lo < m["strict"]["micro"]["f1"] < hi
+
+
+def test_bootstrap_is_fast():
+    rng = np.random.default_rng(0)
+    n_gold = rng.integers(0, 5, size=5000)
+    tp = rng.binomial(n_gold, 0.8)
+    n_pred = tp + rng.integers(0, 2, size=5000)
+    start = time.perf_counter()
+    ev.bootstrap_ci(tp, n_pred, n_gold, n_resamples=1000, seed=13)
+    assert time.perf_counter() - start < 5.0
+
+
+def test_bootstrap_rejects_zero_resamples():
+    with pytest.raises(ValueError, match="bootstrap must be >= 1"):
+        compute_metrics(GOLD, PRED, bootstrap=0)
+
+
+# --------------------------------------------------------------------------- CoNLL I/O
+
+RECORDS = [
+    {
+        "id": "PMID1/0",
+        "tokens": ["#", "# id: fake", "β-catenin", "naïve", "中文", "\u00a0", "##ing", "a#b"],
+        "gold": ["O", "O", "B-Gene", "O", "B-Disease", "I-Disease", "O", "O"],
+        "pred": ["O", "B-Gene", "B-Gene", "O", "B-Disease", "O", "I-Chemical", "O"],
+    },
+    {"id": "PMID1/1", "tokens": ["#"], "gold": ["O"], "pred": ["O"]},
+    {"id": "dóc#2/0", "tokens": ["x"], "gold": ["B-Gene-Protein"], "pred": ["O"]},
+]
+
+
+def test_conll_round_trip(tmp_path):
+    path = tmp_path / "pred.conll"
+    assert write_conll_predictions(path, iter(RECORDS)) == 3
+    assert read_conll_predictions(path) == RECORDS
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# id: PMID1/0\n#\tO\tO\n# id: fake\tO\tB-Gene\n")
+    assert text.endswith("\n\n") and "\r" not in text
+
+
+def test_writer_accepts_doc_and_sent_id(tmp_path):
+    path = tmp_path / "p.conll"
+    rec = {k: v for k, v in RECORDS[1].items() if k != "id"}
+    write_conll_predictions(path, [{"doc_id": "d", "sent_id": 3, **rec}])
+    assert read_conll_predictions(path)[0]["id"] == "d/3"
+
+
+def test_reader_tolerates_missing_final_blank_and_extra_blanks(tmp_path):
+    path = tmp_path / "p.conll"
+    path.write_text("\n\n# id: a/1\nx\tB-D\tO\n\n\n# id: a/2\ny\tO\tO", encoding="utf-8")
+    assert [r["id"] for r in read_conll_predictions(path)] == ["a/1", "a/2"]
+
+
+@pytest.mark.parametrize(
+    "bad_record, message",
+    [
+        ({"tokens": ["a\tb"]}, "tab/newline"),
+        ({"tokens": [""]}, "empty"),
+        ({"gold": ["B-D", "O"]}, "1 tokens, 2 gold tags"),
+        ({"pred": ["Disease"]}, "invalid tag"),
+        ({"id": "a\nb"}, "id must be"),
+    ],
+)
+def test_writer_rejects_unreadable_records_atomically(tmp_path, bad_record, message):
+    path = tmp_path / "p.conll"
+    good = {"id": "d/0", "tokens": ["a"], "gold": ["O"], "pred": ["O"]}
+    with pytest.raises(ValueError, match=message):
+        write_conll_predictions(path, [good, {**good, "id": "d/1", **bad_record}])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ("# id: a/1\nx\tO\tO\ny\tO\n", 3, "expected 3 tab-separated fields"),
+        ("# id: a/1\nx\tO\tO\n\nx\tO\tO\n", 4, "expected '# id: "),
+        ("# id: a/1\nx\tO\tB_D\n", 2, "invalid pred tag 'B_D'"),
+        ("# id: a/1\nx\tD\tO\n", 2, "invalid gold tag 'D'"),
+        ("# id: a/1\n\tO\tO\n", 2, "empty token"),
+        ("# id: a/1\nx\tO\tO\n\n# id: a/1\nx\tO\tO\n", 4, "duplicate sentence id"),
+        ("# id: \nx\tO\tO\n", 1, "expected '# id: "),
+    ],
+)
+def test_malformed_conll_names_file_and_line(tmp_path, text, line, message):
+    path = tmp_path / "bad.conll"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=message) as info:
+        read_conll_predictions(path)
+    assert info.value.line == line
+    assert str(info.value).startswith(f"{path}:{line}: ")
+
+
+def test_missing_prediction_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_conll_predictions(tmp_path / "nope.conll")
+
+
+# --------------------------------------------------------------------------- CLI
+
+TOP_KEYS = {
+    "n_sentences",
+    "n_tokens",
+    "n_gold_entities",
+    "n_pred_entities",
+    "strict",
+    "default",
+    "relaxed",
+    "by_length",
+    "bootstrap",
+    "run_id",
+    "dataset",
+}
+
+
+def _write_pred(tmp_path):
+    records = [
+        {"id": f"d/{i}", "tokens": [f"t{j}" for j in range(len(g))], "gold": g, "pred": p}
+        for i, (g, p) in enumerate(zip(GOLD, PRED, strict=True))
+    ]
+    path = tmp_path / "pred.conll"
+    write_conll_predictions(path, records)
+    return path
+
+
+def test_cli_writes_metrics_with_exact_keys(tmp_path):
+    pred = _write_pred(tmp_path)
+    out = tmp_path / "metrics" / "ncbi.json"
+    argv = ["--pred", str(pred), "--output", str(out), "--run-id", "r1", "--dataset", "ncbi"]
+    assert main_evaluate([*argv, "--bootstrap", "20", "--seed", "5"]) == 0
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert set(m) == TOP_KEYS
+    assert (m["run_id"], m["dataset"], m["n_sentences"], m["n_tokens"]) == ("r1", "ncbi", 2, 14)
+    for mode in ("strict", "default"):
+        assert set(m[mode]) == {"micro", "per_type"}
+        assert set(m[mode]["micro"]) == PRF
+        assert all(set(s) == PRF for s in m[mode]["per_type"].values())
+    assert set(m["relaxed"]) == {"micro", "per_type", "nervaluate"}
+    assert set(m["relaxed"]["micro"]) == PRF
+    assert set(m["by_length"]) == {"1", "2", ">=3"}
+    assert all(set(s) == PRF | {"n_pred"} for s in m["by_length"].values())
+    assert set(m["bootstrap"]) == {"n", "seed", "precision_ci", "recall_ci", "f1_ci"}
+    assert (m["bootstrap"]["n"], m["bootstrap"]["seed"]) == (20, 5)
+    assert m["strict"]["micro"]["f1"] == pytest.approx(0.4)
+
+
+def test_cli_reads_alignment_failures_sidecar(tmp_path):
+    pred = _write_pred(tmp_path)
+    (tmp_path / "pred.conll.meta.json").write_text('{"alignment_failures": 3}', encoding="utf-8")
+    out = tmp_path / "m.json"
+    argv = [
+        "evaluate",
+        "--pred",
+        str(pred),
+        "--output",
+        str(out),
+        "--run-id",
+        "r",
+        "--dataset",
+        "x",
+    ]
+    assert cli_main([*argv, "--bootstrap", "10"]) == 0
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert set(m) == TOP_KEYS | {"alignment_failures"}
+    assert m["alignment_failures"] == 3
+
+
+def test_cli_bad_input_writes_nothing(tmp_path, capsys):
+    pred = tmp_path / "pred.conll"
+    pred.write_text("# id: a/1\nx\tO\n", encoding="utf-8")
+    out = tmp_path / "m.json"
+    argv = [
+        "evaluate",
+        "--pred",
+        str(pred),
+        "--output",
+        str(out),
+        "--run-id",
+        "r",
+        "--dataset",
+        "x",
+    ]
+    assert cli_main(argv) == 2
+    assert f"{pred}:2:" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_bad_sidecar(tmp_path):
+    pred = _write_pred(tmp_path)
+    (tmp_path / "pred.conll.meta.json").write_text('{"alignment_failures": -1}', encoding="utf-8")
+    argv = ["--pred", str(pred), "--output", str(tmp_path / "m.json"), "--run-id", "r"]
+    with pytest.raises(InputError, match="alignment_failures"):
+        main_evaluate([*argv, "--dataset", "x", "--bootstrap", "5"])
