@@ -5,11 +5,13 @@ rule to_bio:
     output:
         jsonl="results/bio/{dataset}/{split}.jsonl",
         report="results/bio/{dataset}/{split}.report.json",
+    log:
+        "logs/to_bio/{dataset}/{split}.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         spec=lambda wc: as_json(dataset_spec(wc.dataset)),
         member=lambda wc: split_member(wc.dataset, wc.split),
-    log:
-        "logs/to_bio/{dataset}/{split}.log",
     shell:
         "python -m nerbench to-bio --spec {params.spec:q} --input {input:q} "
         "--member {params.member:q} --output {output.jsonl:q} --report {output.report:q} "
@@ -20,18 +22,22 @@ rule corpus_stats:
     """Per dataset and split: sentences, tokens, entities, entity-length histogram, repairs."""
     input:
         reports=lambda wc: [
-            f"results/bio/{d}/{s}.report.json" for d in PLAN.study_datasets for s in SPLITS
+            f"results/bio/{d}/{s}.report.json"
+            for d in PLAN.study_datasets
+            for s in SPLITS
         ],
         bio=lambda wc: bio_files(PLAN.study_datasets),
     output:
         tsv="results/tables/corpus_stats.tsv",
         md="results/tables/corpus_stats.md",
+    log:
+        "logs/corpus_stats.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         vaner=lambda wc: as_json(
             {d: DATASETS[d]["vaner_counts"] for d in PLAN.study_datasets}
         ),
-    log:
-        "logs/corpus_stats.log",
     shell:
         "python -m nerbench corpus-stats --bio {input.bio:q} --vaner {params.vaner:q} "
         "--tsv {output.tsv:q} --md {output.md:q} > {log:q} 2>&1"

@@ -54,7 +54,9 @@ def download_params(wildcards):
         src = source_of(DATASETS[wildcards.dataset], split)
         if src.is_remote and src.filename == wildcards.filename:
             return {"url": src.url, "sha256": src.sha256, **config.get("download", {})}
-    raise ValueError(f"no remote file '{wildcards.filename}' for dataset '{wildcards.dataset}'")
+    raise ValueError(
+        f"no remote file '{wildcards.filename}' for dataset '{wildcards.dataset}'"
+    )
 
 
 def bio_files(datasets, splits=SPLITS):

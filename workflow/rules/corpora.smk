@@ -2,10 +2,12 @@ rule download:
     """Fetch one corpus file: streamed, retried with backoff, sha256-checked, renamed atomically."""
     output:
         "resources/corpora/{dataset}/raw/{filename}",
-    params:
-        spec=lambda wc: as_json(download_params(wc)),
     log:
         "logs/download/{dataset}/{filename}.log",
     retries: 0
+    conda:
+        "../../envs/data.yaml"
+    params:
+        spec=lambda wc: as_json(download_params(wc)),
     shell:
         "python -m nerbench download --spec {params.spec:q} --output {output:q} > {log:q} 2>&1"

@@ -4,11 +4,13 @@ rule evaluate:
         "results/runs/{run_id}/pred/{dataset}.conll",
     output:
         "results/runs/{run_id}/metrics/{dataset}.json",
+    log:
+        "logs/runs/{run_id}/evaluate_{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
     params:
         bootstrap=lookup(dpath="evaluation/bootstrap", within=PLAN.study, default=1000),
         seed=lookup(dpath="evaluation/seed", within=PLAN.study, default=13),
-    log:
-        "logs/runs/{run_id}/evaluate_{dataset}.log",
     shell:
         "python -m nerbench evaluate --pred {input:q} --output {output:q} "
         "--run-id {wildcards.run_id} --dataset {wildcards.dataset} "

@@ -4,6 +4,8 @@ rule build_tiny_model:
         directory("results/models/tiny-{family}"),
     log:
         "logs/models/tiny-{family}.log",
+    conda:
+        "../../envs/train-gpu.yaml"
     shell:
         "python -m nerbench build-tiny-model --family {wildcards.family} --output {output:q} "
         "> {log:q} 2>&1"

@@ -2,10 +2,12 @@ rule write_run_spec:
     """The run's config slice; its hash is part of the run_id, so it changes only with the run."""
     output:
         "results/runs/{run_id}/run.json",
-    params:
-        spec=lambda wc: as_json(run_spec(wc.run_id)),
     log:
         "logs/runs/{run_id}/run_spec.log",
+    conda:
+        "../../envs/train-gpu.yaml"
+    params:
+        spec=lambda wc: as_json(run_spec(wc.run_id)),
     shell:
         "python -m nerbench run-spec --spec {params.spec:q} --output {output:q} > {log:q} 2>&1"
 
@@ -22,18 +24,22 @@ rule train:
         model=directory("results/runs/{run_id}/model"),
         train_log="results/runs/{run_id}/train_log.jsonl",
         cost="results/runs/{run_id}/cost.json",
-    params:
-        model_dir=lambda wc, input: f"--model-dir {input.model[0]}" if input.model else "",
-        dbr=lambda wc, input: f"--dbr-files {' '.join(input.dbr)}" if input.dbr else "",
     log:
         "logs/runs/{run_id}/train.log",
     benchmark:
         "results/runs/{run_id}/benchmarks/train.tsv"
+    conda:
+        "../../envs/train-gpu.yaml"
     threads: lambda wc: run_resource(wc.run_id, "train", "threads")
     resources:
         gpu=lambda wc: run_resource(wc.run_id, "train", "gpu"),
         mem_mb=lambda wc: run_resource(wc.run_id, "train", "mem_mb"),
         runtime=lambda wc: run_resource(wc.run_id, "train", "runtime"),
+    params:
+        model_dir=lambda wc, input: (
+            f"--model-dir {input.model[0]}" if input.model else ""
+        ),
+        dbr=lambda wc, input: f"--dbr-files {' '.join(input.dbr)}" if input.dbr else "",
     shell:
         "OMP_NUM_THREADS={threads} python -m nerbench train --run {input.run:q} --train-files {input.train:q} "
         "--devel-files {input.devel:q} {params.dbr} {params.model_dir} "
@@ -52,6 +58,8 @@ rule predict:
         "logs/runs/{run_id}/predict_{dataset}.log",
     benchmark:
         "results/runs/{run_id}/benchmarks/predict_{dataset}.tsv"
+    conda:
+        "../../envs/train-gpu.yaml"
     threads: lambda wc: run_resource(wc.run_id, "predict", "threads")
     resources:
         gpu=lambda wc: run_resource(wc.run_id, "predict", "gpu"),
