@@ -50,7 +50,10 @@ def build_tokenizer(kind: str = "byte", vocab_size: int = 400) -> PreTrainedToke
     else:
         raise ValueError(f"unknown tokenizer kind {kind!r}")
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL, initial_alphabet=alphabet, show_progress=False
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL,
+        initial_alphabet=alphabet,
+        show_progress=False,
     )
     tok.train_from_iterator(CORPUS, trainer=trainer)
     return PreTrainedTokenizerFast(

@@ -21,8 +21,8 @@ COMMANDS: dict[str, str] = {
     "predict": "nerbench.predict:main_predict",
     "evaluate": "nerbench.evaluate:main_evaluate",
     "aggregate": "nerbench.report:main_aggregate",
-    "tables": "nerbench.report:main_tables",
-    "figures": "nerbench.report:main_figures",
+    "tables": "nerbench.tables:main_tables",
+    "figures": "nerbench.plots:main_figures",
     "tag": "nerbench.predict:main_tag",
     "kb": "nerbench.kb:main_kb",
     "autophrase": "nerbench.phrases:main_autophrase",
@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "retrieve": "nerbench.retrieval:main_retrieve",
     "dbr": "nerbench.dbr:main_dbr",
     "dbr-stats": "nerbench.dbr:main_dbr_stats",
+    "index": "nerbench.retrieval:main_index",
 }
 
 

@@ -131,7 +131,7 @@ def load_datasets(path: str | Path) -> dict[str, dict]:
     table = read_tsv_table(path, "datasets", "name")
     for name, row in table.items():
         mapping = parse_tag_map(row["tag_map"], f"{path} (dataset '{name}', column tag_map)")
-        row["types"] = sorted(set(mapping.values()))
+        row["types"] = sorted(set(mapping.values()) - {"O"})
     return table
 
 

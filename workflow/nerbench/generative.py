@@ -1,0 +1,440 @@
+"""Method ``generative`` (paper 000): a decoder LLM writes one ``token:TAG`` line per token.
+
+* **Prompt** (Alpaca style) lists the label set; the input is the space-joined sentence. The
+  target is ``tok1:TAG1\\ntok2:TAG2...`` followed by EOS; the loss covers the response only
+  (prompt tokens are labelled -100).
+* **Model**: ``AutoModelForCausalLM`` with (Q)LoRA on attention, MLP and ``lm_head``
+  (default r 128, alpha 256; 4-bit NF4 when ``quantization: 4bit``), see :mod:`.peft_utils`.
+* **Decoding**: greedy, ``max_new_tokens`` = max(8 per word, estimated answer length) + 16, capped
+  by hparam ``max_new_tokens`` (default 1024). Long sentences are split into word windows
+  (:func:`nerbench.methods.word_windows`) sized so prompt and answer fit ``max_length``.
+* **Parsing** (:func:`parse_response`) is forgiving: blank lines are skipped, parsing stops at a
+  new ``###`` section, ``token:TAG`` is split at the *last* colon (``Na+:Cl-:B-Chemical``), a line
+  whose tail is not tag-like is a token with tag ``O``, unknown tags become ``O``.
+* **Alignment** (:func:`align_to_gold`): generated tokens are matched to gold tokens with
+  ``difflib.SequenceMatcher``; equal blocks and one-to-one substitutions carry their tag, gold
+  tokens left unmatched (deletions, uneven replacements) get ``O``. Tags are then repaired to valid
+  IOB2 (an ``I-X`` not continuing an ``X`` entity becomes ``B-X``). A sentence with any unmatched
+  gold token is an *alignment failure*; predictions carry the flag and
+  :func:`write_prediction_meta` writes ``<pred>.meta.json`` = ``{"alignment_failures": n,
+  "sentences": m}`` next to the CoNLL file (read by :mod:`nerbench.evaluate`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nerbench import peft_utils
+from nerbench.io import InputError, write_json
+from nerbench.labeler import load_tokenizer, source_dict
+from nerbench.methods import (
+    Bundle,
+    Example,
+    ForwardTimer,
+    Method,
+    ModelSource,
+    TagPrediction,
+    TrainingArgs,
+    Window,
+    autocast,
+    merge_windows,
+    read_labels,
+    read_method_file,
+    restrict_tags,
+    word_windows,
+    write_labels,
+    write_method_file,
+)
+
+IGNORE = -100
+DEFAULT_LORA = peft_utils.LoraSettings(r=128, alpha=256, dropout=0.05)
+DEFAULT_MAX_NEW_TOKENS = 1024
+TOKENS_PER_WORD = 8
+EXTRA_NEW_TOKENS = 16
+HEADER = (
+    "Below is an instruction that describes a task, paired with an input that provides further "
+    "context. Write a response that appropriately completes the request.\n\n"
+)
+TAG_LIKE = re.compile(r"^(O|[BIES]-\S+)$", re.IGNORECASE)
+META_SUFFIX = ".meta.json"
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def build_prompt(tokens: Sequence[str], labels: Sequence[str]) -> str:
+    """Alpaca-style instruction listing ``labels``; the response starts right after it."""
+    instruction = (
+        "Tag every token of the input for biomedical named entities with one of these labels: "
+        f"{', '.join(labels)}. B- marks the first token of an entity, I- a following token of "
+        "the same entity and O a token outside any entity. Write one line per input token, in "
+        "order, as token:LABEL."
+    )
+    sentence = " ".join(tokens)
+    return f"{HEADER}### Instruction:\n{instruction}\n\n### Input:\n{sentence}\n\n### Response:\n"
+
+
+def build_target(tokens: Sequence[str], tags: Sequence[str]) -> str:
+    """``token:TAG`` lines, one per token."""
+    return "\n".join(f"{tok}:{tag}" for tok, tag in zip(tokens, tags, strict=True))
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_response(text: str, labels: Iterable[str]) -> list[tuple[str, str]]:
+    """``(token, tag)`` pairs from generated text (see the module docstring for the rules)."""
+    known = {label: label for label in labels}
+    known.update({label.lower(): label for label in list(known)})
+    pairs: list[tuple[str, str]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("###"):
+            break
+        sep = ":" if ":" in line else ("\t" if "\t" in line else None)
+        if sep is None:
+            pairs.append((line, "O"))
+            continue
+        token, _, tag = line.rpartition(sep)
+        token, tag = token.strip(), tag.strip()
+        if not TAG_LIKE.match(tag) or not token:
+            pairs.append((line, "O"))  # e.g. "Na+:Cl-" with the tag missing
+            continue
+        pairs.append((token, known.get(tag) or known.get(tag.lower()) or "O"))
+    return pairs
+
+
+def repair_iob2(tags: Sequence[str]) -> list[str]:
+    """Make ``tags`` valid IOB2: an ``I-X`` that does not continue an X entity becomes ``B-X``."""
+    out: list[str] = []
+    prev = "O"
+    for tag in tags:
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        prev = tag
+    return out
+
+
+@dataclass
+class Alignment:
+    tags: list[str]
+    aligned: int  # gold tokens that received a generated tag
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        return self.aligned == self.total
+
+
+def align_to_gold(gold: Sequence[str], pairs: Sequence[tuple[str, str]]) -> Alignment:
+    """Tags for ``gold`` tokens from generated ``(token, tag)`` pairs (unmatched gold -> O)."""
+    pred_tokens = [tok for tok, _ in pairs]
+    tags = ["O"] * len(gold)
+    aligned = 0
+    matcher = difflib.SequenceMatcher(None, list(gold), pred_tokens, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal" or (op == "replace" and i2 - i1 == j2 - j1):
+            for k in range(i2 - i1):
+                tags[i1 + k] = pairs[j1 + k][1]
+            aligned += i2 - i1
+    return Alignment(repair_iob2(tags), aligned, len(gold))
+
+
+@dataclass
+class GenerativePrediction(TagPrediction):
+    """A :class:`TagPrediction` with the alignment outcome and the raw generated text."""
+
+    aligned: bool = True
+    raw: str = ""
+
+
+def prediction_meta(predictions: Sequence[TagPrediction]) -> dict[str, int]:
+    """``{"alignment_failures": n, "sentences": m}`` (predictions without the flag count as ok)."""
+    failures = sum(1 for p in predictions if not getattr(p, "aligned", True))
+    return {"alignment_failures": failures, "sentences": len(predictions)}
+
+
+def meta_path(pred_path: str | Path) -> Path:
+    """The sidecar of a prediction file: ``<pred>.meta.json``."""
+    return Path(f"{pred_path}{META_SUFFIX}")
+
+
+def write_prediction_meta(pred_path: str | Path, predictions: Sequence[TagPrediction]) -> Path:
+    """Write the alignment sidecar next to ``pred_path`` atomically; return its path."""
+    path = meta_path(pred_path)
+    write_json(path, prediction_meta(predictions))
+    return path
+
+
+# --------------------------------------------------------------------------- the method
+
+
+class GenerativeMethod(Method):
+    """Decoder that generates ``token:TAG`` lines (see the module docstring)."""
+
+    name = "generative"
+    default_lora = DEFAULT_LORA
+
+    # ----------------------------------------------------------------- loading / saving
+
+    def load_for_training(
+        self, source: ModelSource, labels: list[str], args: TrainingArgs, device: torch.device
+    ) -> Bundle:
+        quantization = peft_utils.resolve_quantization(args.quantization, source)
+        lora = peft_utils.LoraSettings.from_args(args, self.default_lora)
+        tokenizer = load_tokenizer(source.name_or_path, source)
+        model = load_causal_lm(source, quantization, device)
+        model = peft_utils.add_lora(
+            model,
+            lora,
+            task_type="CAUSAL_LM",
+            target_modules=peft_utils.linear_module_names(model),
+            modules_to_save=None,
+            quantized=quantization != "none",
+            gradient_checkpointing=args.gradient_checkpointing,
+        )
+        extra = {
+            "base": source_dict(source, quantization),
+            "lora": lora.__dict__ if lora.r else None,
+            "max_new_tokens": int(args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS),
+            "autocast": None,
+        }
+        max_length = int(args.max_length or source.max_length)
+        return self._bundle(model, tokenizer, labels, max_length, device, extra)
+
+    def _bundle(self, model, tokenizer, labels, max_length, device, extra) -> Bundle:
+        if tokenizer.eos_token_id is None:
+            raise InputError(f"tokenizer of '{extra['base']['model_id']}' has no EOS token")
+        return Bundle(self.name, model, tokenizer, list(labels), int(max_length), device, extra)
+
+    def save(self, bundle: Bundle, out_dir: Path, metadata: dict[str, Any] | None = None) -> None:
+        """Adapter (or the full model when ``lora_r`` is 0), tokenizer, labels, method."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        adapter = peft_utils.is_peft(bundle.model)
+        if adapter:
+            peft_utils.save_adapter(bundle.model, out_dir)
+        else:
+            bundle.model.save_pretrained(out_dir)
+        bundle.tokenizer.save_pretrained(out_dir)
+        write_labels(out_dir, bundle.labels)
+        info = {k: bundle.extra.get(k) for k in ("base", "lora", "max_new_tokens")}
+        info["adapter"] = adapter
+        write_method_file(out_dir, self.name, bundle.max_length, {**(metadata or {}), **info})
+
+    def load_trained(self, model_dir: Path, device: torch.device) -> Bundle:
+        model_dir = Path(model_dir)
+        info = read_method_file(model_dir)
+        labels = read_labels(model_dir)
+        base = ModelSource(**info["base"])
+        tokenizer = load_tokenizer(str(model_dir))
+        if info.get("adapter"):
+            model = load_causal_lm(base, base.quantization, device)
+            model = peft_utils.load_adapter(model, model_dir, merge=base.quantization == "none")
+        else:
+            full = ModelSource(**{**info["base"], "name_or_path": str(model_dir), "local": True})
+            model = load_causal_lm(full, "none", device)
+        extra = {k: info.get(k) for k in ("base", "lora", "max_new_tokens")}
+        extra["autocast"] = None
+        return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
+
+    # ----------------------------------------------------------------- features
+
+    def encode(self, bundle: Bundle, examples: Sequence[Example], train: bool) -> list[dict]:
+        """Prompt + response features (``train``: response labelled, prompt -100)."""
+        features: list[dict] = []
+        for i, ex in enumerate(examples):
+            tags = self._tags(ex) if train else None
+            for win in self.windows(bundle, ex.tokens, stride=0):
+                words = ex.tokens[win.start : win.end]
+                window_tags = tags[win.start : win.end] if tags is not None else None
+                features.append(self._feature(bundle, words, window_tags, i, win))
+        return features
+
+    @staticmethod
+    def _tags(ex: Example) -> list[str]:
+        if ex.tags is None or len(ex.tags) != len(ex.tokens):
+            raise InputError(f"sentence '{ex.id}': tags missing or not one per token")
+        return list(ex.tags)
+
+    def _feature(
+        self, bundle: Bundle, words: Sequence[str], tags: Sequence[str] | None, i: int, win: Window
+    ) -> dict:
+        tok = bundle.tokenizer
+        prompt_ids = tok(build_prompt(words, bundle.labels), add_special_tokens=True)["input_ids"]
+        feature: dict[str, Any] = {"example": i, "window": win, "n_words": len(words)}
+        if tags is None:
+            feature.update(input_ids=list(prompt_ids), length=len(prompt_ids))
+            return feature
+        answer = tok(build_target(words, tags), add_special_tokens=False)["input_ids"]
+        answer = list(answer) + [tok.eos_token_id]
+        ids = (list(prompt_ids) + answer)[: bundle.max_length]
+        labels = ([IGNORE] * len(prompt_ids) + answer)[: bundle.max_length]
+        feature.update(input_ids=ids, labels=labels, length=len(ids))
+        return feature
+
+    def windows(
+        self,
+        bundle: Bundle,
+        words: Sequence[str],
+        stride: int,
+        costs: list[tuple[int, int]] | None = None,
+    ) -> list[Window]:
+        """Word windows whose prompt plus answer fit ``max_length`` (estimated per word)."""
+        if not words:
+            return [Window(0, 0)]
+        tok = bundle.tokenizer
+        overhead = len(tok(build_prompt([], bundle.labels))["input_ids"]) + 1
+        budget = bundle.max_length - overhead
+        if budget < 1:
+            raise InputError(
+                f"max_length {bundle.max_length} leaves no room for words after the "
+                f"{overhead}-token prompt of method 'generative'"
+            )
+        costs = costs if costs is not None else self.word_costs(bundle, words)
+        return word_windows([a + b for a, b in costs], budget, stride)
+
+    def word_costs(self, bundle: Bundle, words: Sequence[str]) -> list[tuple[int, int]]:
+        """Tokens a word adds to the input and to the answer (its line, longest label)."""
+        tok = bundle.tokenizer
+        longest = max(bundle.labels, key=len)
+        lines = [f"{w}:{longest}\n" for w in words]
+        inputs = tok([f" {w}" for w in words], add_special_tokens=False)["input_ids"]
+        answers = tok(lines, add_special_tokens=False)["input_ids"]
+        return [(len(a), len(b)) for a, b in zip(inputs, answers, strict=True)]
+
+    def collate(self, bundle: Bundle, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """Right-pad for training; ``labels`` -100 on padding."""
+        return pad_features(features, bundle.tokenizer.pad_token_id, side="right")
+
+    # ----------------------------------------------------------------- prediction
+
+    def predict(
+        self,
+        bundle: Bundle,
+        examples: Sequence[Example],
+        *,
+        batch_size: int = 32,
+        stride: int = 32,
+        timer: ForwardTimer | None = None,
+        allowed_types: Iterable[str] | None = None,
+    ) -> list[GenerativePrediction]:
+        features = []
+        for i, ex in enumerate(examples):
+            costs = self.word_costs(bundle, ex.tokens)
+            for win in self.windows(bundle, ex.tokens, stride=stride, costs=costs):
+                words = ex.tokens[win.start : win.end]
+                feature = self._feature(bundle, words, None, i, win)
+                feature["answer_estimate"] = sum(a for _, a in costs[win.start : win.end])
+                features.append(feature)
+        texts = self.generate(bundle, features, batch_size, timer)
+        grouped: dict[int, list[tuple[Window, Alignment, str]]] = {}
+        for f, text in zip(features, texts, strict=True):
+            ex = examples[f["example"]]
+            words = ex.tokens[f["window"].start : f["window"].end]
+            alignment = align_to_gold(words, parse_response(text, bundle.labels))
+            grouped.setdefault(f["example"], []).append((f["window"], alignment, text))
+        allowed = None if allowed_types is None else list(allowed_types)
+        out = []
+        for i, ex in enumerate(examples):
+            parts = grouped.get(i, [])
+            windows = [w for w, _, _ in parts]
+            tags = merge_windows(len(ex.tokens), windows, [a.tags for _, a, _ in parts], "O")
+            tags = repair_iob2(restrict_tags(tags, allowed))
+            out.append(
+                GenerativePrediction(
+                    tags=tags,
+                    scores=[1.0] * len(tags),
+                    aligned=all(a.complete for _, a, _ in parts),
+                    raw="\n".join(t for _, _, t in parts),
+                )
+            )
+        return out
+
+    def max_new_tokens(self, bundle: Bundle, features: Sequence[dict]) -> int:
+        """max(8 per word, estimated answer length) + 16, capped by hparam ``max_new_tokens``."""
+        words = max(f["n_words"] for f in features)
+        estimate = max(features, key=lambda f: f["n_words"]).get("answer_estimate", 0)
+        want = max(TOKENS_PER_WORD * words, estimate) + EXTRA_NEW_TOKENS
+        return max(1, min(want, int(bundle.extra.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)))
+
+    def generate(
+        self, bundle: Bundle, features: list[dict], batch_size: int, timer: ForwardTimer | None
+    ) -> list[str]:
+        """Greedy generation for each prompt feature (batched by length, left-padded)."""
+        from transformers import GenerationConfig
+
+        tok = bundle.tokenizer
+        order = sorted(range(len(features)), key=lambda i: -features[i]["length"])
+        texts = [""] * len(features)
+        timer = timer or ForwardTimer(bundle.device)
+        model = bundle.model
+        was_training = model.training
+        model.eval()
+        try:
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                batch_features = [features[i] for i in idx]
+                batch = pad_features(batch_features, tok.pad_token_id, side="left")
+                batch = {k: v.to(bundle.device) for k, v in batch.items()}
+                config = GenerationConfig(
+                    max_new_tokens=self.max_new_tokens(bundle, batch_features),
+                    do_sample=False,
+                    num_beams=1,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=tok.eos_token_id,
+                )
+                with torch.inference_mode(), autocast(bundle), timer:
+                    out = model.generate(**batch, generation_config=config)
+                new = out[:, batch["input_ids"].shape[1] :].cpu()
+                for row, i in enumerate(idx):
+                    texts[i] = tok.decode(new[row], skip_special_tokens=True)
+        finally:
+            model.train(was_training)
+        return texts
+
+
+def pad_features(features: Sequence[dict], pad_id: int, side: str) -> dict[str, torch.Tensor]:
+    """Pad ``input_ids`` (and ``labels`` if present) to the longest feature on ``side``."""
+    width = max(f["length"] for f in features)
+    ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(features), width), dtype=torch.long)
+    has_labels = "labels" in features[0]
+    labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
+    for row, f in enumerate(features):
+        n = f["length"]
+        cols = slice(0, n) if side == "right" else slice(width - n, width)
+        ids[row, cols] = torch.tensor(f["input_ids"])
+        mask[row, cols] = 1
+        if has_labels:
+            labels[row, cols] = torch.tensor(f["labels"])
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if has_labels:
+        batch["labels"] = labels
+    return batch
+
+
+def load_causal_lm(source: ModelSource, quantization: str, device: torch.device) -> Any:
+    """``AutoModelForCausalLM`` (optionally quantized) on ``device``."""
+    from transformers import AutoModelForCausalLM
+
+    from nerbench.models import load_pretrained
+
+    peft_utils.check_quantization(quantization, source.model_id, device)
+    dtype = peft_utils.model_dtype(source.dtype, device, quantization)
+    model = load_pretrained(
+        AutoModelForCausalLM, source, **peft_utils.load_kwargs(quantization, device, dtype, [])
+    )
+    if quantization == "none":
+        model = model.to(device)
+    return model

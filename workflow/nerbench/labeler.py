@@ -1,0 +1,718 @@
+"""Method ``labeler`` (VANER, paper 001): a decoder LLM used as a bidirectional sequence labeler.
+
+* **Model**: ``AutoModelForTokenClassification`` of a decoder family (Llama, Mistral, Qwen2, ...)
+  with a 3-way head (``O``, ``B``, ``I`` of the *requested* type). The causal mask is removed by
+  ``config.is_causal = False`` (transformers' mask factory then builds a bidirectional mask; a
+  Mistral sliding window becomes a two-sided window) and the **padding mask is kept**: pads are
+  never attended to (VANER's public code passes an all-zero mask, which lets tokens attend to pads;
+  we do not copy that). Every load runs a probe that fails loudly if attention is still causal.
+* **Instructions**: ``### Instruction: Recognize <Type> entities in the <Dataset> dataset.\\n###
+  Input: <sentence>``; hparam ``instruction: type`` (VANER_adapt), DBR samples, raw text and
+  datasets unseen in training get the type-only form ``Recognize <Type> entities.``. A ``-demo``
+  suffix is stripped from dataset names.
+* **Labels**: prompt tokens get -100; the first sub-token of each sentence word carries B/I/O of
+  the requested type, other sub-tokens -100. A sentence of a multi-type dataset (BC5CDR, JNLPBA)
+  yields one sample per type.
+* **Merging types** at prediction: each type is asked for separately; entity spans of all types
+  are ranked by their mean tag probability and accepted greedily, so where spans of different
+  types overlap the more probable one wins and the result is a valid multi-type IOB2 sequence.
+  An ``I`` without a preceding entity starts a new one (conlleval convention).
+* **Training data mixture** (hparam ``mixture_sampling``): ``concat`` (default) or
+  ``temperature:<T>``, which resamples each dataset to a share proportional to ``size**(1/T)``
+  (same total size, seeded by the run seed). DBR samples are passed through unchanged.
+* **PEFT**: LoRA (default r 16, alpha 32, dropout 0.1) on all linear layers, head trainable,
+  optional 4-/8-bit quantization and gradient checkpointing (:mod:`nerbench.peft_utils`). Saved
+  models hold the adapter and head only; ``method.json`` names the base model.
+
+DBR samples are :class:`~nerbench.methods.Example` objects whose ``dataset`` is ``None`` or starts
+with ``dbr:`` (e.g. ``dbr:NCBI-disease``); their ``types`` name the requested type(s).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nerbench import peft_utils
+from nerbench.io import InputError
+from nerbench.methods import (
+    Bundle,
+    Example,
+    ForwardTimer,
+    Method,
+    ModelSource,
+    TagPrediction,
+    TrainingArgs,
+    Window,
+    autocast,
+    merge_windows,
+    read_labels,
+    read_method_file,
+    restrict_tags,
+    word_windows,
+    write_labels,
+    write_method_file,
+)
+
+IGNORE = -100
+BIO = ("O", "B", "I")
+HEAD_MODULES = ["score", "classifier"]
+DEFAULT_LORA = peft_utils.LoraSettings(r=16, alpha=32, dropout=0.1)
+INSTRUCTION_MODES = ("dataset", "type")
+DBR_PREFIX = "dbr:"
+DEMO_SUFFIX = "-demo"
+DEFAULT_ATTN = "sdpa"
+
+
+# --------------------------------------------------------------------------- instructions
+
+
+def display_dataset(name: str | None) -> str | None:
+    """Dataset name as written in a prompt: ``NCBI-disease-demo`` -> ``NCBI-disease``."""
+    if not name:
+        return None
+    return name[: -len(DEMO_SUFFIX)] if name.endswith(DEMO_SUFFIX) else name
+
+
+def display_type(entity_type: str) -> str:
+    """Entity type as written in a prompt (``cell_line`` -> ``cell line``)."""
+    return entity_type.replace("_", " ")
+
+
+def is_dbr(example: Example) -> bool:
+    """True for Dense Bioentities Recognition samples (``dataset`` None or ``dbr:...``)."""
+    return example.dataset is None or example.dataset.startswith(DBR_PREFIX)
+
+
+def build_instruction(entity_type: str, dataset: str | None = None) -> str:
+    """VANER prompt prefix; the sentence follows it directly."""
+    what = f"Recognize {display_type(entity_type)} entities"
+    where = f" in the {dataset} dataset" if dataset else ""
+    return f"### Instruction: {what}{where}.\n### Input: "
+
+
+def prompt_dataset(example: Example, mode: str, known: Iterable[str] | None) -> str | None:
+    """Dataset name to put in the prompt, or None for the type-only form.
+
+    ``known``: display names of the training datasets (None = any). A dataset the model was not
+    trained on gets the type-only form, as for VANER's adaptation to unseen corpora.
+    """
+    if mode == "type" or is_dbr(example):
+        return None
+    name = display_dataset(example.dataset)
+    if known is not None and name not in set(known):
+        return None
+    return name
+
+
+def check_instruction_mode(mode: str | None) -> str:
+    mode = mode or "dataset"
+    if mode not in INSTRUCTION_MODES:
+        raise InputError(
+            f"hparam 'instruction' is '{mode}'; allowed: {', '.join(INSTRUCTION_MODES)}"
+        )
+    return mode
+
+
+# --------------------------------------------------------------------------- mixture sampling
+
+
+def parse_mixture(spec: str | None) -> float | None:
+    """``concat``/None -> None; ``temperature:<T>`` -> T (> 0)."""
+    if spec in (None, "", "concat"):
+        return None
+    head, _, value = str(spec).partition(":")
+    try:
+        temperature = float(value)
+    except ValueError:
+        temperature = -1.0
+    if head != "temperature" or not temperature > 0 or math.isinf(temperature):
+        raise InputError(
+            f"hparam 'mixture_sampling' is '{spec}'; allowed: 'concat' or 'temperature:<T>' "
+            "with T > 0"
+        )
+    return temperature
+
+
+def mixture_counts(sizes: dict[str, int], temperature: float) -> dict[str, int]:
+    """Samples per dataset: shares proportional to ``size**(1/T)``, total = sum of sizes."""
+    total = sum(sizes.values())
+    weights = {k: n ** (1.0 / temperature) for k, n in sizes.items() if n > 0}
+    norm = sum(weights.values())
+    counts = {k: int(round(total * w / norm)) for k, w in weights.items()}
+    return {k: max(1, c) for k, c in counts.items()}
+
+
+def mixture_sample(examples: Sequence[Example], spec: str | None, seed: int) -> list[Example]:
+    """Resample training examples per dataset (see :func:`mixture_counts`); deterministic.
+
+    A dataset drawn fewer times than its size gets a random subset; more times, all of it plus
+    random repeats. DBR samples are kept as they are, after the dataset samples.
+    """
+    temperature = parse_mixture(spec)
+    regular = [ex for ex in examples if not is_dbr(ex)]
+    dbr = [ex for ex in examples if is_dbr(ex)]
+    groups: dict[str, list[Example]] = {}
+    for ex in regular:
+        groups.setdefault(str(ex.dataset), []).append(ex)
+    if temperature is None or len(groups) < 2:
+        return list(examples)
+    rng = random.Random(seed)
+    counts = mixture_counts({k: len(v) for k, v in groups.items()}, temperature)
+    out: list[Example] = []
+    for name in sorted(groups):
+        pool, want = groups[name], counts[name]
+        if want <= len(pool):
+            picks = sorted(rng.sample(range(len(pool)), want))
+        else:
+            picks = list(range(len(pool))) + rng.choices(range(len(pool)), k=want - len(pool))
+        out.extend(pool[i] for i in picks)
+    rng.shuffle(out)
+    return out + dbr
+
+
+# --------------------------------------------------------------------------- tokenisation
+
+
+@dataclass
+class Prompted:
+    """Token ids of ``prompt + " ".join(words)`` and, per token, the word it belongs to.
+
+    ``word_of[k]`` is the index of the word containing token ``k`` (None for special tokens,
+    prompt tokens and bare spaces); ``charge[k]`` is the word a token is counted against when
+    sizing windows (spaces go to the word that follows; prompt and special tokens to None).
+    """
+
+    ids: list[int]
+    word_of: list[int | None]
+    charge: list[int | None]
+
+    def first_positions(self, n_words: int) -> list[int]:
+        """Position of each word's first sub-token (-1 where the word has no token)."""
+        first = [-1] * n_words
+        for k, w in enumerate(self.word_of):
+            if w is not None and first[w] < 0:
+                first[w] = k
+        return first
+
+    def word_lengths(self, n_words: int) -> list[int]:
+        counts = [0] * n_words
+        for w in self.charge:
+            if w is not None:
+                counts[w] += 1
+        return counts
+
+
+def _word_starts(prompt: str, words: Sequence[str]) -> list[int]:
+    starts, pos = [], len(prompt)
+    for i, w in enumerate(words):
+        pos += 1 if i else 0
+        starts.append(pos)
+        pos += len(w)
+    return starts
+
+
+def _locate(
+    offsets: Sequence[tuple[int, int]], prompt: str, words: Sequence[str]
+) -> tuple[list[int | None], list[int | None]]:
+    """Map token character offsets to words (by the token's last character)."""
+    starts = _word_starts(prompt, words)
+    word_of: list[int | None] = []
+    charge: list[int | None] = []
+    for s, e in offsets:
+        if e <= s or e - 1 < len(prompt) or not words:
+            word_of.append(None)
+            charge.append(None)
+            continue
+        w = bisect.bisect_right(starts, e - 1) - 1  # last word starting at or before the char
+        inside = w >= 0 and e - 1 < starts[w] + len(words[w])
+        word_of.append(w if inside else None)
+        # a space between words is charged to the following word
+        charge.append(w if inside else min(w + 1, len(words) - 1))
+    return word_of, charge
+
+
+def tokenize_prompted(
+    tokenizer: Any, prompts: Sequence[str], sentences: Sequence[Sequence[str]]
+) -> list[Prompted]:
+    """Tokenise ``prompt + sentence`` texts in one batch and locate every word's sub-tokens."""
+    texts = [p + " ".join(ws) for p, ws in zip(prompts, sentences, strict=True)]
+    if not texts:
+        return []
+    enc = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True)
+    out = []
+    for i, (prompt, words) in enumerate(zip(prompts, sentences, strict=True)):
+        word_of, charge = _locate(enc["offset_mapping"][i], prompt, words)
+        out.append(Prompted(list(enc["input_ids"][i]), word_of, charge))
+    return out
+
+
+def fit_length(p: Prompted, max_length: int) -> Prompted:
+    """Drop non-first sub-tokens (longest word first) until ``p`` fits ``max_length``."""
+    ids, word_of, charge = list(p.ids), list(p.word_of), list(p.charge)
+    while len(ids) > max_length:
+        counts: dict[int, list[int]] = {}
+        for k, w in enumerate(word_of):
+            if w is not None:
+                counts.setdefault(w, []).append(k)
+        longest = max(counts.values(), key=len, default=[])
+        if len(longest) > 1:
+            drop = longest[-1]
+        else:  # only bare-space tokens inside the sentence are left to drop
+            spaces = [k for k, (w, c) in enumerate(zip(word_of, charge, strict=True))
+                      if w is None and c is not None]  # fmt: skip
+            if not spaces:
+                raise InputError(f"max_length {max_length} is too small for the prompt and words")
+            drop = spaces[-1]
+        del ids[drop], word_of[drop], charge[drop]
+    return Prompted(ids, word_of, charge)
+
+
+def type_labels(tags: Sequence[str], entity_type: str) -> list[int]:
+    """B/I/O ids (0=O, 1=B, 2=I) of one entity type in a multi-type IOB2 tag sequence."""
+    out = []
+    for tag in tags:
+        if tag == f"B-{entity_type}":
+            out.append(1)
+        elif tag == f"I-{entity_type}":
+            out.append(2)
+        else:
+            out.append(0)
+    return out
+
+
+# --------------------------------------------------------------------------- merging types
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int  # exclusive
+    type: str
+    score: float
+
+
+def bio_spans(tag_ids: Sequence[int], probs: Sequence[Sequence[float]], entity_type: str) -> list:
+    """Entity spans of one type from B/I/O ids; score = mean probability of the chosen tags.
+
+    An ``I`` that follows ``O`` (or starts the sentence) opens a new entity.
+    """
+    spans: list[Span] = []
+    start = None
+    for i, tag in enumerate([*tag_ids, 0]):
+        if start is not None and tag != 2:
+            chosen = [probs[k][tag_ids[k]] for k in range(start, i)]
+            spans.append(Span(start, i, entity_type, sum(chosen) / len(chosen)))
+            start = None
+        if tag == 1 or (tag == 2 and start is None):
+            start = i
+    return spans
+
+
+def merge_types(
+    n_words: int, per_type: dict[str, list[list[float]]]
+) -> tuple[list[str], list[float]]:
+    """Merge per-type B/I/O probabilities into one multi-type IOB2 sequence.
+
+    ``per_type[t][i]`` = ``[P(O), P(B), P(I)]`` of word ``i`` when asked for type ``t``. Spans of
+    all types are accepted greedily by descending score (ties: earlier start, then type name);
+    a span overlapping an accepted one is dropped. Scores: the span's mean probability for
+    entity words, the smallest ``P(O)`` over the types asked for other words.
+    """
+    spans: list[Span] = []
+    for t, probs in per_type.items():
+        tag_ids = [max(range(3), key=lambda k, row=row: row[k]) for row in probs]
+        spans.extend(bio_spans(tag_ids, probs, t))
+    spans.sort(key=lambda s: (-s.score, s.start, s.type))
+    tags = ["O"] * n_words
+    scores = [min((p[i][0] for p in per_type.values()), default=1.0) for i in range(n_words)]
+    taken = [False] * n_words
+    for s in spans:
+        if any(taken[s.start : s.end]):
+            continue
+        for i in range(s.start, s.end):
+            taken[i] = True
+            tags[i] = ("B-" if i == s.start else "I-") + s.type
+            scores[i] = s.score
+    return tags, scores
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def make_bidirectional(model: torch.nn.Module) -> None:
+    """Remove the causal mask: ``config.is_causal = False`` (+ attention modules' flags)."""
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "to_dict"):
+            config.is_causal = False
+        if hasattr(module, "is_causal") and isinstance(module.is_causal, bool):
+            module.is_causal = False
+
+
+@torch.no_grad()
+def is_bidirectional(model: torch.nn.Module, device: torch.device | None = None) -> bool:
+    """Probe: does changing the last of 4 tokens change the first token's logits?"""
+    device = device or next(model.parameters()).device
+    vocab = int(model.config.vocab_size)
+    ids = torch.tensor([[3, 4, 5, 6]], device=device) % vocab
+    changed = ids.clone()
+    changed[0, -1] = (changed[0, -1] + 1) % vocab
+    mask = torch.ones_like(ids)
+    was_training = model.training
+    model.eval()
+    try:
+        a = model(input_ids=ids, attention_mask=mask).logits[0, 0].float()
+        b = model(input_ids=changed, attention_mask=mask).logits[0, 0].float()
+    finally:
+        model.train(was_training)
+    return not torch.equal(a, b)
+
+
+def assert_bidirectional(model: torch.nn.Module, model_id: str) -> None:
+    if not is_bidirectional(model):
+        raise InputError(
+            f"model '{model_id}': attention is still causal after setting config.is_causal=False "
+            f"(model type '{getattr(model.config, 'model_type', '?')}', attention implementation "
+            f"'{getattr(model.config, '_attn_implementation', '?')}'); use a Llama-, Mistral- or "
+            "Qwen2-family model or hparam attn_implementation: sdpa|eager"
+        )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_tokenizer(name_or_path: str, source: ModelSource | None = None) -> Any:
+    """Fast tokenizer (offsets are needed) with a padding token (EOS if it has none)."""
+    from transformers import AutoTokenizer
+
+    kwargs = peft_utils.pretrained_kwargs(source) if source is not None else {}
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    if not getattr(tokenizer, "is_fast", False):
+        raise InputError(f"tokenizer of '{name_or_path}' is not a fast tokenizer (no offsets)")
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise InputError(f"tokenizer of '{name_or_path}' has neither a pad nor an EOS token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def source_dict(source: ModelSource, quantization: str) -> dict[str, Any]:
+    return {
+        "model_id": source.model_id,
+        "name_or_path": source.name_or_path,
+        "revision": source.revision,
+        "family": source.family,
+        "max_length": source.max_length,
+        "dtype": source.dtype,
+        "quantization": quantization,
+        "local": source.local,
+    }
+
+
+def load_labeler_base(
+    source: ModelSource, quantization: str, device: torch.device, attn: str = DEFAULT_ATTN
+) -> torch.nn.Module:
+    """The decoder as a bidirectional 3-label token classifier (fresh head), on ``device``."""
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    from nerbench.models import load_pretrained
+
+    peft_utils.check_quantization(quantization, source.model_id, device)
+    config = load_pretrained(
+        AutoConfig,
+        source,
+        num_labels=len(BIO),
+        id2label=dict(enumerate(BIO)),
+        label2id={t: i for i, t in enumerate(BIO)},
+    )
+    config.is_causal = False
+    dtype = peft_utils.model_dtype(source.dtype, device, quantization)
+    model = load_pretrained(
+        AutoModelForTokenClassification,
+        source,
+        config=config,
+        attn_implementation=attn,
+        **peft_utils.load_kwargs(quantization, device, dtype, HEAD_MODULES),
+    )
+    if quantization == "none":
+        model = model.to(device)
+    make_bidirectional(model)
+    assert_bidirectional(model, source.model_id)
+    return model
+
+
+# --------------------------------------------------------------------------- the method
+
+
+class LabelerMethod(Method):
+    """VANER bidirectional labeler (see the module docstring)."""
+
+    name = "labeler"
+    default_lora = DEFAULT_LORA
+
+    # ----------------------------------------------------------------- loading / saving
+
+    def load_for_training(
+        self, source: ModelSource, labels: list[str], args: TrainingArgs, device: torch.device
+    ) -> Bundle:
+        from nerbench.encoder import effective_max_length
+
+        mode = check_instruction_mode(args.instruction)
+        parse_mixture(args.mixture_sampling)
+        quantization = peft_utils.resolve_quantization(args.quantization, source)
+        lora = peft_utils.LoraSettings.from_args(args, self.default_lora)
+        attn = str(args.extra.get("attn_implementation", DEFAULT_ATTN))
+        tokenizer = load_tokenizer(source.name_or_path, source)
+        model = load_labeler_base(source, quantization, device, attn)
+        model = peft_utils.add_lora(
+            model,
+            lora,
+            task_type="TOKEN_CLS",
+            target_modules=peft_utils.linear_module_names(model, tuple(HEAD_MODULES)),
+            modules_to_save=[h for h in HEAD_MODULES if hasattr(model, h)],
+            quantized=quantization != "none",
+            gradient_checkpointing=args.gradient_checkpointing,
+        )
+        max_length = effective_max_length(
+            args.max_length or source.max_length, tokenizer, model.config
+        )
+        extra = {
+            "instruction": mode,
+            "mixture_sampling": args.mixture_sampling or "concat",
+            "base": source_dict(source, quantization),
+            "lora": lora.__dict__ if lora.r else None,
+            "attn_implementation": attn,
+            "train_datasets": None,
+            "autocast": None,
+        }
+        return self._bundle(model, tokenizer, labels, max_length, device, extra)
+
+    def _bundle(self, model, tokenizer, labels, max_length, device, extra) -> Bundle:
+        return Bundle(
+            method=self.name,
+            model=model,
+            tokenizer=tokenizer,
+            labels=list(labels),
+            max_length=int(max_length),
+            device=device,
+            extra=extra,
+        )
+
+    def save(self, bundle: Bundle, out_dir: Path, metadata: dict[str, Any] | None = None) -> None:
+        """Adapter + head (or the full model when ``lora_r`` is 0), tokenizer, labels, method."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        adapter = peft_utils.is_peft(bundle.model)
+        if adapter:
+            peft_utils.save_adapter(bundle.model, out_dir)
+        else:
+            bundle.model.save_pretrained(out_dir)
+        bundle.tokenizer.save_pretrained(out_dir)
+        write_labels(out_dir, bundle.labels)
+        keys = ("instruction", "mixture_sampling", "base", "lora", "attn_implementation")
+        info = {k: bundle.extra.get(k) for k in keys}
+        info["prompt_datasets"] = bundle.extra.get("train_datasets")
+        info["adapter"] = adapter
+        write_method_file(out_dir, self.name, bundle.max_length, {**(metadata or {}), **info})
+
+    def load_trained(self, model_dir: Path, device: torch.device) -> Bundle:
+        model_dir = Path(model_dir)
+        info = read_method_file(model_dir)
+        labels = read_labels(model_dir)
+        base = ModelSource(**info["base"])
+        attn = info.get("attn_implementation") or DEFAULT_ATTN
+        tokenizer = load_tokenizer(str(model_dir))
+        if info.get("adapter"):
+            model = load_labeler_base(base, base.quantization, device, attn)
+            model = peft_utils.load_adapter(model, model_dir, merge=base.quantization == "none")
+        else:
+            full = ModelSource(**{**info["base"], "name_or_path": str(model_dir), "local": True})
+            model = load_labeler_base(full, "none", device, attn)
+        make_bidirectional(model)
+        assert_bidirectional(model, base.model_id)
+        extra = {k: info.get(k) for k in ("instruction", "base", "lora")}
+        extra.update(
+            attn_implementation=attn, autocast=None, train_datasets=info.get("prompt_datasets")
+        )
+        return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
+
+    # ----------------------------------------------------------------- features
+
+    def encode(self, bundle: Bundle, examples: Sequence[Example], train: bool) -> list[dict]:
+        """One feature per (example, entity type, window); training applies mixture sampling."""
+        if train:
+            seed = int(bundle.extra.get("seed", torch.initial_seed())) % (2**32)
+            examples = mixture_sample(examples, bundle.extra.get("mixture_sampling"), seed)
+            names = {display_dataset(ex.dataset) for ex in examples if not is_dbr(ex)}
+            known = set(bundle.extra.get("train_datasets") or []) | names
+            bundle.extra["train_datasets"] = sorted(n for n in known if n)
+        queries = [(i, t) for i, ex in enumerate(examples) for t in self._types(bundle, ex, None)]
+        return self.encode_queries(bundle, examples, queries, stride=0, with_labels=train)
+
+    def _types(self, bundle: Bundle, example: Example, allowed: Iterable[str] | None) -> list[str]:
+        types = list(example.types) or bundle.types
+        if allowed is not None:
+            allowed = set(allowed)
+            types = [t for t in types if t in allowed]
+        return sorted(set(types))
+
+    def encode_queries(
+        self,
+        bundle: Bundle,
+        examples: Sequence[Example],
+        queries: Sequence[tuple[int, str]],
+        stride: int,
+        with_labels: bool,
+    ) -> list[dict]:
+        """Features for each (example index, type) query, split into windows where too long.
+
+        Each feature: ``input_ids``, ``labels`` (if ``with_labels``), ``word_index`` (position
+        of each window word's first sub-token, -1 if it has none), ``example``, ``type``,
+        ``window``, ``length``.
+        """
+        mode = bundle.extra.get("instruction") or "dataset"
+        known = bundle.extra.get("train_datasets")
+        prompts = [
+            build_instruction(t, prompt_dataset(examples[i], mode, known)) for i, t in queries
+        ]
+        sentences = [examples[i].tokens for i, _ in queries]
+        encoded = tokenize_prompted(bundle.tokenizer, prompts, sentences)
+        features: list[dict] = []
+        for (i, t), prompt, enc in zip(queries, prompts, encoded, strict=True):
+            ex = examples[i]
+            labels = self._labels(ex, t) if with_labels else None
+            n = len(ex.tokens)
+            if len(enc.ids) <= bundle.max_length or n == 0:
+                windows, pieces = [Window(0, n)], [enc]
+            else:
+                lengths = enc.word_lengths(n)
+                budget = bundle.max_length - (len(enc.ids) - sum(lengths))
+                if budget < 1:
+                    raise InputError(
+                        f"max_length {bundle.max_length} leaves no room for words after the "
+                        f"instruction ({len(enc.ids) - sum(lengths)} tokens)"
+                    )
+                windows = word_windows([max(1, x) for x in lengths], budget, stride)
+                pieces = tokenize_prompted(
+                    bundle.tokenizer, [prompt] * len(windows),
+                    [ex.tokens[w.start : w.end] for w in windows],
+                )  # fmt: skip
+            for win, piece in zip(windows, pieces, strict=True):
+                piece = fit_length(piece, bundle.max_length)
+                features.append(_feature(piece, win, labels, i, t))
+        return features
+
+    @staticmethod
+    def _labels(ex: Example, entity_type: str) -> list[int]:
+        if ex.tags is None or len(ex.tags) != len(ex.tokens):
+            raise InputError(f"sentence '{ex.id}': tags missing or not one per token")
+        return type_labels(ex.tags, entity_type)
+
+    def collate(self, bundle: Bundle, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """Right-pad to the longest feature: ``input_ids``, ``attention_mask`` (+ ``labels``)."""
+        pad = bundle.tokenizer.pad_token_id
+        width = max(f["length"] for f in features)
+        ids = torch.full((len(features), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        has_labels = "labels" in features[0]
+        labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
+        for row, f in enumerate(features):
+            n = f["length"]
+            ids[row, :n] = torch.tensor(f["input_ids"])
+            mask[row, :n] = 1
+            if has_labels:
+                labels[row, :n] = torch.tensor(f["labels"])
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if has_labels:
+            batch["labels"] = labels
+        return batch
+
+    # ----------------------------------------------------------------- prediction
+
+    def predict(
+        self,
+        bundle: Bundle,
+        examples: Sequence[Example],
+        *,
+        batch_size: int = 32,
+        stride: int = 32,
+        timer: ForwardTimer | None = None,
+        allowed_types: Iterable[str] | None = None,
+    ) -> list[TagPrediction]:
+        allowed = None if allowed_types is None else list(allowed_types)
+        queries = [
+            (i, t) for i, ex in enumerate(examples) for t in self._types(bundle, ex, allowed)
+        ]
+        features = self.encode_queries(bundle, examples, queries, stride, with_labels=False)
+        probs = self.word_probabilities(bundle, features, batch_size, timer)
+        grouped: dict[tuple[int, str], tuple[list[Window], list[list]]] = {}
+        for f, p in zip(features, probs, strict=True):
+            windows, rows = grouped.setdefault((f["example"], f["type"]), ([], []))
+            windows.append(f["window"])
+            rows.append(p)
+        out = []
+        for i, ex in enumerate(examples):
+            per_type = {}
+            for t in self._types(bundle, ex, allowed):
+                windows, rows = grouped.get((i, t), ([], []))
+                per_type[t] = merge_windows(len(ex.tokens), windows, rows, [1.0, 0.0, 0.0])
+            tags, scores = merge_types(len(ex.tokens), per_type)
+            out.append(TagPrediction(tags=restrict_tags(tags, allowed), scores=scores))
+        return out
+
+    def word_probabilities(
+        self, bundle: Bundle, features: list[dict], batch_size: int, timer: ForwardTimer | None
+    ) -> list[list[list[float]]]:
+        """``[P(O), P(B), P(I)]`` of each window word of each feature (batched by length)."""
+        order = sorted(range(len(features)), key=lambda i: -features[i]["length"])
+        result: list[list[list[float]]] = [[] for _ in features]
+        timer = timer or ForwardTimer(bundle.device)
+        model = bundle.model
+        was_training = model.training
+        model.eval()
+        try:
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                batch = self.collate(bundle, [features[i] for i in idx])
+                batch = {k: v.to(bundle.device) for k, v in batch.items()}
+                with torch.inference_mode(), autocast(bundle), timer:
+                    logits = model(**batch).logits
+                probs = torch.softmax(logits.float(), dim=-1).cpu()
+                for row, i in enumerate(idx):
+                    result[i] = [
+                        probs[row, k].tolist() if k >= 0 else [1.0, 0.0, 0.0]
+                        for k in features[i]["word_index"]
+                    ]
+        finally:
+            model.train(was_training)
+        return result
+
+
+def _feature(
+    enc: Prompted, win: Window, labels: list[int] | None, example_index: int, entity_type: str
+) -> dict:
+    n = win.end - win.start
+    first = enc.first_positions(n)
+    feature = {
+        "input_ids": enc.ids,
+        "word_index": first,
+        "example": example_index,
+        "type": entity_type,
+        "window": win,
+        "length": len(enc.ids),
+    }
+    if labels is not None:
+        token_labels = [IGNORE] * len(enc.ids)
+        for j, k in enumerate(first):
+            if k >= 0:
+                token_labels[k] = labels[win.start + j]
+        feature["labels"] = token_labels
+    return feature

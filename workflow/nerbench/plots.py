@@ -1,0 +1,382 @@
+"""Paper figures from the aggregated metrics (plot code only; no training code here).
+
+``python -m nerbench figures --metrics results/aggregate/metrics.tsv --which NAME
+--out-prefix results/figures/NAME`` writes ``NAME.png`` and ``NAME.pdf`` (matplotlib Agg backend,
+Okabe-Ito colour-blind-safe palette, cividis colour maps, labelled axes with units).
+
+Figures: ``grid_heatmaps`` (paper 002 Figs 3-9), ``grid_pairs`` (Figs 10-11), ``memory_time``
+(Fig 12), ``f1_by_length`` (paper 000), ``cost_f1`` (cost vs F1 with the Pareto front) and
+``training_curves`` (dev F1 vs step with/without DBR, VANER Fig 5; reads each run's
+``train_log.jsonl`` through the ``run_dir`` column of the metrics table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nerbench.io import InputError, atomic_path, read_jsonl
+from nerbench.tables import add_systems, match_system, summarize, to_percent
+
+FIGURE_NAMES = (
+    "grid_heatmaps",
+    "grid_pairs",
+    "memory_time",
+    "f1_by_length",
+    "cost_f1",
+    "training_curves",
+)
+OKABE_ITO = (
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+SEQUENTIAL_CMAP = "cividis"
+PAIRS = (("BioBERT", "BioMedBERT"), ("BERT", "RoBERTa"))
+LENGTHS = (("f1_len1", "1"), ("f1_len2", "2"), ("f1_len3plus", "≥3"))
+DBR_STYLE = {"dbr": "-", "random": "--", "none": ":"}
+
+
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend, with the project's style."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "axes.prop_cycle": matplotlib.cycler(color=list(OKABE_ITO)),
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "svg.hashsalt": "nerbench",
+        }
+    )
+    return plt
+
+
+def colour(i: int) -> str:
+    return OKABE_ITO[i % len(OKABE_ITO)]
+
+
+def save_figure(fig, out_prefix: str | Path) -> list[Path]:
+    """Save ``<prefix>.png`` and ``<prefix>.pdf`` atomically (no timestamps in the PDF)."""
+    paths = []
+    for fmt, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
+        path = Path(f"{out_prefix}.{fmt}")
+        with atomic_path(path, suffix=f".{fmt}") as tmp:
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", metadata=meta)
+        paths.append(path)
+    return paths
+
+
+def _require(df, columns: Sequence[str], figure: str) -> None:
+    missing = [c for c in columns if c not in df.columns or df[c].isna().all()]
+    if missing:
+        raise InputError(f"figure '{figure}' needs values in column(s) {missing} of metrics.tsv")
+
+
+def _lr_label(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def grid_heatmaps(df, plt):
+    """P/R/F1 heatmaps over batch size × learning rate, one row per model (and dataset)."""
+    import numpy as np
+
+    _require(df, ["hp_learning_rate", "hp_batch_size"], "grid_heatmaps")
+    keys = ["model", "dataset", "hp_batch_size", "hp_learning_rate"]
+    s = summarize(df, keys, ["strict_p", "strict_r", "strict_f1"])
+    lrs = sorted(s["hp_learning_rate"].astype(float).unique())
+    batches = sorted(s["hp_batch_size"].astype(int).unique())
+    panels = list(s[["model", "dataset"]].drop_duplicates().itertuples(index=False))
+    fig, axes = plt.subplots(
+        len(panels), 3, figsize=(9.5, 2.4 * len(panels) + 0.4), squeeze=False, sharey=True
+    )
+    image = None
+    for r, (model, ds) in enumerate(panels):
+        sub = s[(s["model"] == model) & (s["dataset"] == ds)]
+        for c, (col, label) in enumerate(
+            (("strict_p", "Precision"), ("strict_r", "Recall"), ("strict_f1", "F1"))
+        ):
+            grid = np.full((len(batches), len(lrs)), np.nan)
+            for row in sub.itertuples(index=False):
+                i = batches.index(int(row.hp_batch_size))
+                j = lrs.index(float(row.hp_learning_rate))
+                grid[i, j] = getattr(row, f"{col}_mean")
+            ax = axes[r][c]
+            image = ax.imshow(grid, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=100, aspect="auto")
+            for (i, j), v in np.ndenumerate(grid):
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7,
+                            color="white" if v < 55 else "black")  # fmt: skip
+            ax.set_xticks(range(len(lrs)), [_lr_label(x) for x in lrs])
+            ax.set_yticks(range(len(batches)), [str(b) for b in batches])
+            ax.set_xlabel("learning rate")
+            if c == 0:
+                ax.set_ylabel(f"{model}\n{ds}\nbatch size (sentences)")
+            ax.set_title(f"{label} (%)")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="score (%)")
+    fig.suptitle("Hyper-parameter grid: strict P/R/F1 on test (mean over seeds)")
+    return fig
+
+
+def grid_pairs(df, plt, learning_rate: float = 1e-5):
+    """F1 vs batch size at one learning rate for model pairs (BioBERT/BioMedBERT, BERT/RoBERTa)."""
+    import numpy as np
+
+    _require(df, ["hp_learning_rate", "hp_batch_size"], "grid_pairs")
+    lr = df["hp_learning_rate"].astype(float)
+    df = df[[math.isclose(v, learning_rate, rel_tol=1e-6) for v in lr]]
+    if df.empty:
+        raise InputError(f"grid_pairs: no runs with learning_rate {learning_rate:g}")
+    s = summarize(df, ["model", "hp_batch_size"], ["strict_f1"])
+    models = list(dict.fromkeys(s["model"]))
+    names = [n for pair in PAIRS for n in pair]
+    owner = {}
+    for m in models:
+        hit = match_system(m, names)
+        if hit and hit not in owner:
+            owner[hit] = m
+    pairs = [tuple(owner[n] for n in p) for p in PAIRS if all(n in owner for n in p)]
+    if not pairs:
+        pairs = [tuple(models)]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.2), squeeze=False)
+    batches = sorted(s["hp_batch_size"].astype(int).unique())
+    x = np.arange(len(batches))
+    for ax, pair in zip(axes[0], pairs, strict=True):
+        width = 0.8 / len(pair)
+        for k, model in enumerate(pair):
+            sub = s[s["model"] == model].set_index(s["hp_batch_size"].astype(int))
+            means = [sub["strict_f1_mean"].get(b, np.nan) for b in batches]
+            sds = [sub["strict_f1_sd"].get(b, np.nan) for b in batches]
+            ax.bar(x + (k - (len(pair) - 1) / 2) * width, means, width, yerr=sds,
+                   label=model, color=colour(k), capsize=2)  # fmt: skip
+        ax.set_xticks(x, [str(b) for b in batches])
+        ax.set_xlabel("batch size (sentences)")
+        ax.set_ylabel("strict F1 (%)")
+        ax.set_title(" vs ".join(pair) + f" (lr {_lr_label(learning_rate)})")
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def memory_time(df, plt):
+    """Peak memory (GB) vs mean training time per configuration (min), with a fitted line."""
+    import numpy as np
+
+    _require(df, ["train_wall_s"], "memory_time")
+    df = df.drop_duplicates("run_id").copy()
+    gpu = df["peak_gpu_mb"].astype(float) if "peak_gpu_mb" in df else np.nan
+    rss = df["peak_rss_mb"].astype(float) if "peak_rss_mb" in df else np.nan
+    use_gpu = bool(np.nan_to_num(gpu).max() > 0) if "peak_gpu_mb" in df else False
+    df["memory_gb"] = (gpu if use_gpu else rss) / 1024.0
+    per_model = df.groupby("model").agg(
+        memory_gb=("memory_gb", "max"), minutes=("train_wall_s", "mean")
+    )
+    per_model["minutes"] /= 60.0
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for i, (model, row) in enumerate(per_model.iterrows()):
+        ax.scatter(row.memory_gb, row.minutes, color=colour(i), marker=MARKERS[i % 8], s=40,
+                   label=model, zorder=3)  # fmt: skip
+    pts = per_model.dropna()
+    if pts["memory_gb"].nunique() >= 2:
+        slope, intercept = np.polyfit(pts["memory_gb"], pts["minutes"], 1)
+        xs = np.linspace(pts["memory_gb"].min(), pts["memory_gb"].max(), 50)
+        ax.plot(xs, slope * xs + intercept, linestyle="--", color=OKABE_ITO[4],
+                label=f"fit: {slope:.2f} min/GB", zorder=2)  # fmt: skip
+    kind = "GPU" if use_gpu else "CPU (RSS)"
+    ax.set_xlabel(f"peak {kind} memory (GB)")
+    ax.set_ylabel("mean training time per configuration (min)")
+    ax.set_title("Memory vs training time (below the line = more efficient)")
+    ax.legend(frameon=False, fontsize=7, loc="best")
+    return fig
+
+
+def f1_by_length(df, plt):
+    """F1 by gold entity length (1, 2, ≥3 tokens): grouped bars per system, one panel per dataset."""
+    import numpy as np
+
+    _require(df, ["f1_len1"], "f1_by_length")
+    cols = [c for c, _ in LENGTHS]
+    s = summarize(df, ["system", "family", "dataset"], cols)
+    datasets = list(dict.fromkeys(s["dataset"]))
+    systems = list(dict.fromkeys(s.sort_values(["family", "system"])["system"]))
+    fig, axes = plt.subplots(
+        1, len(datasets), figsize=(3.6 * len(datasets) + 0.8, 3.2), squeeze=False, sharey=True
+    )
+    x = np.arange(len(LENGTHS))
+    width = 0.8 / max(len(systems), 1)
+    for ax, ds in zip(axes[0], datasets, strict=True):
+        sub = s[s["dataset"] == ds]
+        for k, system in enumerate(systems):
+            row = sub[sub["system"] == system]
+            if row.empty:
+                continue
+            means = [row[f"{c}_mean"].iloc[0] for c in cols]
+            sds = [row[f"{c}_sd"].iloc[0] for c in cols]
+            hatch = "//" if row["family"].iloc[0] == "decoder" else None
+            ax.bar(x + (k - (len(systems) - 1) / 2) * width, means, width, yerr=sds, capsize=2,
+                   color=colour(k), hatch=hatch, label=system, edgecolor="white")  # fmt: skip
+        ax.set_xticks(x, [label for _, label in LENGTHS])
+        ax.set_xlabel("gold entity length (tokens)")
+        ax.set_title(ds)
+    axes[0][0].set_ylabel("strict F1 (%)")
+    axes[0][-1].legend(frameon=False, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    return fig
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not dominated by a cheaper-or-equal one with a higher-or-equal score (cost, score)."""
+    front: list[tuple[float, float]] = []
+    best = -math.inf
+    for cost, score in sorted(points, key=lambda p: (p[0], -p[1])):
+        if score > best:
+            front.append((cost, score))
+            best = score
+    return front
+
+
+def cost_f1(df, plt):
+    """Training and inference cost vs mean strict F1 per system, with the Pareto front."""
+    _require(df, ["train_wall_s"], "cost_f1")
+    df = df.copy()
+    if "infer_sent_per_s" in df:
+        df["infer_s_per_1k"] = 1000.0 / df["infer_sent_per_s"].astype(float)
+    s = summarize(df, ["system", "family"], ["strict_f1", "train_wall_s", "infer_s_per_1k"])
+    panels = [("train_wall_s", "training wall time (s)")]
+    if "infer_s_per_1k_mean" in s and s["infer_s_per_1k_mean"].notna().any():
+        panels.append(("infer_s_per_1k", "inference time per 1000 sentences (s)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, (col, label) in zip(axes[0], panels, strict=True):
+        pts = []
+        for i, row in enumerate(s.itertuples(index=False)):
+            x, y = getattr(row, f"{col}_mean"), row.strict_f1_mean
+            if not (_finite(x) and _finite(y)):
+                continue
+            marker = "s" if row.family == "decoder" else "o"
+            ax.scatter(x, y, color=colour(i), marker=marker, s=40, label=row.system, zorder=3)
+            pts.append((float(x), float(y)))
+        front = pareto_front(pts)
+        if len(front) >= 1:
+            fx, fy = zip(*front, strict=True)
+            ax.step(fx, fy, where="post", color=OKABE_ITO[7], linestyle="--", linewidth=1,
+                    label="Pareto front", zorder=2)  # fmt: skip
+        xs = [p[0] for p in pts if p[0] > 0]
+        if xs and max(xs) / min(xs) > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("strict F1 (%), mean over datasets and seeds")
+    axes[0][-1].legend(frameon=False, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.suptitle("Cost vs F1 (circles: encoders, squares: decoders)")
+    return fig
+
+
+def _dev_curve(run_dir: Path) -> list[tuple[float, float]]:
+    path = run_dir / "train_log.jsonl"
+    if not path.is_file():
+        return []
+    points = {}
+    for rec in read_jsonl(path):
+        step, f1 = rec.get("step"), rec.get("dev_f1")
+        if _finite(step) and _finite(f1):
+            points[float(step)] = float(f1)  # a resumed run may log a step twice: keep the last
+    return sorted(points.items())
+
+
+def training_curves(df, plt):
+    """Dev F1 vs training step per training set, with vs without DBR (VANER Fig 5)."""
+    _require(df, ["run_dir"], "training_curves")
+    runs = df.drop_duplicates("run_id")
+    curves = []
+    for row in runs.itertuples(index=False):
+        pts = _dev_curve(Path(row.run_dir))
+        if pts:
+            curves.append((row, pts))
+    if not curves:
+        raise InputError("training_curves: no run in metrics.tsv logged dev_f1 in train_log.jsonl")
+    panels = list(dict.fromkeys(row.train_datasets for row, _ in curves))
+    systems = list(dict.fromkeys(row.base_system for row, _ in curves))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.4 * len(panels) + 0.8, 3.3), squeeze=False, sharey=True
+    )
+    scale = 100.0 if max(f for _, pts in curves for _, f in pts) <= 1.0 else 1.0
+    seen = set()
+    for row, pts in curves:
+        ax = axes[0][panels.index(row.train_datasets)]
+        label = row.system if (row.train_datasets, row.system) not in seen else None
+        seen.add((row.train_datasets, row.system))
+        steps, f1s = zip(*pts, strict=True)
+        ax.plot(steps, [f * scale for f in f1s], marker=".", color=colour(
+            systems.index(row.base_system)), linestyle=DBR_STYLE.get(row.dbr, "-.") , label=label)  # fmt: skip
+    for ax, ds in zip(axes[0], panels, strict=True):
+        ax.set_title(f"trained on {ds}")
+        ax.set_xlabel("training step (optimizer updates)")
+        ax.legend(frameon=False, fontsize=7)
+    axes[0][0].set_ylabel("dev F1 (%)")
+    fig.suptitle("Dev F1 during training (solid: DBR, dashed: random DBR, dotted: no DBR)")
+    return fig
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_figure(name: str, df, learning_rate: float = 1e-5):
+    """Dispatch on the figure name; returns a matplotlib Figure."""
+    plt = pyplot()
+    df = add_systems(to_percent(df))
+    if name == "grid_heatmaps":
+        return grid_heatmaps(df, plt)
+    if name == "grid_pairs":
+        return grid_pairs(df, plt, learning_rate)
+    if name == "memory_time":
+        return memory_time(df, plt)
+    if name == "f1_by_length":
+        return f1_by_length(df, plt)
+    if name == "cost_f1":
+        return cost_f1(df, plt)
+    if name == "training_curves":
+        return training_curves(df, plt)
+    raise InputError(f"unknown figure '{name}'; known: {list(FIGURE_NAMES)}")
+
+
+def main_figures(argv: list[str]) -> int:
+    """CLI: draw one named figure from the aggregated metrics."""
+    from nerbench.report import load_metrics_table
+
+    ap = argparse.ArgumentParser(prog="nerbench figures", description=__doc__)
+    ap.add_argument("--metrics", required=True, help="aggregated metrics TSV")
+    ap.add_argument("--which", required=True, choices=FIGURE_NAMES)
+    ap.add_argument("--learning-rate", type=float, default=1e-5, help="grid_pairs only")
+    ap.add_argument("--out-prefix", required=True, help="writes <prefix>.png and <prefix>.pdf")
+    args = ap.parse_args(argv)
+    df = load_metrics_table(args.metrics)
+    fig = build_figure(args.which, df, args.learning_rate)
+    try:
+        paths = save_figure(fig, args.out_prefix)
+    finally:
+        pyplot().close(fig)
+    print(f"figure {args.which} -> {', '.join(map(str, paths))}")
+    return 0

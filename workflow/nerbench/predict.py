@@ -1,0 +1,308 @@
+"""Prediction on test sets (``predict``) and tagging of raw text (``tag``).
+
+``predict`` loads ``<run-dir>/model`` (any method, via ``method.json``), tags every sentence of a
+canonical JSONL file -- sentences longer than the model limit in overlapping windows merged so each
+gold token gets exactly one tag -- and writes CoNLL (``# id: doc/sent`` then
+``token<TAB>gold<TAB>pred``) plus ``infer_cost.json``. Inference cost is timed around the model
+forward passes only (CUDA synchronised), after one untimed warm-up batch.
+
+Entity types: a model predicts only its own types. By default predictions are further restricted
+to the test set's types (from the run's ``dataset_types`` or, for other datasets, the types in the
+file's gold tags): a model trained on chemicals and diseases is not charged for chemicals on a
+disease-only test set. ``--all-types`` keeps every predicted type. Gold tags are never changed.
+
+``tag`` turns raw text into entity spans; see :func:`split_sentences` and :func:`tokenize` for the
+tokenisation, which mimics the MTL IOB corpora (runs of letters/digits; every other non-space
+character is its own token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nerbench.io import InputError, write_json, write_text
+from nerbench.methods import Bundle, Example, ForwardTimer, Method, TagPrediction, load_trained
+from nerbench.train import (
+    autocast_dtype,
+    device_name,
+    peak_rss_mb,
+    pick_device,
+    read_examples,
+    tag_types,
+)
+
+DEFAULT_BATCH_SIZE = 32
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_run_model(
+    run_dir: str | Path, device: torch.device, precision: str = "auto"
+) -> tuple[Method, Bundle, dict]:
+    """Load ``<run_dir>/model``; returns the method, the bundle and ``method.json``."""
+    from nerbench.methods import read_method_file
+
+    model_dir = Path(run_dir) / "model"
+    if not model_dir.is_dir():
+        raise InputError("run has no trained model (model/ missing)", run_dir)
+    info = read_method_file(model_dir)
+    method, bundle = load_trained(model_dir, device)
+    bundle.extra["autocast"] = autocast_dtype(precision, device)
+    return method, bundle, info
+
+
+def allowed_types_for(
+    info: dict, dataset: str, examples: Sequence[Example], bundle: Bundle
+) -> list[str]:
+    """The test set's types (run's ``dataset_types`` or the gold tags) that the model knows."""
+    declared = (info.get("dataset_types") or {}).get(dataset)
+    test_types = set(declared) if declared else tag_types(examples)
+    return sorted(test_types & set(bundle.types))
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def predict_examples(
+    method: Method,
+    bundle: Bundle,
+    examples: Sequence[Example],
+    batch_size: int,
+    stride: int,
+    allowed_types: Sequence[str] | None,
+    warmup: bool = True,
+) -> tuple[list[TagPrediction], ForwardTimer, float]:
+    """Predict all examples; returns predictions, the forward-pass timer and total seconds."""
+    if warmup and examples:
+        method.predict(bundle, examples[:batch_size], batch_size=batch_size, stride=stride)
+    if bundle.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(bundle.device)
+    timer = ForwardTimer(bundle.device)
+    t0 = time.perf_counter()
+    preds = method.predict(
+        bundle,
+        examples,
+        batch_size=batch_size,
+        stride=stride,
+        timer=timer,
+        allowed_types=allowed_types,
+    )
+    total = time.perf_counter() - t0
+    for ex, p in zip(examples, preds, strict=True):
+        if len(p.tags) != len(ex.tokens):
+            raise RuntimeError(f"{ex.id}: {len(p.tags)} tags for {len(ex.tokens)} tokens")
+    return preds, timer, total
+
+
+def infer_cost(
+    examples: Sequence[Example],
+    timer: ForwardTimer,
+    total_s: float,
+    bundle: Bundle,
+    batch_size: int,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Content of ``infer_cost.json``; rates use forward-pass time only."""
+    n_sent = len(examples)
+    n_tok = sum(len(ex.tokens) for ex in examples)
+    fwd = max(timer.seconds, 1e-9)
+    gpu_mb = None
+    if bundle.device.type == "cuda":
+        gpu_mb = round(torch.cuda.max_memory_allocated(bundle.device) / 2**20, 1)
+    cpu_mb = round(peak_rss_mb(), 1)
+    return {
+        "sentences": n_sent,
+        "tokens": n_tok,
+        "forward_time_s": round(timer.seconds, 4),
+        "forward_calls": timer.calls,
+        "total_time_s": round(total_s, 4),
+        "sentences_per_s": round(n_sent / fwd, 2),
+        "tokens_per_s": round(n_tok / fwd, 2),
+        "peak_memory_mb": gpu_mb if gpu_mb is not None else cpu_mb,
+        "peak_gpu_memory_mb": gpu_mb,
+        "peak_cpu_rss_mb": cpu_mb,
+        "batch_size": batch_size,
+        "device": device_name(bundle.device),
+        "dtype": "bf16" if bundle.extra.get("autocast") == torch.bfloat16 else "fp32",
+        "method": bundle.method,
+        "max_length": bundle.max_length,
+        **extra,
+    }
+
+
+def _parse_predict_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="nerbench predict", description=__doc__)
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--input", required=True, help="canonical JSONL (results/bio/<ds>/test.jsonl)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--output", required=True, help="CoNLL predictions")
+    p.add_argument("--cost", required=True, help="infer_cost.json")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    p.add_argument("--stride", type=int, default=None, help="window overlap (default: training's)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--all-types", action="store_true", help="keep types the test set lacks")
+    a = p.parse_args(argv)
+    if a.batch_size < 1:
+        p.error("--batch-size must be >= 1")
+    return a
+
+
+def main_predict(argv: list[str]) -> int:
+    """CLI: predict a test set; writes CoNLL and infer_cost.json (see module docstring)."""
+    from nerbench.evaluate import write_conll_predictions
+
+    a = _parse_predict_args(argv)
+    device = pick_device(a.device)
+    method, bundle, info = load_run_model(a.run_dir, device, a.precision)
+    examples = read_examples(a.input, a.dataset)
+    stride = a.stride if a.stride is not None else int(info.get("stride", 32))
+    allowed = None if a.all_types else allowed_types_for(info, a.dataset, examples, bundle)
+    preds, timer, total = predict_examples(method, bundle, examples, a.batch_size, stride, allowed)
+    records = [
+        {"id": ex.id, "tokens": ex.tokens, "gold": ex.tags, "pred": p.tags}
+        for ex, p in zip(examples, preds, strict=True)
+    ]
+    write_conll_predictions(a.output, records)
+    extra = {"dataset": a.dataset, "stride": stride, "types_predicted": allowed}
+    write_json(a.cost, infer_cost(examples, timer, total, bundle, a.batch_size, extra))
+    return 0
+
+
+# --------------------------------------------------------------------------- tag raw text
+
+_TOKEN = re.compile(r"[^\W_]+|\S")
+_ABBREV = {"al", "fig", "figs", "vs", "dr", "mr", "mrs", "ms", "approx", "ca", "no", "ref", "refs"}
+
+
+@dataclass
+class Token:
+    text: str
+    start: int
+    end: int
+
+
+def tokenize(text: str, offset: int = 0) -> list[Token]:
+    """MTL-IOB-style tokens: maximal runs of letters/digits, or any single other non-space char.
+
+    ``"IL-2-induced (p<0.05)."`` -> ``IL - 2 - induced ( p < 0 . 05 ) .``. Offsets index ``text``
+    (plus ``offset``).
+    """
+    return [Token(m.group(), m.start() + offset, m.end() + offset) for m in _TOKEN.finditer(text)]
+
+
+def split_sentences(text: str) -> list[list[Token]]:
+    """Sentences of tokens: paragraph breaks (blank lines) always split; ``.``/``!``/``?``
+    followed by whitespace split unless the next token starts lower-case or the previous word is
+    a common abbreviation (et al., Fig., vs.) or a single letter (initials, e.g., i.e.).
+    """
+    sentences: list[list[Token]] = []
+    for start, end in _paragraphs(text):
+        tokens = tokenize(text[start:end], start)
+        current: list[Token] = []
+        for i, tok in enumerate(tokens):
+            current.append(tok)
+            if i + 1 == len(tokens) or _ends_sentence(tokens, i):
+                sentences.append(current)
+                current = []
+    return sentences
+
+
+def _paragraphs(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of the parts of ``text`` between blank lines."""
+    pos = 0
+    for m in re.finditer(r"\n[^\S\n]*\n\s*", text):
+        yield pos, m.start()
+        pos = m.end()
+    yield pos, len(text)
+
+
+def _ends_sentence(tokens: list[Token], i: int) -> bool:
+    tok, nxt = tokens[i], tokens[i + 1]
+    if tok.text not in ".!?" or nxt.start == tok.end or nxt.text[0].islower():
+        return False
+    if tok.text == "." and i > 0:
+        prev = tokens[i - 1].text
+        if prev.lower() in _ABBREV or (len(prev) == 1 and prev.isalpha()):
+            return False
+    return True
+
+
+def entity_spans(
+    text: str, tokens: Sequence[Token], pred: TagPrediction
+) -> Iterator[dict[str, Any]]:
+    """Entity spans of one sentence; an ``I-`` tag without a matching ``B-`` opens an entity."""
+    start = None
+    for i, tag in enumerate([*pred.tags, "O"]):
+        inside = start is not None
+        if inside and not (tag.startswith("I-") and tag[2:] == pred.tags[start][2:]):
+            ent_type = pred.tags[start][2:]
+            s, e = tokens[start].start, tokens[i - 1].end
+            score = sum(pred.scores[start:i]) / (i - start)
+            yield {"text": text[s:e], "start": s, "end": e, "type": ent_type, "score": score}
+            start = None
+        if tag != "O" and start is None:
+            start = i
+
+
+def tag_text(
+    method: Method, bundle: Bundle, text: str, stride: int, batch_size: int = DEFAULT_BATCH_SIZE
+) -> tuple[list[list[Token]], list[TagPrediction]]:
+    """Split, tokenize and tag ``text``; returns sentences and their predictions."""
+    sentences = split_sentences(text)
+    examples = [Example(f"text/{i}", [t.text for t in s]) for i, s in enumerate(sentences)]
+    preds = method.predict(bundle, examples, batch_size=batch_size, stride=stride)
+    return sentences, preds
+
+
+def _parse_tag_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="nerbench tag", description="Tag raw text with a trained run.")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--input", default="-", help="text file, or - for stdin")
+    p.add_argument("--format", default="jsonl", choices=["jsonl", "conll"])
+    p.add_argument("--output", default=None, help="output file (default: stdout)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    p.add_argument("--device", default="auto")
+    return p.parse_args(argv)
+
+
+def main_tag(argv: list[str]) -> int:
+    """CLI: raw text -> entity spans JSONL ``{text, start, end, type, score}`` or CoNLL."""
+    a = _parse_tag_args(argv)
+    if a.input == "-":
+        text = sys.stdin.read()
+    else:
+        if not Path(a.input).is_file():
+            raise InputError("input text file not found", a.input)
+        text = Path(a.input).read_text(encoding="utf-8")
+    method, bundle, info = load_run_model(a.run_dir, pick_device(a.device))
+    sentences, preds = tag_text(method, bundle, text, int(info.get("stride", 32)), a.batch_size)
+    if a.format == "jsonl":
+        lines = [
+            json.dumps(span, ensure_ascii=False)
+            for toks, p in zip(sentences, preds, strict=True)
+            for span in entity_spans(text, toks, p)
+        ]
+        out = "".join(line + "\n" for line in lines)
+    else:
+        blocks = [
+            "".join(f"{t.text}\t{tag}\n" for t, tag in zip(toks, p.tags, strict=True))
+            for toks, p in zip(sentences, preds, strict=True)
+        ]
+        out = "\n".join(blocks) + ("\n" if blocks else "")
+    if a.output:
+        write_text(a.output, out)
+    else:
+        sys.stdout.write(out)
+    return 0

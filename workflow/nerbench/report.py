@@ -1,0 +1,292 @@
+"""Aggregate every (run, evaluation dataset) into one tidy TSV: scores, configuration and cost.
+
+``python -m nerbench aggregate --metrics results/runs/<id>/metrics/<ds>.json ... --groups JSON
+--out results/aggregate/metrics.tsv``
+
+Each metrics file sits in ``results/runs/<run_id>/metrics/<dataset>.json``; its run directory (two
+levels up) holds ``run.json`` (the run's config slice, required), ``cost.json`` (training cost) and
+``pred/<dataset>.infer_cost.json`` (inference cost). The cost files are read defensively: several
+key spellings are accepted and a missing file leaves empty cells (with a warning on stderr).
+Scores are kept as the fractions the evaluator writes; tables and figures convert to percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nerbench.io import InputError, read_json, write_text
+
+MODES = ("strict", "default", "relaxed")
+SCORES = (("precision", "p"), ("recall", "r"), ("f1", "f1"))
+LENGTH_BUCKETS = {"1": "len1", "2": "len2", ">=3": "len3plus"}
+
+# Output column <- accepted key spellings, first match wins (cost files come from other modules).
+TRAIN_COST_KEYS: dict[str, tuple[str, ...]] = {
+    "train_wall_s": ("wall_time_s", "train_wall_time_s", "train_wall_s", "wall_s", "train_time_s"),
+    "peak_rss_mb": ("peak_rss_mb", "peak_cpu_mb", "max_rss_mb", "peak_cpu_mem_mb"),
+    "peak_gpu_mb": ("peak_gpu_mb", "peak_gpu_mem_mb", "gpu_peak_mb", "peak_cuda_mb", "max_gpu_mb"),
+    "train_device": ("device",),
+    "tokens_seen": ("tokens_seen", "train_tokens", "n_tokens"),
+    "steps": ("steps", "global_step", "total_steps", "optimizer_steps"),
+    "best_step": ("best_step",),
+    "best_dev_f1": ("best_dev_f1", "dev_f1_best", "best_dev"),
+}
+INFER_COST_KEYS: dict[str, tuple[str, ...]] = {
+    "infer_sent_per_s": ("sentences_per_s", "sent_per_s", "sentences_per_second"),
+    "infer_tok_per_s": ("tokens_per_s", "tok_per_s", "tokens_per_second"),
+    "infer_wall_s": ("model_time_s", "wall_time_s", "elapsed_s", "time_s", "seconds"),
+    "infer_peak_mem_mb": ("peak_mem_mb", "peak_gpu_mb", "peak_rss_mb"),
+    "infer_batch_size": ("batch_size",),
+    "infer_device": ("device",),
+}
+NESTED_COST_KEYS = ("training", "train", "inference", "infer", "cost")
+
+ID_COLUMNS = [
+    "run_id", "group", "dataset", "types", "model", "family", "method", "quantization",
+    "train_datasets", "dbr", "seed",
+]  # fmt: skip
+COUNT_COLUMNS = ["n_sentences", "n_tokens", "n_gold_entities", "n_pred_entities"]
+REQUIRED_COLUMNS = ["run_id", "group", "dataset", "model", "family", "seed", "strict_f1"]
+
+
+def score_columns() -> list[str]:
+    """Micro P/R/F1 (+ support) of every mode, F1 by entity length and the bootstrap CIs."""
+    cols = [f"{m}_{short}" for m in MODES for _, short in SCORES]
+    cols += [f"{m}_support" for m in MODES]
+    cols += [f"f1_{b}" for b in LENGTH_BUCKETS.values()]
+    cols += [f"support_{b}" for b in LENGTH_BUCKETS.values()]
+    cols += [f"{short}_ci_{end}" for _, short in SCORES for end in ("lo", "hi")]
+    return cols
+
+
+COST_COLUMNS = list(TRAIN_COST_KEYS) + list(INFER_COST_KEYS) + ["alignment_failures"]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _pick(sources: Iterable[Mapping[str, Any]], keys: tuple[str, ...]) -> Any:
+    for src in sources:
+        for key in keys:
+            if key in src and src[key] is not None:
+                return src[key]
+    return None
+
+
+def _cost_sources(obj: Any) -> list[Mapping[str, Any]]:
+    """The top level of a cost file plus any nested ``training``/``inference`` section."""
+    if not isinstance(obj, Mapping):
+        return []
+    nested = [obj[k] for k in NESTED_COST_KEYS if isinstance(obj.get(k), Mapping)]
+    return [obj, *nested]
+
+
+def _read_optional_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        print(f"warning: {what} not found: {path} (cells left empty)", file=sys.stderr)
+        return {}
+    try:
+        return read_json(path)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON in {what} ({e.msg})", path, e.lineno) from None
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, Mapping) or key not in obj:
+            return None
+        obj = obj[key]
+    return obj
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool) or x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def run_dir_of(metrics_path: Path) -> Path:
+    """``results/runs/<id>/metrics/<ds>.json`` -> ``results/runs/<id>``."""
+    return metrics_path.parent.parent
+
+
+def infer_cost_path(run_dir: Path, dataset: str) -> Path:
+    """Inference cost of one evaluation dataset (``pred/<ds>.infer_cost.json`` or a folder form)."""
+    for cand in (
+        run_dir / "pred" / f"{dataset}.infer_cost.json",
+        run_dir / "pred" / dataset / "infer_cost.json",
+    ):
+        if cand.is_file():
+            return cand
+    return run_dir / "pred" / f"{dataset}.infer_cost.json"
+
+
+def _score_cells(metrics: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for mode in MODES:
+        micro = _get(metrics, mode, "micro")
+        if micro is None and mode == "strict":
+            raise InputError("missing key 'strict.micro' (precision/recall/f1)", path)
+        for key, short in SCORES:
+            row[f"{mode}_{short}"] = _num(_get(micro, key))
+        row[f"{mode}_support"] = _num(_get(micro, "support"))
+    if row["strict_f1"] is None:
+        raise InputError("missing or non-numeric 'strict.micro.f1'", path)
+    for bucket, name in LENGTH_BUCKETS.items():
+        row[f"f1_{name}"] = _num(_get(metrics, "by_length", bucket, "f1"))
+        row[f"support_{name}"] = _num(_get(metrics, "by_length", bucket, "support"))
+    for key, short in SCORES:
+        ci = _get(metrics, "bootstrap", f"{key}_ci")
+        lo, hi = (ci if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None))
+        row[f"{short}_ci_lo"], row[f"{short}_ci_hi"] = _num(lo), _num(hi)
+    per_type = _get(metrics, "strict", "per_type") or {}
+    for etype, sc in sorted(per_type.items()):
+        for key, short in SCORES:
+            row[f"type_{short}_{etype}"] = _num(_get(sc, key))
+    gold_types = [t for t, sc in per_type.items() if (_num(_get(sc, "support")) or 0) > 0]
+    row["types"] = "+".join(sorted(gold_types or per_type))
+    return row
+
+
+def _run_cells(run: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    model = run.get("model")
+    if not isinstance(model, Mapping) or "id" not in model:
+        raise InputError("missing key 'model.id'", path)
+    train = run.get("train_datasets") or []
+    row: dict[str, Any] = {
+        "model": model["id"],
+        "family": model.get("family", ""),
+        "method": run.get("method") or model.get("method", ""),
+        "quantization": model.get("quantization", ""),
+        "train_datasets": "+".join(train),
+        "dbr": run.get("dbr", "none"),
+        "seed": run.get("seed"),
+    }
+    for key, value in sorted((run.get("hparams") or {}).items()):
+        row[f"hp_{key}"] = value
+    return row
+
+
+def aggregate_row(metrics_path: Path, groups: Mapping[str, str] | None) -> dict[str, Any]:
+    """One row of the aggregate table for one metrics file."""
+    metrics_path = Path(metrics_path)
+    if not metrics_path.is_file():
+        raise InputError("metrics file not found", metrics_path)
+    try:
+        metrics = read_json(metrics_path)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON ({e.msg})", metrics_path, e.lineno) from None
+    for key in ("run_id", "dataset"):
+        if key not in metrics:
+            raise InputError(f"missing key '{key}'", metrics_path)
+    run_id, dataset = metrics["run_id"], metrics["dataset"]
+    run_dir = run_dir_of(metrics_path)
+    run_json = run_dir / "run.json"
+    if not run_json.is_file():
+        raise InputError(f"run.json of run '{run_id}' not found (expected beside metrics/)", run_json)
+    if groups is not None and run_id not in groups:
+        raise InputError(f"run '{run_id}' has no group in --groups", metrics_path)
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "group": "" if groups is None else groups[run_id],
+        "dataset": dataset,
+        "run_dir": str(run_dir),
+    }
+    row.update(_run_cells(read_json(run_json), run_json))
+    for key in COUNT_COLUMNS:
+        row[key] = _num(metrics.get(key))
+    row.update(_score_cells(metrics, metrics_path))
+    failures = metrics.get("alignment_failures")
+    row["alignment_failures"] = len(failures) if isinstance(failures, list) else _num(failures)
+    train_cost = _cost_sources(_read_optional_json(run_dir / "cost.json", "training cost"))
+    for col, keys in TRAIN_COST_KEYS.items():
+        row[col] = _pick(train_cost, keys)
+    infer_path = infer_cost_path(run_dir, dataset)
+    infer_cost = _cost_sources(_read_optional_json(infer_path, "inference cost"))
+    for col, keys in INFER_COST_KEYS.items():
+        row[col] = _pick(infer_cost, keys)
+    return row
+
+
+def aggregate(metrics_paths: Iterable[str | Path], groups: Mapping[str, str] | None):
+    """All rows as a DataFrame with a stable column order and a deterministic row order."""
+    import pandas as pd
+
+    rows = [aggregate_row(Path(p), groups) for p in metrics_paths]
+    if not rows:
+        raise InputError("no metrics files given (--metrics)")
+    df = pd.DataFrame(rows)
+    dupes = df[df.duplicated(["run_id", "dataset"], keep=False)]
+    if not dupes.empty:
+        first = dupes.iloc[0]
+        raise InputError(f"run '{first.run_id}' has two metrics files for '{first.dataset}'")
+    hp_cols = sorted(c for c in df.columns if c.startswith("hp_"))
+    type_cols = sorted(c for c in df.columns if c.startswith("type_"))
+    order = ID_COLUMNS + hp_cols + COUNT_COLUMNS + score_columns() + type_cols + COST_COLUMNS
+    order += ["run_dir"]
+    df = df.reindex(columns=order)
+    return df.sort_values(["group", "model", "train_datasets", "dbr", "dataset", "seed", "run_id"])
+
+
+# --------------------------------------------------------------------------- loading for tables
+
+
+def load_metrics_table(path: str | Path):
+    """Read ``metrics.tsv`` written by :func:`aggregate`; a missing column is an InputError."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("aggregated metrics table not found", path)
+    df = pd.read_csv(path, sep="\t", keep_default_na=True, na_values=[""])
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}; was it written by 'aggregate'?", path, 1)
+    for col in ("group", "model", "family", "method", "train_datasets", "dbr", "types"):
+        if col in df.columns:
+            df[col] = df[col].fillna("").astype(str)
+    return df
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parse_groups(value: str | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    text = value
+    if value.startswith("@"):
+        path = Path(value[1:])
+        if not path.is_file():
+            raise InputError("groups file not found (--groups @FILE)", path)
+        text = path.read_text(encoding="utf-8")
+    try:
+        groups = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--groups is not valid JSON ({e.msg})") from None
+    if not isinstance(groups, dict) or not all(isinstance(v, str) for v in groups.values()):
+        raise InputError("--groups must be a JSON object {run_id: group_name}")
+    return groups
+
+
+def main_aggregate(argv: list[str]) -> int:
+    """CLI: aggregate metrics JSON files (+ run.json, cost files) into one TSV."""
+    ap = argparse.ArgumentParser(prog="nerbench aggregate", description=__doc__)
+    ap.add_argument("--metrics", nargs="+", required=True, help="metrics/<dataset>.json files")
+    ap.add_argument("--groups", help="JSON {run_id: group} or @file.json")
+    ap.add_argument("--out", required=True, help="output TSV (written atomically)")
+    args = ap.parse_args(argv)
+    df = aggregate(args.metrics, _parse_groups(args.groups))
+    write_text(args.out, df.to_csv(sep="\t", index=False, na_rep="", float_format="%.6g"))
+    print(f"aggregated {len(df)} rows from {df['run_id'].nunique()} runs -> {args.out}")
+    return 0

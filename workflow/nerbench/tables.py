@@ -1,0 +1,916 @@
+"""Paper tables from the aggregated metrics: a TSV of numbers plus Markdown and LaTeX renderings.
+
+``python -m nerbench tables --metrics results/aggregate/metrics.tsv --which NAME
+[--reference config/reference/X.tsv] --out-prefix results/tables/NAME`` writes ``NAME.tsv``,
+``NAME.md`` and ``NAME.tex``. Scores are shown in percent, as mean ± sd over seeds. Published
+numbers (``config/reference``) are shown beside ours with a Δ (ours − paper) row. Where a system
+was trained with several hyper-parameter settings, the one with the best mean *dev* F1 is shown
+(never selected on test).
+
+How runs become table rows ("systems"): a run's study group name; when a group holds several
+models, the model id; when a group varies the DBR variant, a suffix "+ random DBR" / "w/o DBR".
+Our systems are matched to the paper's by name (case and punctuation ignored, longest prefix
+on word boundaries, e.g. ``biobert-v1.1`` → BioBERT, ``VANER_single`` → VANER_single).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nerbench.io import InputError, write_text
+
+TABLE_NAMES = (
+    "metrics",
+    "vaner_table1",
+    "vaner_table3",
+    "vaner_table4",
+    "llm_vs_encoder_f1",
+    "f1_by_length",
+    "inference_ratio",
+    "foundation_f1",
+)
+# Published numbers each table compares with (relative to config/reference/).
+REFERENCE_FILES = {
+    "vaner_table1": "vaner_table1.tsv",
+    "vaner_table3": "vaner_table3.tsv",
+    "vaner_table4": "vaner_table4.tsv",
+    "llm_vs_encoder_f1": "llm_vs_encoder.tsv",
+    "f1_by_length": "llm_vs_encoder.tsv",
+    "inference_ratio": "llm_vs_encoder.tsv",
+    "foundation_f1": "foundation_f1.tsv",
+}
+CATEGORY_ORDER = ("Disease", "Gene", "Chemical", "Species")
+DBR_SUFFIX = {"dbr": "", "random": " + random DBR", "none": " w/o DBR"}
+LENGTH_LABELS = {"len1": "1", "len2": "2", "len3plus": "≥3"}
+# Names that denote the same model in different papers (normalised: lowercase alphanumerics).
+EQUIVALENT_NAMES = ({"pubmedbert", "biomedbert"},)
+DASH = "–"
+
+
+def norm(name: str) -> str:
+    """Lowercase alphanumerics only: ``"VANER_single"`` → ``"vanersingle"``."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def _name_variants(name: str) -> set[str]:
+    n = norm(name)
+    out = {n}
+    for group in EQUIVALENT_NAMES:
+        if n in group:
+            out |= group
+    return out
+
+
+def match_system(label: str, candidates: Iterable[str]) -> str | None:
+    """The candidate (paper system) whose name is the longest word-boundary prefix of ``label``."""
+    words = [w for w in re.split(r"[\s_\-./()+]+", str(label).lower()) if w]
+    prefixes = {norm("".join(words[:i])): i for i in range(1, len(words) + 1)}
+    best, best_len = None, 0
+    for cand in candidates:
+        for variant in _name_variants(cand):
+            n = prefixes.get(variant, 0)
+            if n > best_len:
+                best, best_len = cand, n
+    return best
+
+
+# --------------------------------------------------------------------------- data preparation
+
+
+def score_columns(df) -> list[str]:
+    """Columns holding scores in [0, 1] (converted to percent for display)."""
+    pat = re.compile(r"^(strict|default|relaxed)_(p|r|f1)$|^f1_len|_ci_(lo|hi)$|^type_(p|r|f1)_")
+    cols = [c for c in df.columns if pat.search(c)]
+    return cols + (["best_dev_f1"] if "best_dev_f1" in df.columns else [])
+
+
+def to_percent(df):
+    """Scores as percentages (files written by the evaluator hold fractions)."""
+    df = df.copy()
+    for col in score_columns(df):
+        values = df[col].astype(float)
+        if values.abs().max(skipna=True) <= 1.0 + 1e-9 or values.isna().all():
+            df[col] = values * 100.0
+    return df
+
+
+def add_systems(df):
+    """Add ``system`` (row label), ``base_system`` (label without DBR suffix) and ``dbr_suffix``."""
+    df = df.copy()
+    models_per_group = df.groupby("group")["model"].nunique()
+    dbr_per_group = df.groupby("group")["dbr"].nunique()
+    groups_per_model = df.groupby("model")["group"].nunique()
+
+    def base(row) -> str:
+        group, model = row["group"], row["model"]
+        if not group:
+            return model
+        if models_per_group[group] > 1:
+            return model if groups_per_model[model] == 1 else f"{model} ({group})"
+        return group
+
+    df["base_system"] = df.apply(base, axis=1) if len(df) else []
+    df["dbr_suffix"] = [
+        DBR_SUFFIX.get(d, f" + {d} DBR") if dbr_per_group[g] > 1 else ""
+        for g, d in zip(df["group"], df["dbr"], strict=True)
+    ]
+    df["system"] = df["base_system"] + df["dbr_suffix"]
+    return df
+
+
+def hparam_columns(df) -> list[str]:
+    return [c for c in df.columns if c.startswith("hp_")]
+
+
+def varying_hparams(df) -> list[str]:
+    return [c for c in hparam_columns(df) if df[c].astype(str).nunique(dropna=False) > 1]
+
+
+def summarize(df, keys: Sequence[str], values: Sequence[str]):
+    """Mean, sample sd and count over seeds for every combination of ``keys``."""
+    import pandas as pd
+
+    values = [v for v in values if v in df.columns]
+    keys = list(keys)
+    if df.empty:
+        cols = keys + [f"{v}_{s}" for v in values for s in ("mean", "sd")] + ["n_seeds"]
+        return pd.DataFrame(columns=cols)
+    work = df[keys + values].copy()
+    for k in keys:  # groupby drops NaN keys; keep them as ''.
+        work[k] = work[k].where(work[k].notna(), "")
+    grouped = work.groupby(keys, sort=False, dropna=False)
+    out = grouped[values].agg(["mean", "std"])
+    out.columns = [f"{v}_{'mean' if s == 'mean' else 'sd'}" for v, s in out.columns]
+    out["n_seeds"] = grouped.size()
+    return out.reset_index()
+
+
+def select_by_dev(summary, by: Sequence[str]):
+    """One hyper-parameter setting per ``by`` group: the best mean dev F1 (first if unknown)."""
+    if summary.empty:
+        return summary
+    score = summary["best_dev_f1_mean"] if "best_dev_f1_mean" in summary else None
+    order = summary.assign(_dev=score if score is not None else float("nan"))
+    order = order.sort_values("_dev", ascending=False, na_position="last", kind="stable")
+    return order.drop_duplicates(list(by)).drop(columns="_dev").sort_index()
+
+
+def load_reference(path: str | Path | None, required: Sequence[str]):
+    """Read a reference TSV (``#`` comment lines hold its source note)."""
+    import pandas as pd
+
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("reference table not found (--reference)", path)
+    ref = pd.read_csv(path, sep="\t", comment="#", dtype={"dataset": str})
+    missing = [c for c in required if c not in ref.columns]
+    if missing:
+        raise InputError(f"reference table lacks column(s) {missing}", path)
+    return ref
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt(mean: Any, sd: Any = None, digits: int = 2, signed: bool = False) -> str:
+    """``88.12 ± 0.31``; ``88.12`` without sd; an en dash when missing."""
+    if not _finite(mean):
+        return DASH
+    text = f"{float(mean):+.{digits}f}" if signed else f"{float(mean):.{digits}f}"
+    if _finite(sd):
+        text += f" ± {float(sd):.{digits}f}"
+    return text
+
+
+# --------------------------------------------------------------------------- table model
+
+
+@dataclass
+class Table:
+    """A rendered table: numbers for the TSV, strings (with marks) for Markdown and LaTeX."""
+
+    name: str
+    caption: str
+    data: Any  # DataFrame of numbers (TSV)
+    display: Any  # DataFrame of strings (Markdown, LaTeX)
+    marks: dict[tuple[int, str], str] = field(default_factory=dict)  # (row, col) -> best|second
+    spans: list[tuple[str, int]] | None = None  # LaTeX header groups over display columns
+    notes: list[str] = field(default_factory=list)
+
+
+def rank_marks(values: dict[tuple[int, str], float]) -> dict[tuple[int, str], str]:
+    """Mark the best (bold) and second-best (underlined) distinct value of one set of cells."""
+    finite = {k: v for k, v in values.items() if _finite(v)}
+    distinct = sorted(set(finite.values()), reverse=True)
+    marks = {}
+    for k, v in finite.items():
+        if v == distinct[0]:
+            marks[k] = "best"
+        elif len(distinct) > 1 and v == distinct[1]:
+            marks[k] = "second"
+    return marks
+
+
+def _md_cell(text: str, mark: str | None) -> str:
+    text = str(text).replace("|", "\\|")
+    if text in ("", DASH) or mark is None:
+        return text
+    return f"**{text}**" if mark == "best" else f"<u>{text}</u>"
+
+
+def render_markdown(table: Table) -> str:
+    """GitHub-flavoured Markdown: caption, pipe table (best bold, second underlined), notes."""
+    d = table.display
+    lines = [f"**{table.caption}**", ""]
+    lines.append("| " + " | ".join(str(c) for c in d.columns) + " |")
+    lines.append("|" + "|".join("---" for _ in d.columns) + "|")
+    for i, row in enumerate(d.itertuples(index=False)):
+        cells = [_md_cell(v, table.marks.get((i, c))) for c, v in zip(d.columns, row, strict=True)]
+        lines.append("| " + " | ".join(cells) + " |")
+    if table.notes:
+        lines.append("")
+        lines.extend(f"- {n}" for n in table.notes)
+    return "\n".join(lines) + "\n"
+
+
+_TEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "±": r"$\pm$", "Δ": r"$\Delta$", "≥": r"$\geq$", "−": "-", "×": r"$\times$", "–": "--",
+}  # fmt: skip
+
+
+def tex_escape(text: Any) -> str:
+    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def render_latex(table: Table) -> str:
+    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``)."""
+    d = table.display
+    numeric = [
+        all(re.match(r"^[\s+\-0-9.±–×]*$", str(v)) for v in d[c]) and len(d) > 0 for c in d.columns
+    ]
+    align = "".join("r" if n else "l" for n in numeric)
+    out = [
+        f"% generated by `nerbench tables --which {table.name}`; needs \\usepackage{{booktabs}}",
+        "\\begin{table}[ht]",
+        "\\centering",
+        f"\\caption{{{tex_escape(table.caption)}}}",
+        f"\\label{{tab:{table.name}}}",
+        f"\\begin{{tabular}}{{{align}}}",
+        "\\toprule",
+    ]
+    if table.spans:
+        cells, rules, col = [], [], 1
+        for label, width in table.spans:
+            if label:
+                cells.append(f"\\multicolumn{{{width}}}{{c}}{{{tex_escape(label)}}}")
+                rules.append(f"\\cmidrule(lr){{{col}-{col + width - 1}}}")
+            else:
+                cells.extend([""] * width)
+            col += width
+        out.append(" & ".join(cells) + " \\\\")
+        out.append(" ".join(rules))
+    out.append(" & ".join(tex_escape(c) for c in d.columns) + " \\\\")
+    out.append("\\midrule")
+    for i, row in enumerate(d.itertuples(index=False)):
+        cells = []
+        for c, v in zip(d.columns, row, strict=True):
+            cell, mark = tex_escape(v), table.marks.get((i, c))
+            if mark == "best" and str(v) not in ("", DASH):
+                cell = f"\\textbf{{{cell}}}"
+            elif mark == "second" and str(v) not in ("", DASH):
+                cell = f"\\underline{{{cell}}}"
+            cells.append(cell)
+        out.append(" & ".join(cells) + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}"]
+    if table.notes:
+        out.append("\\par\\smallskip{\\footnotesize " + tex_escape(" ".join(table.notes)) + "}")
+    out.append("\\end{table}")
+    return "\n".join(out) + "\n"
+
+
+def write_table(table: Table, out_prefix: str | Path) -> list[Path]:
+    """Write ``<prefix>.tsv``, ``.md`` and ``.tex`` (each atomically, all rendered first)."""
+    texts = {
+        ".tsv": table.data.to_csv(sep="\t", index=False, na_rep="", float_format="%.6g"),
+        ".md": render_markdown(table),
+        ".tex": render_latex(table),
+    }
+    paths = []
+    for suffix, text in texts.items():
+        path = Path(f"{out_prefix}{suffix}")
+        write_text(path, text)
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def ordered_datasets(ours, ref) -> tuple[list[str], dict[str, str]]:
+    """Dataset columns grouped by category (paper order first), and each dataset's category."""
+    category: dict[str, str] = {}
+    order: list[str] = []
+    if ref is not None and "category" in ref.columns:
+        for ds, cat in ref.loc[ref["dataset"] != "*", ["dataset", "category"]].itertuples(
+            index=False
+        ):
+            if ds not in category:
+                category[ds] = cat
+                order.append(ds)
+    for ds, types in ours[["dataset", "types"]].drop_duplicates().itertuples(index=False):
+        if ds not in category:
+            category[ds] = types or "other"
+            order.append(ds)
+    rank = {c: i for i, c in enumerate(CATEGORY_ORDER)}
+    order.sort(key=lambda d: (rank.get(category[d], len(rank)), category[d]))
+    return order, category
+
+
+def long_scores(summary, col_key: str, metrics: dict[str, str]):
+    """Tidy (system, col, metric, mean, sd, n_seeds) from a summary frame."""
+    import pandas as pd
+
+    parts = []
+    for label, col in metrics.items():
+        if f"{col}_mean" not in summary:
+            continue
+        part = summary[["system", col_key, f"{col}_mean", f"{col}_sd", "n_seeds"]].copy()
+        part.columns = ["system", "col", "mean", "sd", "n_seeds"]
+        part["metric"] = label
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["system", "col", "metric", "mean", "sd", "n_seeds"])
+    return pd.concat(parts, ignore_index=True)
+
+
+@dataclass
+class Comparison:
+    """Our scores and the paper's for the same (system, column, metric) cells."""
+
+    ours: Any  # DataFrame(system, col, metric, mean, sd, n_seeds)
+    paper: Any  # DataFrame(system, col, metric, value) or None
+    columns: list[str]
+    metrics: list[str]
+    mark_metric: str = "F1"
+    extra: dict[str, Callable[[str, str, str], str]] = field(default_factory=dict)
+
+    def matches(self) -> dict[str, str | None]:
+        names = [] if self.paper is None else list(dict.fromkeys(self.paper["system"]))
+        return {s: match_system(s, names) for s in dict.fromkeys(self.ours["system"])}
+
+    def tidy(self):
+        """TSV rows: ours with the matched paper value and Δ, then paper-only rows."""
+        import pandas as pd
+
+        ours = self.ours.copy()
+        ours["paper_system"] = ours["system"].map(self.matches())
+        if self.paper is None:
+            ours["paper"] = float("nan")
+        else:
+            paper = self.paper.rename(columns={"system": "paper_system", "value": "paper"})
+            ours = ours.merge(paper, on=["paper_system", "col", "metric"], how="left")
+        ours["delta"] = ours["mean"] - ours["paper"]
+        frames = [ours]
+        if self.paper is not None:
+            matched = set(ours["paper_system"].dropna())
+            rest = self.paper[~self.paper["system"].isin(matched)]
+            rest = rest.rename(columns={"system": "paper_system", "value": "paper"})
+            frames.append(rest.assign(system=""))
+        cols = ["system", "paper_system", "col", "metric", "mean", "sd", "n_seeds", "paper"]
+        out = pd.concat(frames, ignore_index=True).reindex(columns=cols + ["delta"])
+        return out.rename(columns={"mean": "ours_mean", "sd": "ours_sd"})
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Display rows: each our system (ours, paper, Δ), then the paper's other systems."""
+        ours = {(r.system, r.col, r.metric): r for r in self.ours.itertuples(index=False)}
+        paper = {}
+        if self.paper is not None:
+            paper = {(r.system, r.col, r.metric): r.value for r in self.paper.itertuples()}
+        rows: list[dict[str, Any]] = []
+        matches = self.matches()
+        for system, psys in matches.items():
+            for metric in self.metrics:
+                cells = {c: ours.get((system, c, metric)) for c in self.columns}
+                if not any(cells.values()):
+                    continue
+                rows.append(
+                    {"system": system, "source": "ours", "metric": metric,
+                     "values": {c: (r.mean if r else None) for c, r in cells.items()},
+                     "sds": {c: (r.sd if r else None) for c, r in cells.items()}}
+                )  # fmt: skip
+            if psys is None:
+                continue
+            for metric in self.metrics:
+                values = {c: paper.get((psys, c, metric)) for c in self.columns}
+                if not any(_finite(v) for v in values.values()):
+                    continue
+                rows.append({"system": psys, "source": "paper", "metric": metric, "values": values})
+                deltas = {}
+                for c in self.columns:
+                    r, p = ours.get((system, c, metric)), values[c]
+                    deltas[c] = r.mean - p if r is not None and _finite(p) else None
+                rows.append({"system": system, "source": "Δ", "metric": metric, "values": deltas})
+        matched = {p for p in matches.values() if p}
+        for psys in [] if self.paper is None else dict.fromkeys(self.paper["system"]):
+            if psys in matched:
+                continue
+            for metric in self.metrics:
+                values = {c: paper.get((psys, c, metric)) for c in self.columns}
+                if any(_finite(v) for v in values.values()):
+                    rows.append(
+                        {"system": psys, "source": "paper", "metric": metric, "values": values}
+                    )
+        return rows
+
+    def build(self, name: str, caption: str, headers: dict[str, str] | None = None) -> Table:
+        """Display frame with marks over the ``mark_metric`` rows (ours and paper)."""
+        import pandas as pd
+
+        headers = headers or {c: c for c in self.columns}
+        records, candidates = [], {}
+        for i, row in enumerate(self.rows()):
+            rec = {"System": row["system"], "Source": row["source"], "Metric": row["metric"]}
+            for c in self.columns:
+                value = row["values"].get(c)
+                sd = row.get("sds", {}).get(c)
+                rec[headers[c]] = fmt(value, sd, signed=row["source"] == "Δ")
+                if row["metric"] == self.mark_metric and row["source"] != "Δ":
+                    candidates.setdefault(headers[c], {})[(i, headers[c])] = value
+            for label, func in self.extra.items():
+                rec[label] = func(row["system"], row["source"], row["metric"])
+            records.append(rec)
+        display = pd.DataFrame(records)
+        if display.empty:
+            display = pd.DataFrame(columns=["System", "Source", "Metric", *headers.values()])
+        marks: dict[tuple[int, str], str] = {}
+        for cells in candidates.values():
+            marks.update(rank_marks(cells))
+        return Table(name, caption, self.tidy(), display, marks)
+
+
+def avg_diff(
+    comparison: Comparison, anchor_of: Callable[[str, str], tuple[str, str] | None]
+) -> Callable[[str, str, str], str]:
+    """The papers' "avg. diff." column: mean over datasets of (F1 − anchor F1)."""
+    ours = {(r.system, r.col): r.mean for r in comparison.ours.itertuples() if r.metric == "F1"}
+    paper = {}
+    if comparison.paper is not None:
+        paper = {
+            (r.system, r.col): r.value for r in comparison.paper.itertuples() if r.metric == "F1"
+        }
+    published = {}
+    if comparison.paper is not None and "avg_diff" in set(comparison.paper["metric"]):
+        published = {
+            r.system: r.value for r in comparison.paper.itertuples() if r.metric == "avg_diff"
+        }
+
+    def cell(system: str, source: str, metric: str) -> str:
+        if metric != "F1" or source == "Δ":
+            return ""
+        if source == "paper":
+            return fmt(published.get(system), signed=True) if system in published else DASH
+        anchor = anchor_of(system, source)
+        if anchor is None:
+            return DASH
+        a_src, a_sys = anchor
+        table = ours if a_src == "ours" else paper
+        diffs = [
+            ours[(system, c)] - table[(a_sys, c)]
+            for c in comparison.columns
+            if _finite(ours.get((system, c))) and _finite(table.get((a_sys, c)))
+        ]
+        return fmt(sum(diffs) / len(diffs), signed=True) if diffs else DASH
+
+    return cell
+
+
+# --------------------------------------------------------------------------- table builders
+
+
+def _prepared(df):
+    df = add_systems(to_percent(df))
+    return df
+
+
+def _summary_for(df, extra_keys: Sequence[str], values: Sequence[str]):
+    keys = ["system", "base_system", "group", "model", "family", "dbr", *extra_keys]
+    keys += [c for c in hparam_columns(df) if c not in keys]
+    summary = summarize(df, keys, [*values, "best_dev_f1"])
+    return select_by_dev(summary, ["system", *extra_keys])
+
+
+def _category_spans(columns: list[str], category: dict[str, str], lead: int) -> list:
+    spans: list[tuple[str, int]] = [("", lead)]
+    for c in columns:
+        if spans and spans[-1][0] == category[c] and len(spans) > 1:
+            spans[-1] = (category[c], spans[-1][1] + 1)
+        else:
+            spans.append((category[c], 1))
+    return spans
+
+
+PRF = {"P": "strict_p", "R": "strict_r", "F1": "strict_f1"}
+
+
+def vaner_table(df, ref, which: str) -> Table:
+    """VANER Tables 1 and 3: P/R/F1 per dataset by category with the "avg. diff." column."""
+    df = _prepared(df)
+    if which == "vaner_table1":
+        df = df[df["dbr_suffix"] == ""]
+    else:
+        dbr_groups = set(df.groupby("group").filter(lambda g: g["dbr"].nunique() > 1)["group"])
+        ref_names = [] if ref is None else list(dict.fromkeys(ref["system"]))
+        keep = df["group"].isin(dbr_groups) | df["system"].map(
+            lambda s: match_system(s, ref_names) is not None
+        )
+        df = df[keep]
+    if df.empty:
+        raise InputError(f"{which}: no runs to show (metrics.tsv has no matching systems)")
+    summary = _summary_for(df, ["dataset"], list(PRF.values()))
+    columns, category = ordered_datasets(df, ref)
+    ours = long_scores(summary, "dataset", PRF)
+    paper = None
+    if ref is not None:
+        paper = ref.loc[ref["metric"].isin([*PRF, "avg_diff"]), ["system", "dataset", "metric"]]
+        paper = paper.assign(value=ref["value"]).rename(columns={"dataset": "col"})
+    comparison = Comparison(ours, paper, columns, list(PRF))
+    base_of = dict(zip(summary["system"], summary["base_system"], strict=True))
+
+    if which == "vaner_table1":
+        vaner_ours = next((s for s, p in comparison.matches().items() if p == "VANER"), None)
+
+        def anchor(system: str, source: str) -> tuple[str, str] | None:
+            if system == vaner_ours:
+                return None
+            return ("ours", vaner_ours) if vaner_ours else ("paper", "VANER")
+
+        caption = (
+            "Precision, recall and F1 (%, strict, micro) per dataset, by entity category "
+            "(VANER Table 1). avg. diff. = mean F1 difference to VANER over the datasets a "
+            "system reports."
+        )
+    else:
+
+        def anchor(system: str, source: str) -> tuple[str, str] | None:
+            base = base_of.get(system, system)
+            return None if base == system else ("ours", base)
+
+        caption = (
+            "DBR ablations (VANER Table 3): each system with DBR, with random DBR and without "
+            "DBR. avg. diff. = mean F1 difference to the same system with DBR."
+        )
+    comparison.extra = {"avg. diff.": avg_diff(comparison, anchor)}
+    data_paper = comparison.paper
+    comparison.paper = None if paper is None else paper[paper["metric"] != "avg_diff"]
+    table = comparison.build(which, caption)
+    comparison.paper = data_paper
+    table.data = comparison.tidy()
+    table.data["category"] = table.data["col"].map(category).fillna("")
+    table.data = table.data.rename(columns={"col": "dataset"})
+    table.spans = _category_spans(columns, category, 3) + [("", 1)]
+    table.notes = _standard_notes(ref)
+    return table
+
+
+def _standard_notes(ref) -> list[str]:
+    notes = [
+        "Ours: mean ± sd over seeds; hyper-parameters chosen on dev F1.",
+        "Bold: best F1 per column, underlined: second best (ours and published).",
+    ]
+    if ref is not None:
+        notes.append("Δ = ours − published (config/reference).")
+    return notes
+
+
+def vaner_table4(df, ref) -> Table:
+    """VANER Table 4: per-type F1 on the unseen CRAFT corpus (adaptation)."""
+    df = _prepared(df)
+    df = df[df["dataset"].str.lower().str.startswith("craft")]
+    if df.empty:
+        raise InputError("vaner_table4: no evaluation on a CRAFT dataset in metrics.tsv")
+    types = [] if ref is None else list(dict.fromkeys(ref["type"]))
+    types += sorted(
+        c[len("type_f1_") :]
+        for c in df.columns
+        if c.startswith("type_f1_") and df[c].notna().any() and c[len("type_f1_") :] not in types
+    )
+    metrics = {t: f"type_f1_{t}" for t in types if f"type_f1_{t}" in df.columns}
+    summary = _summary_for(df, ["dataset"], list(metrics.values()))
+    parts = []
+    for t, col in metrics.items():
+        part = summary[["system", f"{col}_mean", f"{col}_sd", "n_seeds"]].copy()
+        part.columns = ["system", "mean", "sd", "n_seeds"]
+        parts.append(part.assign(col=t, metric="F1"))
+    import pandas as pd
+
+    ours = pd.concat(parts, ignore_index=True) if parts else long_scores(summary, "dataset", {})
+    paper = None
+    if ref is not None:
+        paper = ref.rename(columns={"type": "col"})[["system", "col", "metric", "value"]]
+    comparison = Comparison(ours, paper, types, ["F1"])
+    caption = (
+        "Per-type F1 (%, strict) on CRAFT, a corpus unseen in training (VANER Table 4, "
+        "adaptation)."
+    )
+    table = comparison.build("vaner_table4", caption)
+    table.notes = _standard_notes(ref)
+    return table
+
+
+def _family_gap_rows(summary, columns: list[tuple[str, str]], headers: dict) -> list[dict]:
+    """"LLM − best encoder" cells: best decoder minus best encoder, per column."""
+    rec: dict[str, Any] = {"System": "LLM − best encoder", "Family": "", "Source": "ours"}
+    data = []
+    for key in columns:
+        col = f"{key[1]}_mean"
+        sub = summary[summary["dataset"] == key[0]]
+        dec = sub.loc[sub["family"] == "decoder", col].max()
+        enc = sub.loc[sub["family"] == "encoder", col].max()
+        gap = dec - enc if _finite(dec) and _finite(enc) else None
+        rec[headers[key]] = fmt(gap, signed=True)
+        data.append({"dataset": key[0], "score": key[1], "llm_minus_best_encoder": gap})
+    return [rec], data
+
+
+def per_dataset_table(df, ref, name: str) -> Table:
+    """Systems × (dataset, score) tables: strict/relaxed F1 or F1 by entity length (paper 000)."""
+    import pandas as pd
+
+    df = _prepared(df)
+    if name == "llm_vs_encoder_f1":
+        scores = {"strict_f1": "strict", "relaxed_f1": "relaxed"}
+        caption = "Strict and relaxed (partial-overlap) F1 (%) per dataset: LLMs vs encoders."
+    else:
+        scores = {f"f1_{k}": v for k, v in LENGTH_LABELS.items()}
+        caption = "F1 (%, strict) by gold entity length in tokens (1, 2, ≥3) per dataset."
+    summary = _summary_for(df, ["dataset"], list(scores))
+    datasets, _ = ordered_datasets(df, None)
+    keys = [(d, s) for d in datasets for s in scores]
+    headers = {(d, s): f"{d} {scores[s]}" for d, s in keys}
+    summary = summary.sort_values(["family", "system"], kind="stable")
+    records, candidates = [], {}
+    for system, fam in summary[["system", "family"]].drop_duplicates().itertuples(index=False):
+        rec = {"System": system, "Family": fam, "Source": "ours"}
+        i = len(records)
+        for d, s in keys:
+            hit = summary[(summary["system"] == system) & (summary["dataset"] == d)]
+            mean = hit[f"{s}_mean"].iloc[0] if len(hit) else None
+            sd = hit[f"{s}_sd"].iloc[0] if len(hit) else None
+            rec[headers[(d, s)]] = fmt(mean, sd)
+            candidates.setdefault(headers[(d, s)], {})[(i, headers[(d, s)])] = mean
+        records.append(rec)
+    gap_rows, gap_data = _family_gap_rows(summary, keys, headers)
+    families = set(summary["family"])
+    notes = ["Ours: mean ± sd over seeds; hyper-parameters chosen on dev F1."]
+    if {"encoder", "decoder"} <= families:
+        records += gap_rows
+    if ref is not None and "claim" in ref.columns:
+        claim = ref[ref["claim"] == "llm_minus_best_encoder"]
+        if len(claim):
+            c = claim.iloc[0]
+            notes.append(
+                f"Paper 000 (abstract only) reports LLMs ahead of the best encoder by "
+                f"{c.low:g}–{c.high:g} {c.unit}; no per-dataset numbers are published."
+            )
+    display = pd.DataFrame(records)
+    marks: dict = {}
+    for cells in candidates.values():
+        marks.update(rank_marks(cells))
+    long = summary.melt(
+        id_vars=["system", "family", "dataset", "n_seeds"],
+        value_vars=[c for s in scores for c in (f"{s}_mean", f"{s}_sd") if c in summary],
+        var_name="score",
+        value_name="value",
+    )
+    data = pd.concat([long, pd.DataFrame(gap_data)], ignore_index=True)
+    spans = [("", 3)] + [(d, len(scores)) for d in datasets]
+    return Table(name, caption, data, display, marks, spans, notes)
+
+
+def inference_ratio(df, ref) -> Table:
+    """LLM / encoder inference-time ratio per dataset (sentences per second, model time only)."""
+    import pandas as pd
+
+    df = _prepared(df)
+    values = ["infer_sent_per_s", "infer_tok_per_s", "strict_f1"]
+    summary = _summary_for(df, ["dataset"], values)
+    fams = set(summary["family"])
+    if not {"encoder", "decoder"} <= fams:
+        raise InputError(
+            f"inference_ratio needs runs of both families (encoder, decoder); "
+            f"metrics.tsv has only: {sorted(fams)}"
+        )
+    low = high = None
+    if ref is not None and "claim" in ref.columns:
+        claim = ref[ref["claim"] == "llm_over_encoder"]
+        if len(claim):
+            low, high = float(claim.iloc[0]["low"]), float(claim.iloc[0]["high"])
+    rows = []
+    for ds, sub in summary.groupby("dataset", sort=True):
+        for llm in sub[sub["family"] == "decoder"].itertuples():
+            for enc in sub[sub["family"] == "encoder"].itertuples():
+                ratio = enc.infer_sent_per_s_mean / llm.infer_sent_per_s_mean
+                tok_ratio = enc.infer_tok_per_s_mean / llm.infer_tok_per_s_mean
+                rows.append(
+                    {
+                        "dataset": ds, "llm": llm.system, "encoder": enc.system,
+                        "llm_sent_per_s": llm.infer_sent_per_s_mean,
+                        "encoder_sent_per_s": enc.infer_sent_per_s_mean,
+                        "time_ratio": ratio, "token_time_ratio": tok_ratio,
+                        "llm_f1": llm.strict_f1_mean, "encoder_f1": enc.strict_f1_mean,
+                        "paper_low": low, "paper_high": high,
+                    }
+                )  # fmt: skip
+    data = pd.DataFrame(rows)
+    display = pd.DataFrame(
+        {
+            "Dataset": data["dataset"],
+            "LLM": data["llm"],
+            "Encoder": data["encoder"],
+            "LLM sent/s": [fmt(v, digits=1) for v in data["llm_sent_per_s"]],
+            "Encoder sent/s": [fmt(v, digits=1) for v in data["encoder_sent_per_s"]],
+            "Time ratio (×)": [fmt(v, digits=1) for v in data["time_ratio"]],
+            "ΔF1 (LLM − enc.)": [
+                fmt(a - b, signed=True) for a, b in zip(data["llm_f1"], data["encoder_f1"])
+            ],
+        }
+    )
+    notes = ["Time ratio = encoder sentences/s ÷ LLM sentences/s (model time only)."]
+    if low is not None:
+        notes.append(f"Paper 000 (abstract only): LLMs {low:g}–{high:g}× more expensive.")
+        display["In paper range"] = [
+            "yes" if _finite(r) and low <= r <= high else "no" for r in data["time_ratio"]
+        ]
+    caption = "Inference cost of LLMs relative to encoders (time per sentence ratio)."
+    return Table("inference_ratio", caption, data, display, notes=notes)
+
+
+def foundation_f1(df, ref, learning_rate: float = 1e-5) -> Table:
+    """Paper 002 Fig 13: F1 per model and batch size at one learning rate."""
+    import pandas as pd
+
+    df = _prepared(df)
+    for col in ("hp_learning_rate", "hp_batch_size"):
+        if col not in df.columns:
+            raise InputError(f"foundation_f1 needs column '{col}' in metrics.tsv")
+    lr = df["hp_learning_rate"].astype(float)
+    df = df[[math.isclose(v, learning_rate, rel_tol=1e-6) for v in lr]]
+    if df.empty:
+        raise InputError(f"foundation_f1: no runs with learning_rate {learning_rate:g}")
+    df = df.assign(system=df["model"])
+    summary = summarize(df, ["system", "dataset", "hp_batch_size"], ["strict_f1"])
+    paper_names = [] if ref is None else list(dict.fromkeys(ref["system"]))
+    ours_systems = list(dict.fromkeys(summary["system"]))
+    match = {s: match_system(s, paper_names) for s in ours_systems}
+    columns = [p for p in paper_names] + [s for s in ours_systems if match[s] is None]
+    owner = {p: s for s, p in match.items() if p}
+    header = {c: (f"{c} ({owner[c]})" if c in owner else c) for c in columns}
+    paper = {}
+    if ref is not None:
+        sub = ref[ref["metric"] == "F1"]
+        paper = {(r.system, int(r.batch_size)): r.value for r in sub.itertuples()}
+    batches = sorted(set(summary["hp_batch_size"].astype(int)) | {b for _, b in paper})
+    records, marks, data = [], {}, []
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    for ds in datasets:
+        for bs in batches:
+            ours_row = {"Dataset": ds, "Batch size": bs, "Source": "ours"}
+            paper_row = {"Dataset": "", "Batch size": bs, "Source": "paper"}
+            delta_row = {"Dataset": "", "Batch size": bs, "Source": "Δ"}
+            cells = {}
+            for c in columns:
+                system = owner.get(c, c if c in match else None)
+                hit = summary[
+                    (summary["system"] == system)
+                    & (summary["dataset"] == ds)
+                    & (summary["hp_batch_size"].astype(int) == bs)
+                ]
+                mean = hit["strict_f1_mean"].iloc[0] if len(hit) else None
+                sd = hit["strict_f1_sd"].iloc[0] if len(hit) else None
+                pub = paper.get((c, bs))
+                ours_row[header[c]] = fmt(mean, sd)
+                paper_row[header[c]] = fmt(pub)
+                delta = mean - pub if _finite(mean) and _finite(pub) else None
+                delta_row[header[c]] = fmt(delta, signed=True)
+                cells[(len(records), header[c])] = mean
+                data.append(
+                    {"dataset": ds, "batch_size": bs, "model": system or "", "paper_system": c
+                     if c in paper_names else "", "learning_rate": learning_rate,
+                     "ours_mean": mean, "ours_sd": sd, "paper": pub, "delta": delta}
+                )  # fmt: skip
+            marks.update(rank_marks(cells))
+            records.append(ours_row)
+            if paper:
+                records += [paper_row, delta_row]
+    caption = f"F1 (%, strict) per model and batch size at learning rate {learning_rate:g} (paper 002 Fig 13)."
+    notes = ["Bold: best of our models per batch size; underlined: second."]
+    if ref is not None:
+        notes.append("Paper: Europe PMC full-text corpus (GP/DS/OG); Δ = ours − published.")
+    return Table("foundation_f1", caption, pd.DataFrame(data), pd.DataFrame(records), marks,
+                 notes=notes)  # fmt: skip
+
+
+def metrics_table(df) -> Table:
+    """Every configuration × dataset: mean ± sd over seeds of scores and cost."""
+    import pandas as pd
+
+    df = _prepared(df)
+    hps = varying_hparams(df)
+    keys = ["group", "system", "model", "method", "train_datasets", "dbr", *hps, "dataset"]
+    values = [
+        "strict_p", "strict_r", "strict_f1", "default_f1", "relaxed_f1",
+        "train_wall_s", "peak_rss_mb", "peak_gpu_mb", "infer_sent_per_s",
+    ]  # fmt: skip
+    summary = summarize(df, keys, values).sort_values(keys, kind="stable").reset_index(drop=True)
+    show = {
+        "strict_p": ("Strict P", 2), "strict_r": ("Strict R", 2), "strict_f1": ("Strict F1", 2),
+        "default_f1": ("Default F1", 2), "relaxed_f1": ("Relaxed F1", 2),
+        "train_wall_s": ("Train time (s)", 0), "infer_sent_per_s": ("Infer. (sent/s)", 1),
+    }  # fmt: skip
+    display = pd.DataFrame(
+        {
+            "Group": summary["group"],
+            "System": summary["system"],
+            "Train": summary["train_datasets"],
+            **{h[len("hp_") :]: summary[h].astype(str) for h in hps},
+            "Dataset": summary["dataset"],
+            "Seeds": summary["n_seeds"].astype(str),
+        }
+    )
+    for col, (label, digits) in show.items():
+        if f"{col}_mean" in summary:
+            display[label] = [
+                fmt(m, s, digits)
+                for m, s in zip(summary[f"{col}_mean"], summary[f"{col}_sd"], strict=True)
+            ]
+    marks: dict = {}
+    if "Strict F1" in display:
+        for _, idx in summary.groupby("dataset").groups.items():
+            marks.update(rank_marks({(i, "Strict F1"): summary.at[i, "strict_f1_mean"] for i in idx}))
+    caption = "All runs: scores (%) and cost, mean ± sd over seeds."
+    notes = ["Bold: best strict F1 per dataset; underlined: second."]
+    return Table("metrics", caption, summary, display, marks, notes=notes)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_table(name: str, df, ref, learning_rate: float = 1e-5) -> Table:
+    """Dispatch on the table name."""
+    if name == "metrics":
+        return metrics_table(df)
+    if name in ("vaner_table1", "vaner_table3"):
+        return vaner_table(df, ref, name)
+    if name == "vaner_table4":
+        return vaner_table4(df, ref)
+    if name in ("llm_vs_encoder_f1", "f1_by_length"):
+        return per_dataset_table(df, ref, name)
+    if name == "inference_ratio":
+        return inference_ratio(df, ref)
+    if name == "foundation_f1":
+        return foundation_f1(df, ref, learning_rate)
+    raise InputError(f"unknown table '{name}'; known: {list(TABLE_NAMES)}")
+
+
+REFERENCE_COLUMNS = {
+    "vaner_table1": ["system", "dataset", "category", "metric", "value"],
+    "vaner_table3": ["system", "dataset", "category", "metric", "value"],
+    "vaner_table4": ["system", "dataset", "type", "metric", "value"],
+    "foundation_f1": ["system", "batch_size", "metric", "value"],
+    "llm_vs_encoder_f1": ["claim", "low", "high", "unit"],
+    "f1_by_length": ["claim", "low", "high", "unit"],
+    "inference_ratio": ["claim", "low", "high", "unit"],
+}
+
+
+def main_tables(argv: list[str]) -> int:
+    """CLI: build one named table from the aggregated metrics."""
+    from nerbench.report import load_metrics_table
+
+    ap = argparse.ArgumentParser(prog="nerbench tables", description=__doc__)
+    ap.add_argument("--metrics", required=True, help="aggregated metrics TSV")
+    ap.add_argument("--which", required=True, choices=TABLE_NAMES)
+    ap.add_argument("--reference", help="published numbers (config/reference/*.tsv)")
+    ap.add_argument("--learning-rate", type=float, default=1e-5, help="foundation_f1 only")
+    ap.add_argument("--out-prefix", required=True, help="writes <prefix>.tsv, .md and .tex")
+    args = ap.parse_args(argv)
+    df = load_metrics_table(args.metrics)
+    ref = load_reference(args.reference, REFERENCE_COLUMNS.get(args.which, []))
+    table = build_table(args.which, df, ref, args.learning_rate)
+    paths = write_table(table, args.out_prefix)
+    print(f"table {args.which}: {len(table.display)} rows -> {', '.join(map(str, paths))}")
+    return 0

@@ -1,0 +1,764 @@
+"""The training loop: one run (model, datasets, hyperparameters, seed) -> a run directory.
+
+Any method of :mod:`nerbench.methods` plugs in; the loop owns batching, optimisation, dev
+evaluation, checkpoints and cost accounting. Outputs in ``--out-dir``:
+
+``model/``
+    the best-on-dev model (method's :meth:`~nerbench.methods.Method.save`), written atomically.
+``train_log.jsonl``
+    one record per logging step (``event: "train"``: step, epoch, loss, lr, elapsed_s) and per
+    dev evaluation (``event: "eval"``: step, epoch, dev_f1/precision/recall (seqeval strict
+    IOB2), best, elapsed_s).
+``cost.json``
+    wall time, peak CPU RSS, peak GPU memory (null without CUDA), device, dtype, tokens seen,
+    real (non-pad) tokens/s, steps, best step and best dev F1.
+``checkpoints/``
+    ``step-NNNNNNN/`` every ``save_every`` optimizer steps (trainable weights, optimizer,
+    scheduler, RNG state, position in the epoch, best so far, log so far) -- the last two are
+    kept -- and ``best-NNNNNNN/`` (trainable weights of the best dev evaluation). A re-run with the
+    same out-dir resumes from the latest checkpoint; data order is a pure function of
+    (seed, epoch), so a resumed run ends exactly where an uninterrupted one would. SIGTERM saves
+    a checkpoint and exits with status 143 (SLURM requeue then resumes).
+
+Only ``--train-files``, ``--dbr-files`` (appended to training data) and ``--devel-files`` are
+read; test data never reaches this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import re
+import resource
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nerbench.config import short_hash
+from nerbench.io import (
+    InputError,
+    append_jsonl,
+    atomic_dir,
+    read_json,
+    read_jsonl,
+    write_json,
+    write_jsonl,
+)
+from nerbench.methods import Bundle, Example, Method, TrainingArgs, get_method
+from nerbench.models import resolve_model_source
+
+log = logging.getLogger("nerbench.train")
+SIGTERM_EXIT = 143
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+_BEST_DIR = re.compile(r"^best-(\d+)$")
+
+
+class TrainingInterrupted(Exception):
+    """Raised after a checkpoint was saved because a stop was requested (SIGTERM or test hook)."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+def dataset_name(path: str | os.PathLike) -> str:
+    """Dataset of a canonical file: the parent directory (``results/bio/<dataset>/train.jsonl``)."""
+    return Path(path).parent.name
+
+
+def read_examples(
+    path: str | os.PathLike,
+    dataset: str | None = None,
+    types: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[Example]:
+    """Read canonical sentence records into :class:`Example` objects (at most ``limit``).
+
+    A record without ``tokens``/``tags`` or with a tag count different from the token count is
+    an :class:`InputError` naming the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("sentence file not found", path)
+    dataset = dataset or dataset_name(path)
+    out: list[Example] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if limit is not None and len(out) >= limit:
+                break
+            if not line.strip():
+                continue
+            rec = _parse_record(line, path, lineno)
+            ex_id = f"{rec.get('doc_id', dataset)}/{rec.get('sent_id', lineno)}"
+            out.append(
+                Example(ex_id, list(rec["tokens"]), list(rec["tags"]), dataset, tuple(types))
+            )
+    return out
+
+
+def _parse_record(line: str, path: Path, lineno: int) -> dict:
+    import json
+
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON ({e.msg})", path, lineno) from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("tokens"), list):
+        raise InputError("record has no 'tokens' list", path, lineno)
+    if not isinstance(rec.get("tags"), list) or len(rec["tags"]) != len(rec["tokens"]):
+        raise InputError("record's 'tags' are missing or not one per token", path, lineno)
+    return rec
+
+
+def tag_types(examples: Sequence[Example]) -> set[str]:
+    """Entity types occurring in the examples' tags."""
+    return {t[2:] for ex in examples for t in (ex.tags or []) if t != "O"}
+
+
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, mega_mult: int = 50
+) -> list[list[int]]:
+    """Length-grouped batches for one epoch; a pure function of (lengths, seed, epoch).
+
+    Shuffle, cut into mega-batches of ``batch_size * mega_mult``, sort each by length
+    (descending) and cut into batches, then shuffle the batch order; the batch holding the
+    longest feature goes first so memory problems show up at step one (as HF's
+    ``LengthGroupedSampler``).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lengths)).tolist()
+    mega = batch_size * max(1, mega_mult)
+    batches: list[list[int]] = []
+    for start in range(0, len(perm), mega):
+        chunk = sorted(perm[start : start + mega], key=lambda i: -lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    order = rng.permutation(len(batches)).tolist()
+    batches = [batches[i] for i in order]
+    if batches:
+        longest = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b]))
+        batches[0], batches[longest] = batches[longest], batches[0]
+    return batches
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass
+class TrainState:
+    """Everything besides tensors that a checkpoint must restore."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch
+    batch_pos: int = 0  # micro-batches of ``epoch`` already consumed
+    best_f1: float = -1.0
+    best_step: int | None = None
+    bad_evals: int = 0
+    last_eval_step: int | None = None
+    stopped_early: bool = False
+    tokens_seen: int = 0
+    elapsed_s: float = 0.0
+    step_time_s: float = 0.0
+    eval_time_s: float = 0.0
+    loss_sum: float = 0.0  # loss since the last log record
+    loss_count: int = 0
+    attempts: int = 1
+    fingerprint: str = ""
+
+
+@dataclass
+class RunPaths:
+    out_dir: Path
+    model: Path = field(init=False)
+    log: Path = field(init=False)
+    cost: Path = field(init=False)
+    ckpt: Path = field(init=False)
+    live_log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.model = self.out_dir / "model"
+        self.log = self.out_dir / "train_log.jsonl"
+        self.cost = self.out_dir / "cost.json"
+        self.ckpt = self.out_dir / "checkpoints"
+        self.live_log = self.ckpt / "live_log.jsonl"
+
+
+def _step_dirs(root: Path, pattern: re.Pattern) -> dict[int, Path]:
+    if not root.is_dir():
+        return {}
+    found = {}
+    for p in root.iterdir():
+        m = pattern.match(p.name)
+        if m and (p / "state.json").is_file():
+            found[int(m.group(1))] = p
+    return found
+
+
+class Checkpointer:
+    """Writes, prunes and restores checkpoints under ``<out-dir>/checkpoints``."""
+
+    def __init__(self, paths: RunPaths, method: Method, keep: int = 2):
+        self.paths, self.method, self.keep = paths, method, keep
+
+    def save(self, bundle: Bundle, optimizer, scheduler, state: TrainState) -> Path:
+        target = self.paths.ckpt / f"step-{state.step:07d}"
+        with atomic_dir(target) as tmp:
+            torch.save(self.method.trainable_state(bundle), tmp / "trainable.pt")
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+            torch.save(_rng_state(), tmp / "rng.pt")
+            if self.paths.live_log.is_file():
+                shutil.copyfile(self.paths.live_log, tmp / "log.jsonl")
+            write_json(tmp / "state.json", asdict(state))
+        self.prune(state.best_step)
+        return target
+
+    def save_best(self, bundle: Bundle, state: TrainState) -> None:
+        target = self.paths.ckpt / f"best-{state.step:07d}"
+        with atomic_dir(target) as tmp:
+            torch.save(self.method.trainable_state(bundle), tmp / "trainable.pt")
+            write_json(tmp / "state.json", {"step": state.step, "dev_f1": state.best_f1})
+        self.prune(state.step)
+
+    def prune(self, current_best: int | None) -> None:
+        """Keep the newest ``keep`` step checkpoints and the best checkpoints they refer to."""
+        steps = _step_dirs(self.paths.ckpt, _STEP_DIR)
+        for s in sorted(steps)[: -self.keep]:
+            shutil.rmtree(steps.pop(s), ignore_errors=True)
+        wanted = {current_best} | {read_json(p / "state.json")["best_step"] for p in steps.values()}
+        for s, p in _step_dirs(self.paths.ckpt, _BEST_DIR).items():
+            if s not in wanted:
+                shutil.rmtree(p, ignore_errors=True)
+
+    def latest(self) -> Path | None:
+        steps = _step_dirs(self.paths.ckpt, _STEP_DIR)
+        return steps[max(steps)] if steps else None
+
+    def restore(self, path: Path, bundle: Bundle, optimizer, scheduler) -> TrainState:
+        state = TrainState(**read_json(path / "state.json"))
+        self.method.load_trainable_state(bundle, torch.load(path / "trainable.pt"))
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt"))
+        scheduler.load_state_dict(torch.load(path / "scheduler.pt"))
+        _set_rng_state(torch.load(path / "rng.pt"))
+        for s, p in _step_dirs(self.paths.ckpt, _BEST_DIR).items():
+            if s > state.step:  # written after this checkpoint: will be recomputed
+                shutil.rmtree(p, ignore_errors=True)
+        if (path / "log.jsonl").is_file():
+            shutil.copyfile(path / "log.jsonl", self.paths.live_log)
+        else:
+            self.paths.live_log.unlink(missing_ok=True)
+        return state
+
+    def load_best(self, bundle: Bundle, best_step: int | None) -> bool:
+        if best_step is None:
+            return False
+        path = self.paths.ckpt / f"best-{best_step:07d}" / "trainable.pt"
+        if not path.is_file():
+            raise RuntimeError(f"best checkpoint of step {best_step} is missing: {path}")
+        self.method.load_trainable_state(bundle, torch.load(path))
+        return True
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------- setup helpers
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device '{name}' requested but CUDA is not available")
+    return device
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 when ``precision`` is bf16, or auto on a CUDA device that supports it; else None."""
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+        if precision == "bf16" and not supported:
+            raise InputError("hparams.precision is bf16 but this GPU does not support bf16")
+        return torch.bfloat16 if supported else None
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def make_optimizer(model: torch.nn.Module, args: TrainingArgs) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases and normalisation weights (1-D parameters)."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": args.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=args.learning_rate)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, args: TrainingArgs, total_steps: int):
+    from transformers import get_scheduler
+
+    name = "constant_with_warmup" if args.scheduler == "constant" else args.scheduler
+    warmup = math.ceil(args.warmup_ratio * total_steps)
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+
+def dev_scores(golds: list[list[str]], preds: list[list[str]]) -> dict[str, float]:
+    """seqeval strict IOB2 micro precision, recall and F1."""
+    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+
+    kw = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
+    return {
+        "dev_precision": float(precision_score(golds, preds, **kw)),
+        "dev_recall": float(recall_score(golds, preds, **kw)),
+        "dev_f1": float(f1_score(golds, preds, **kw)),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainJob:
+    """Inputs of one training run (everything :func:`run_training` needs)."""
+
+    method: Method
+    source: Any  # nerbench.methods.ModelSource
+    labels: list[str]
+    train: list[Example]
+    dev: list[Example]
+    args: TrainingArgs
+    seed: int
+    out_dir: Path
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    metadata: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+    progress: bool = True
+
+
+class Trainer:
+    """Runs a :class:`TrainJob`; see the module docstring for outputs and resume semantics."""
+
+    def __init__(self, job: TrainJob, stop_after: int | None = None):
+        self.job = job
+        self.args = job.args
+        self.paths = RunPaths(Path(job.out_dir))
+        self.method = job.method
+        self.ckpt = Checkpointer(self.paths, job.method)
+        self.stop_after = stop_after  # test hook: behave as if SIGTERM arrived after this step
+        self.stop_requested = False
+        self._t0 = 0.0
+        self._elapsed0 = 0.0
+
+    def request_stop(self, *_: Any) -> None:
+        """Signal handler: finish the current optimizer step, checkpoint, then exit."""
+        self.stop_requested = True
+
+    # ------------------------------------------------------------- setup
+
+    def _setup(self) -> None:
+        job, args = self.job, self.args
+        seed_everything(job.seed)
+        self.bundle = self.method.load_for_training(job.source, job.labels, args, job.device)
+        self.bundle.extra["autocast"] = autocast_dtype(args.precision, job.device)
+        self.features = self.method.encode(self.bundle, job.train, train=True)
+        if not self.features:
+            raise InputError("no training sentences (check --train-files and train_limit)")
+        self.lengths = [f["length"] for f in self.features]
+        n_batches = math.ceil(len(self.features) / args.batch_size)
+        self.steps_per_epoch = math.ceil(n_batches / args.grad_accum)
+        self.total_steps = args.max_steps or args.epochs * self.steps_per_epoch
+        self.n_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.optimizer = make_optimizer(self.bundle.model, args)
+        self.scheduler = make_scheduler(self.optimizer, args, self.total_steps)
+        self.trainable = [p for p in self.bundle.model.parameters() if p.requires_grad]
+        self.dev_groups = _group_by_dataset(job.dev)
+
+    def _resume_or_start(self) -> TrainState:
+        self.paths.ckpt.mkdir(parents=True, exist_ok=True)
+        latest = self.ckpt.latest()
+        if latest is not None:
+            state_info = read_json(latest / "state.json")
+            if state_info.get("fingerprint") == self.job.fingerprint:
+                state = self.ckpt.restore(latest, self.bundle, self.optimizer, self.scheduler)
+                state.attempts += 1
+                log.info("resuming from %s (step %d)", latest, state.step)
+                return state
+            log.warning("checkpoints in %s belong to other data/config; starting over", latest)
+            shutil.rmtree(self.paths.ckpt)
+            self.paths.ckpt.mkdir(parents=True)
+        self.paths.live_log.unlink(missing_ok=True)
+        return TrainState(fingerprint=self.job.fingerprint)
+
+    # ------------------------------------------------------------- main
+
+    def run(self) -> dict[str, Any]:
+        """Train (or resume), write model/, train_log.jsonl and cost.json; return cost."""
+        if self.job.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.job.device)
+        self._setup()
+        state = self._resume_or_start()
+        self._t0, self._elapsed0 = time.perf_counter(), state.elapsed_s
+        bar = _progress(self.total_steps, state.step, self.job.progress)
+        try:
+            self._loop(state, bar)
+        finally:
+            bar.close()
+        return self._finish(state)
+
+    def _loop(self, state: TrainState, bar) -> None:
+        args = self.args
+        while state.epoch < self.n_epochs and not self._done(state):
+            batches = epoch_batches(
+                self.lengths, args.batch_size, self.job.seed, state.epoch, args.mega_batch_mult
+            )
+            self.bundle.model.train()
+            while state.batch_pos < len(batches) and not self._done(state):
+                group = batches[state.batch_pos : state.batch_pos + args.grad_accum]
+                self._optimizer_step(group, state)
+                state.batch_pos += len(group)
+                bar.update(1)
+                frac = state.epoch + state.batch_pos / len(batches)
+                self._after_step(state, frac, epoch_end=state.batch_pos >= len(batches))
+            if state.batch_pos >= len(batches):
+                state.epoch, state.batch_pos = state.epoch + 1, 0
+        if state.last_eval_step != state.step and self.dev_groups:
+            self._evaluate(state, float(state.epoch))
+
+    def _done(self, state: TrainState) -> bool:
+        return state.step >= self.total_steps or state.stopped_early
+
+    def _optimizer_step(self, group: list[list[int]], state: TrainState) -> None:
+        t = time.perf_counter()
+        for idx in group:
+            feats = [self.features[i] for i in idx]
+            batch = {
+                k: v.to(self.job.device) for k, v in self.method.collate(self.bundle, feats).items()
+            }
+            with torch.autocast(
+                self.job.device.type,
+                dtype=self.bundle.extra["autocast"] or torch.float32,
+                enabled=self.bundle.extra["autocast"] is not None,
+            ):
+                loss = self.method.loss(self.bundle, batch)
+            (loss / len(group)).backward()
+            state.loss_sum += float(loss.detach())
+            state.loss_count += 1
+            state.tokens_seen += sum(f["length"] for f in feats)
+        if self.args.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.args.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        if self.job.device.type == "cuda":
+            torch.cuda.synchronize(self.job.device)
+        state.step_time_s += time.perf_counter() - t
+
+    def _after_step(self, state: TrainState, epoch_frac: float, epoch_end: bool) -> None:
+        args = self.args
+        last = state.step >= self.total_steps
+        if state.step % max(1, args.logging_steps) == 0 or last or epoch_end:
+            self._log_train(state, epoch_frac)
+        due = (args.eval_every and state.step % args.eval_every == 0) or (
+            not args.eval_every and epoch_end
+        )
+        if (due or last) and self.dev_groups:
+            self._evaluate(state, epoch_frac)
+        stop = self.stop_requested or (
+            self.stop_after is not None and state.step >= self.stop_after
+        )
+        if (args.save_every and state.step % args.save_every == 0) or stop:
+            state.elapsed_s = self._elapsed(state)
+            self.ckpt.save(self.bundle, self.optimizer, self.scheduler, state)
+        if stop:
+            raise TrainingInterrupted(f"stopped after step {state.step}; checkpoint saved")
+
+    def _elapsed(self, state: TrainState) -> float:
+        return self._elapsed0 + time.perf_counter() - self._t0
+
+    def _log_train(self, state: TrainState, epoch_frac: float) -> None:
+        if not state.loss_count:
+            return
+        record = {
+            "event": "train",
+            "step": state.step,
+            "epoch": round(epoch_frac, 4),
+            "loss": state.loss_sum / state.loss_count,
+            "lr": self.scheduler.get_last_lr()[0],
+            "tokens_seen": state.tokens_seen,
+            "elapsed_s": round(self._elapsed(state), 3),
+        }
+        append_jsonl(self.paths.live_log, record)
+        state.loss_sum, state.loss_count = 0.0, 0
+
+    def _evaluate(self, state: TrainState, epoch_frac: float) -> None:
+        t = time.perf_counter()
+        golds, preds = [], []
+        for group in self.dev_groups:
+            allowed = set(group[0].types or tag_types(group)) & set(self.bundle.types)
+            out = self.method.predict(
+                self.bundle,
+                group,
+                batch_size=self.args.eval_batch_size or 2 * self.args.batch_size,
+                stride=self.args.stride,
+                allowed_types=allowed,
+            )
+            golds += [ex.tags for ex in group]
+            preds += [p.tags for p in out]
+        self.bundle.model.train()
+        scores = dev_scores(golds, preds)
+        state.eval_time_s += time.perf_counter() - t
+        state.last_eval_step = state.step
+        improved = scores["dev_f1"] > state.best_f1
+        if improved:
+            state.best_f1, state.best_step, state.bad_evals = scores["dev_f1"], state.step, 0
+            self.ckpt.save_best(self.bundle, state)
+        else:
+            state.bad_evals += 1
+            if self.args.patience and state.bad_evals >= self.args.patience:
+                state.stopped_early = True
+        record = {"event": "eval", "step": state.step, "epoch": round(epoch_frac, 4), **scores}
+        record |= {"best": improved, "elapsed_s": round(self._elapsed(state), 3)}
+        append_jsonl(self.paths.live_log, record)
+        log.info(
+            "step %d dev F1 %.4f%s", state.step, scores["dev_f1"], " (best)" if improved else ""
+        )
+
+    def _finish(self, state: TrainState) -> dict[str, Any]:
+        loaded_best = self.ckpt.load_best(self.bundle, state.best_step)
+        meta = {
+            **self.job.metadata,
+            "best_step": state.best_step if loaded_best else state.step,
+            "best_dev_f1": state.best_f1 if loaded_best else None,
+            "stride": self.args.stride,
+        }
+        with atomic_dir(self.paths.model) as tmp:
+            self.method.save(self.bundle, tmp, meta)
+        records = read_jsonl(self.paths.live_log) if self.paths.live_log.is_file() else []
+        write_jsonl(self.paths.log, records)
+        cost = self._cost(state, loaded_best)
+        write_json(self.paths.cost, cost)
+        return cost
+
+    def _cost(self, state: TrainState, loaded_best: bool) -> dict[str, Any]:
+        device = self.job.device
+        gpu_mb = None
+        if device.type == "cuda":
+            gpu_mb = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        wall = self._elapsed(state)
+        ac = self.bundle.extra.get("autocast")
+        return {
+            "wall_time_s": round(wall, 3),
+            "train_step_time_s": round(state.step_time_s, 3),
+            "eval_time_s": round(state.eval_time_s, 3),
+            "peak_cpu_rss_mb": round(peak_rss_mb(), 1),
+            "peak_gpu_memory_mb": gpu_mb,
+            "device": device_name(device),
+            "dtype": "bf16" if ac == torch.bfloat16 else "fp32",
+            "tokens_seen": state.tokens_seen,
+            "tokens_per_s": round(state.tokens_seen / max(state.step_time_s, 1e-9), 1),
+            "steps": state.step,
+            "epochs_completed": state.epoch,
+            "stopped_early": state.stopped_early,
+            "best_step": state.best_step if loaded_best else state.step,
+            "best_dev_f1": state.best_f1 if loaded_best else None,
+            "train_features": len(self.features),
+            "attempts": state.attempts,
+        }
+
+
+def _group_by_dataset(examples: Sequence[Example]) -> list[list[Example]]:
+    groups: dict[str | None, list[Example]] = {}
+    for ex in examples:
+        groups.setdefault(ex.dataset, []).append(ex)
+    return list(groups.values())
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc="train",
+        unit="step",
+        file=sys.stderr,
+        disable=not enabled,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        dynamic_ncols=True,
+    )
+
+
+def run_training(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
+    """Train ``job`` (resuming from its checkpoints) and return cost.json's content.
+
+    ``stop_after``: raise :class:`TrainingInterrupted` after saving a checkpoint at that step,
+    exactly as SIGTERM would (for tests).
+    """
+    return Trainer(job, stop_after=stop_after).run()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_job(
+    run: dict[str, Any],
+    train_files: Sequence[str],
+    devel_files: Sequence[str],
+    dbr_files: Sequence[str] = (),
+    model_dir: str | None = None,
+    out_dir: str | os.PathLike = ".",
+    device: torch.device | None = None,
+    where: str = "run.json",
+) -> TrainJob:
+    """Turn a run slice and data file lists into a :class:`TrainJob` (reads only these files)."""
+    for key in ("model", "method", "hparams", "seed"):
+        if key not in run:
+            raise InputError(f"run slice lacks key '{key}'", where)
+    args = TrainingArgs.from_hparams(run["hparams"], f"{where} (hparams)")
+    method = get_method(run["method"])
+    source = resolve_model_source(run["model"], model_dir)
+    dtypes: dict[str, list[str]] = run.get("dataset_types") or {}
+
+    def load(files: Sequence[str], limit: int | None) -> list[Example]:
+        out: list[Example] = []
+        for f in files:
+            ds = dataset_name(f)
+            out += read_examples(f, ds, tuple(dtypes.get(ds, ())), limit)
+        return out
+
+    train = load(train_files, args.train_limit) + load(dbr_files, None)
+    dev = load(devel_files, args.eval_limit)
+    declared = {t for d in run.get("train_datasets", []) for t in dtypes.get(d, [])}
+    types = declared or tag_types(train)
+    labels = method.label_list(types)
+    metadata = {
+        "model_id": run["model"].get("id"),
+        "source": run["model"].get("source"),
+        "train_datasets": run.get("train_datasets", [dataset_name(f) for f in train_files]),
+        "dataset_types": dtypes,
+        "seed": run["seed"],
+    }
+    fingerprint = short_hash(
+        {
+            "run": run,
+            "train": _file_sig(list(train_files) + list(dbr_files)),
+            "dev": _file_sig(devel_files),
+        },
+        12,
+    )
+    return TrainJob(
+        method=method,
+        source=source,
+        labels=labels,
+        train=train,
+        dev=dev,
+        args=args,
+        seed=int(run["seed"]),
+        out_dir=Path(out_dir),
+        device=device or pick_device(),
+        metadata=metadata,
+        fingerprint=fingerprint,
+    )
+
+
+def _file_sig(files: Sequence[str]) -> list[tuple[str, int]]:
+    return [(Path(f).name, Path(f).stat().st_size) for f in files]
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="nerbench train", description="Train one run (see module doc)."
+    )
+    p.add_argument("--run", required=True, help="run slice JSON (results/runs/<id>/run.json)")
+    p.add_argument("--train-files", nargs="+", required=True)
+    p.add_argument("--devel-files", nargs="+", required=True)
+    p.add_argument("--dbr-files", nargs="*", default=[])
+    p.add_argument("--model-dir", default=None, help="local model directory (tiny: sources)")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main_train(argv: list[str]) -> int:
+    """CLI entry point; returns 143 when stopped by SIGTERM (a checkpoint was saved)."""
+    a = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    run_path = Path(a.run)
+    if not run_path.is_file():
+        raise InputError("run slice not found", run_path)
+    run = read_json(run_path)
+    job = build_job(
+        run,
+        a.train_files,
+        a.devel_files,
+        a.dbr_files,
+        a.model_dir,
+        a.out_dir,
+        pick_device(a.device),
+        str(run_path),
+    )
+    job.progress = not a.no_progress
+    trainer = Trainer(job)
+    previous = signal.signal(signal.SIGTERM, trainer.request_stop)
+    try:
+        cost = trainer.run()
+    except TrainingInterrupted as e:
+        log.warning("%s", e)
+        return SIGTERM_EXIT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    log.info(
+        "done: %d steps, best dev F1 %s at step %s, %.1f s",
+        cost["steps"],
+        cost["best_dev_f1"],
+        cost["best_step"],
+        cost["wall_time_s"],
+    )
+    return 0
