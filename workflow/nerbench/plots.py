@@ -170,7 +170,8 @@ def grid_pairs(df, plt, learning_rate: float = 1e-5):
     for ax, pair in zip(axes[0], pairs, strict=True):
         width = 0.8 / len(pair)
         for k, model in enumerate(pair):
-            sub = s[s["model"] == model].set_index(s["hp_batch_size"].astype(int))
+            sub = s[s["model"] == model]
+            sub = sub.set_index(sub["hp_batch_size"].astype(int))
             means = [sub["strict_f1_mean"].get(b, np.nan) for b in batches]
             sds = [sub["strict_f1_sd"].get(b, np.nan) for b in batches]
             ax.bar(x + (k - (len(pair) - 1) / 2) * width, means, width, yerr=sds,

@@ -14,7 +14,7 @@ rule to_bio:
         member=lambda wc: split_member(wc.dataset, wc.split),
     shell:
         "python -m nerbench to-bio --spec {params.spec:q} --input {input:q} "
-        "--member {params.member:q} --output {output.jsonl:q} --report {output.report:q} "
+        "--member={params.member:q} --output {output.jsonl:q} --report {output.report:q} "
         "> {log:q} 2>&1"
 
 
