@@ -46,7 +46,7 @@ def build_tokenizer(kind: str = "byte", vocab_size: int = 400) -> PreTrainedToke
         tok.normalizer = normalizers.NFKC()
         tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
         tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first")
-        alphabet = sorted({c for line in CORPUS for c in line} | {"\u2581"})
+        alphabet = sorted({c for line in CORPUS for c in line} | {"\u2581", "\n"})
     else:
         raise ValueError(f"unknown tokenizer kind {kind!r}")
     trainer = trainers.BpeTrainer(
@@ -82,7 +82,7 @@ def tiny_config(
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=256,
+        max_position_embeddings=512,
         num_labels=num_labels,
         pad_token_id=0,
         bos_token_id=1,

@@ -151,3 +151,27 @@ def test_training_args_defaults_coercion_and_errors():
         TrainingArgs.from_hparams({"scheduler": "exotic"}, "run.json (hparams)")
     with pytest.raises(InputError, match="precision"):
         TrainingArgs.from_hparams({"precision": "fp8"})
+
+
+def test_gpt2_style_model_without_pad_token_works_as_token_classifier(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from nerbench.methods import Example
+    from nerbench.models import build_decoder_tokenizer
+
+    tok = build_decoder_tokenizer("gpt2")
+    tok.pad_token = None
+    cfg = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2, n_positions=64)
+    GPT2LMHeadModel(cfg).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    src = resolve_model_source({**MODEL_ROW, "source": str(tmp_path)})
+    method = get_method("token-classification")
+    bundle = method.load_for_training(
+        src, bio_labels(["Gene"]), TrainingArgs(), torch.device("cpu")
+    )
+    assert bundle.tokenizer.pad_token_id == bundle.tokenizer.eos_token_id
+    ex = Example("d/1", ["BRCA1", "is", "a", "gene"], ["B-Gene", "O", "O", "O"])
+    feats = method.encode(bundle, [ex], train=True)
+    assert sum(lab != -100 for lab in feats[0]["labels"]) == 4
+    (pred,) = method.predict(bundle, [ex, Example("d/2", ["x"])], batch_size=2)[:1]
+    assert len(pred.tags) == 4

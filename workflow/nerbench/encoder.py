@@ -38,6 +38,9 @@ from nerbench.methods import (
 from nerbench.models import load_pretrained
 
 IGNORE = -100
+OFFSET_POSITION_MODELS = ("roberta", "xlm-roberta", "camembert", "longformer")
+#: byte-level BPE tokenizers that need ``add_prefix_space`` for pre-split words
+PREFIX_SPACE_MODELS = ("roberta", "gpt2", "longformer", "bart")
 
 
 @dataclass
@@ -68,16 +71,9 @@ def effective_max_length(requested: int, tokenizer, config) -> int:
     positions = getattr(config, "max_position_embeddings", None)
     if isinstance(positions, int) and positions > 0:
         # RoBERTa-style models offset positions by padding_idx + 1
-        offset = (
-            (config.pad_token_id + 1)
-            if getattr(config, "model_type", "")
-            in (
-                "roberta",
-                "xlm-roberta",
-                "camembert",
-            )
-            else 0
-        )
+        offset = 0
+        if getattr(config, "model_type", "") in OFFSET_POSITION_MODELS:
+            offset = (config.pad_token_id or 0) + 1
         limits.append(positions - offset)
     return min(limits)
 
@@ -111,15 +107,20 @@ class TokenClassificationMethod(Method):
     def load_for_training(
         self, source: ModelSource, labels: list[str], args: TrainingArgs, device: torch.device
     ) -> Bundle:
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
-        tokenizer = load_pretrained(AutoTokenizer, source)
+        config = load_pretrained(AutoConfig, source)
+        tok_kwargs = {"add_prefix_space": True} if config.model_type in PREFIX_SPACE_MODELS else {}
+        tokenizer = load_pretrained(AutoTokenizer, source, **tok_kwargs)
+        if tokenizer.pad_token_id is None and tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token  # GPT-2 style: no pad token of its own
         model = load_pretrained(
             AutoModelForTokenClassification,
             source,
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={label: i for i, label in enumerate(labels)},
+            pad_token_id=tokenizer.pad_token_id,
         )
         max_length = effective_max_length(
             args.max_length or source.max_length, tokenizer, model.config

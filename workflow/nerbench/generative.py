@@ -306,6 +306,8 @@ class GenerativeMethod(Method):
 
     def word_costs(self, bundle: Bundle, words: Sequence[str]) -> list[tuple[int, int]]:
         """Tokens a word adds to the input and to the answer (its line, longest label)."""
+        if not words:
+            return []
         tok = bundle.tokenizer
         longest = max(bundle.labels, key=len)
         lines = [f"{w}:{longest}\n" for w in words]
@@ -361,6 +363,10 @@ class GenerativeMethod(Method):
             )
         return out
 
+    def prediction_meta(self, predictions: Sequence[TagPrediction]) -> dict[str, int]:
+        """Sidecar content for the predict stage (see :func:`write_prediction_meta`)."""
+        return prediction_meta(predictions)
+
     def max_new_tokens(self, bundle: Bundle, features: Sequence[dict]) -> int:
         """max(8 per word, estimated answer length) + 16, capped by hparam ``max_new_tokens``."""
         words = max(f["n_words"] for f in features)
@@ -387,8 +393,9 @@ class GenerativeMethod(Method):
                 batch_features = [features[i] for i in idx]
                 batch = pad_features(batch_features, tok.pad_token_id, side="left")
                 batch = {k: v.to(bundle.device) for k, v in batch.items()}
+                budgets = [self.max_new_tokens(bundle, [f]) for f in batch_features]
                 config = GenerationConfig(
-                    max_new_tokens=self.max_new_tokens(bundle, batch_features),
+                    max_new_tokens=max(budgets),
                     do_sample=False,
                     num_beams=1,
                     pad_token_id=tok.pad_token_id,
@@ -397,8 +404,8 @@ class GenerativeMethod(Method):
                 with torch.inference_mode(), autocast(bundle), timer:
                     out = model.generate(**batch, generation_config=config)
                 new = out[:, batch["input_ids"].shape[1] :].cpu()
-                for row, i in enumerate(idx):
-                    texts[i] = tok.decode(new[row], skip_special_tokens=True)
+                for row, i in enumerate(idx):  # own budget: independent of batch companions
+                    texts[i] = tok.decode(new[row, : budgets[row]], skip_special_tokens=True)
         finally:
             model.train(was_training)
         return texts

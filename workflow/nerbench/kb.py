@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import random
 import re
 import sys
 from collections import Counter
@@ -363,8 +364,30 @@ def umls_sources(spec: dict, stats: KBStats, log=print) -> list[tuple[str, Itera
     return [("UMLS", iter_mrconso(mrconso, cui_cats, counts, spec.get("umls_sabs")))]
 
 
+def cap_source(
+    entries: Iterable[KBEntry], cap: int, seed: str, stats: KBStats
+) -> Iterator[KBEntry]:
+    """A seeded uniform sample of at most ``cap`` entries (reservoir), in original order."""
+    rng = random.Random(seed)
+    reservoir: list[tuple[int, KBEntry]] = []
+    n = 0
+    for n, entry in enumerate(entries, 1):
+        if len(reservoir) < cap:
+            reservoir.append((n, entry))
+        else:
+            j = rng.randrange(n)
+            if j < cap:
+                reservoir[j] = (n, entry)
+    stats.dropped["over_source_cap"] += max(0, n - cap)
+    yield from (e for _, e in sorted(reservoir, key=lambda t: t[0]))
+
+
 def kb_sources(spec: dict, bio_paths: list[str], stats: KBStats, log=print) -> list:
-    """All sources in priority order: training entities, vocabularies, UMLS."""
+    """All sources in priority order: training entities, vocabularies, UMLS.
+
+    ``spec['max_per_source']`` (if set) caps each vocabulary and UMLS by a seeded sample;
+    training entities are never capped.
+    """
     names = list(spec.get("train_datasets") or [])
     if len(names) != len(bio_paths):
         raise InputError(
@@ -376,17 +399,25 @@ def kb_sources(spec: dict, bio_paths: list[str], stats: KBStats, log=print) -> l
         if Path(path).parent.name != name:
             raise InputError(f"training split does not belong to dataset '{name}'", path)
         sources.append((name, iter_train_entities(path, name, cmap)))
-    for voc in spec.get("vocabularies") or []:
-        sources.append((voc.get("source") or Path(voc["path"]).name, iter_vocabulary(voc)))
-    sources.extend(umls_sources(spec, stats, log))
-    return sources
+    external = [
+        (voc.get("source") or Path(voc["path"]).name, iter_vocabulary(voc))
+        for voc in spec.get("vocabularies") or []
+    ]
+    external += umls_sources(spec, stats, log)
+    cap = spec.get("max_per_source")
+    if cap:
+        seed = str(spec.get("seed", 13))
+        external = [(lab, cap_source(it, int(cap), f"{seed}:{lab}", stats)) for lab, it in external]
+    return sources + external
 
 
 def main_kb(argv: list[str]) -> int:
     """``nerbench kb --spec JSON [--bio TRAIN.jsonl ...] --output KB.tsv --stats S.json``."""
     ap = argparse.ArgumentParser(prog="nerbench kb", description=main_kb.__doc__)
     ap.add_argument("--spec", required=True, help="JSON: the resolved dbr.kb slice + umls_dir")
-    ap.add_argument("--bio", nargs="*", default=[], help="train splits, in train_datasets order")
+    ap.add_argument(
+        "--bio", action="extend", nargs="+", default=[], help="train splits, train_datasets order"
+    )
     ap.add_argument("--output", required=True)
     ap.add_argument("--stats", required=True)
     args = ap.parse_args(argv)

@@ -24,8 +24,9 @@
   optional 4-/8-bit quantization and gradient checkpointing (:mod:`nerbench.peft_utils`). Saved
   models hold the adapter and head only; ``method.json`` names the base model.
 
-DBR samples are :class:`~nerbench.methods.Example` objects whose ``dataset`` is ``None`` or starts
-with ``dbr:`` (e.g. ``dbr:NCBI-disease``); their ``types`` name the requested type(s).
+DBR samples are recognised by ``dataset`` ``None`` or ``dbr:<name>``, or by the record ids that
+:mod:`nerbench.dbr` writes (``dbr:<doc>/...``, ``random:<doc>/...``). Each asks for one type: the
+sample's only declared type, else the only type in its tags (see :func:`dbr_types`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ HEAD_MODULES = ["score", "classifier"]
 DEFAULT_LORA = peft_utils.LoraSettings(r=16, alpha=32, dropout=0.1)
 INSTRUCTION_MODES = ("dataset", "type")
 DBR_PREFIX = "dbr:"
+DBR_ID_PREFIXES = ("dbr:", "random:")  # record ids "<variant>:<doc>/<sent>" of nerbench.dbr
 DEMO_SUFFIX = "-demo"
 DEFAULT_ATTN = "sdpa"
 
@@ -87,8 +89,23 @@ def display_type(entity_type: str) -> str:
 
 
 def is_dbr(example: Example) -> bool:
-    """True for Dense Bioentities Recognition samples (``dataset`` None or ``dbr:...``)."""
-    return example.dataset is None or example.dataset.startswith(DBR_PREFIX)
+    """True for DBR samples and raw text: ``dataset`` None or ``dbr:...``, or a DBR record id."""
+    if example.dataset is None or example.dataset.startswith(DBR_PREFIX):
+        return True
+    return example.id.startswith(DBR_ID_PREFIXES)
+
+
+def dbr_types(example: Example) -> list[str]:
+    """The type a DBR sample asks for: its only declared type, else the only type in its tags.
+
+    A sample of a multi-type dataset without a declared target type and with no (or several)
+    entity types in its tags is ambiguous and yields no query: asking for the wrong type would
+    teach its negatives as non-entities of a type they may belong to.
+    """
+    if len(example.types) == 1:
+        return list(example.types)
+    in_tags = sorted({t[2:] for t in example.tags or [] if t != "O"})
+    return in_tags if len(in_tags) == 1 else []
 
 
 def build_instruction(entity_type: str, dataset: str | None = None) -> str:
@@ -554,7 +571,11 @@ class LabelerMethod(Method):
             names = {display_dataset(ex.dataset) for ex in examples if not is_dbr(ex)}
             known = set(bundle.extra.get("train_datasets") or []) | names
             bundle.extra["train_datasets"] = sorted(n for n in known if n)
-        queries = [(i, t) for i, ex in enumerate(examples) for t in self._types(bundle, ex, None)]
+        queries = [
+            (i, t)
+            for i, ex in enumerate(examples)
+            for t in (dbr_types(ex) if train and is_dbr(ex) else self._types(bundle, ex, None))
+        ]
         return self.encode_queries(bundle, examples, queries, stride=0, with_labels=train)
 
     def _types(self, bundle: Bundle, example: Example, allowed: Iterable[str] | None) -> list[str]:

@@ -40,6 +40,8 @@ Contract for implementers (all methods must honour it)
   with instruction prompts may also use it to choose what to ask for.
 * **Mixed precision**: ``bundle.extra["autocast"]`` is ``torch.bfloat16`` or ``None``; the loop
   and prediction set it. Wrap forward passes in ``with autocast(bundle):``.
+* **Prediction sidecar** (:meth:`Method.prediction_meta`): optional dict written by ``predict``
+  next to the CoNLL file as ``<output>.meta.json`` (read by :mod:`nerbench.evaluate`).
 * **Saving** (:meth:`Method.save` / :meth:`Method.load_trained`): ``save`` writes a directory
   that ``load_trained`` alone can restore (model + tokenizer + ``labels.json`` + ``method.json``;
   :meth:`Method.save` does this for plain HF models, override for adapters). Use
@@ -421,6 +423,11 @@ class Method(ABC):
         allowed_types: Iterable[str] | None = None,
     ) -> list[TagPrediction]:
         """One :class:`TagPrediction` per example, ``len(tokens)`` tags each."""
+
+    def prediction_meta(self, predictions: Sequence[TagPrediction]) -> dict[str, Any] | None:
+        """Extra facts about a prediction run, written by ``predict`` as ``<output>.meta.json``
+        (e.g. ``{"alignment_failures": n, "sentences": m}`` for generative); None = nothing."""
+        return None
 
     def save(self, bundle: Bundle, out_dir: Path, metadata: dict[str, Any] | None = None) -> None:
         """Write model, tokenizer, ``labels.json`` and ``method.json`` into ``out_dir``."""

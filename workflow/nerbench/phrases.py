@@ -119,6 +119,7 @@ def binary_runs(path: Path) -> bool:
     With no usable input it prints its settings banner before failing; a missing loader,
     library or wrong architecture fails before that.
     """
+    path = Path(path).resolve()
     if not os.access(path, os.X_OK):
         return False
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,7 +161,7 @@ def stage_autophrase(dest: str | Path, compile: str = "auto", log: Log = _stderr
         raise InputError(f"dbr.autophrase.compile must be auto|always|never, not '{compile}'")
     require_program("java", "a Java runtime, 11 or later (Debian: apt-get install default-jre)")
     src = package_dir()
-    dest = Path(dest)
+    dest = Path(dest).resolve()
     with atomic_dir(dest) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=_ignore(src))
         for binary in _BINARIES:
@@ -472,8 +473,9 @@ def select_phrases(
     for p in phrases:
         key = phrase_key(p.phrase)
         threshold = s["min_quality_multi"] if len(key) > 1 else s["min_quality_single"]
-        if not key or not any(ch.isalpha() for ch in "".join(key)):
-            dropped["no_letters"] += 1
+        joined = "".join(key)
+        if len(joined) < 2 or not any(ch.isalpha() for ch in joined):
+            dropped["no_word"] += 1
         elif len(key) == 1 and not s["single_words"]:
             dropped["single_word"] += 1
         elif not s["min_words"] <= len(key) <= s["max_words"]:

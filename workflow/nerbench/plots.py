@@ -114,8 +114,9 @@ def grid_heatmaps(df, plt):
     batches = sorted(s["hp_batch_size"].astype(int).unique())
     panels = list(s[["model", "dataset"]].drop_duplicates().itertuples(index=False))
     fig, axes = plt.subplots(
-        len(panels), 3, figsize=(9.5, 2.4 * len(panels) + 0.4), squeeze=False, sharey=True
-    )
+        len(panels), 3, figsize=(9.5, 2.6 * len(panels) + 0.6), squeeze=False, sharey=True,
+        layout="constrained",
+    )  # fmt: skip
     image = None
     for r, (model, ds) in enumerate(panels):
         sub = s[(s["model"] == model) & (s["dataset"] == ds)]
@@ -164,7 +165,9 @@ def grid_pairs(df, plt, learning_rate: float = 1e-5):
     pairs = [tuple(owner[n] for n in p) for p in PAIRS if all(n in owner for n in p)]
     if not pairs:
         pairs = [tuple(models)]
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(pairs), figsize=(4.2 * len(pairs), 3.2), squeeze=False, layout="constrained"
+    )
     batches = sorted(s["hp_batch_size"].astype(int).unique())
     x = np.arange(len(batches))
     for ax, pair in zip(axes[0], pairs, strict=True):
@@ -198,7 +201,7 @@ def memory_time(df, plt):
         memory_gb=("memory_gb", "max"), minutes=("train_wall_s", "mean")
     )
     per_model["minutes"] /= 60.0
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    fig, ax = plt.subplots(figsize=(5.2, 3.8), layout="constrained")
     for i, (model, row) in enumerate(per_model.iterrows()):
         ax.scatter(row.memory_gb, row.minutes, color=colour(i), marker=MARKERS[i % 8], s=40,
                    label=model, zorder=3)  # fmt: skip
@@ -224,10 +227,12 @@ def f1_by_length(df, plt):
     cols = [c for c, _ in LENGTHS]
     s = summarize(df, ["system", "family", "dataset"], cols)
     datasets = list(dict.fromkeys(s["dataset"]))
-    systems = list(dict.fromkeys(s.sort_values(["family", "system"])["system"]))
+    order = s.assign(_llm=s["family"] != "encoder").sort_values(["_llm", "system"])
+    systems = list(dict.fromkeys(order["system"]))
     fig, axes = plt.subplots(
-        1, len(datasets), figsize=(3.6 * len(datasets) + 0.8, 3.2), squeeze=False, sharey=True
-    )
+        1, len(datasets), figsize=(3.6 * len(datasets) + 1.6, 3.2), squeeze=False, sharey=True,
+        layout="constrained",
+    )  # fmt: skip
     x = np.arange(len(LENGTHS))
     width = 0.8 / max(len(systems), 1)
     for ax, ds in zip(axes[0], datasets, strict=True):
@@ -270,7 +275,9 @@ def cost_f1(df, plt):
     panels = [("train_wall_s", "training wall time (s)")]
     if "infer_s_per_1k_mean" in s and s["infer_s_per_1k_mean"].notna().any():
         panels.append(("infer_s_per_1k", "inference time per 1000 sentences (s)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.6 * len(panels) + 1.4, 3.6), squeeze=False, layout="constrained"
+    )
     for ax, (col, label) in zip(axes[0], panels, strict=True):
         pts = []
         for i, row in enumerate(s.itertuples(index=False)):
@@ -308,9 +315,14 @@ def _dev_curve(run_dir: Path) -> list[tuple[float, float]]:
 
 
 def training_curves(df, plt):
-    """Dev F1 vs training step per training set, with vs without DBR (VANER Fig 5)."""
+    """Dev F1 vs training step per training set, with vs without DBR (VANER Fig 5).
+
+    When some study groups vary the DBR variant, only those groups are drawn.
+    """
     _require(df, ["run_dir"], "training_curves")
     runs = df.drop_duplicates("run_id")
+    if (runs["dbr_suffix"] != "").any():
+        runs = runs[runs["group"].isin(runs.loc[runs["dbr_suffix"] != "", "group"])]
     curves = []
     for row in runs.itertuples(index=False):
         pts = _dev_curve(Path(row.run_dir))
@@ -321,8 +333,9 @@ def training_curves(df, plt):
     panels = list(dict.fromkeys(row.train_datasets for row, _ in curves))
     systems = list(dict.fromkeys(row.base_system for row, _ in curves))
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(4.4 * len(panels) + 0.8, 3.3), squeeze=False, sharey=True
-    )
+        1, len(panels), figsize=(4.4 * len(panels) + 0.8, 3.4), squeeze=False, sharey=True,
+        layout="constrained",
+    )  # fmt: skip
     scale = 100.0 if max(f for _, pts in curves for _, f in pts) <= 1.0 else 1.0
     seen = set()
     for row, pts in curves:
@@ -330,12 +343,13 @@ def training_curves(df, plt):
         label = row.system if (row.train_datasets, row.system) not in seen else None
         seen.add((row.train_datasets, row.system))
         steps, f1s = zip(*pts, strict=True)
-        ax.plot(steps, [f * scale for f in f1s], marker=".", color=colour(
-            systems.index(row.base_system)), linestyle=DBR_STYLE.get(row.dbr, "-.") , label=label)  # fmt: skip
+        style = DBR_STYLE.get(row.dbr, "-.") if row.dbr_suffix or row.dbr == "dbr" else "-"
+        ax.plot(steps, [f * scale for f in f1s], marker=".", linestyle=style, label=label,
+                color=colour(systems.index(row.base_system)))  # fmt: skip
     for ax, ds in zip(axes[0], panels, strict=True):
         ax.set_title(f"trained on {ds}")
         ax.set_xlabel("training step (optimizer updates)")
-        ax.legend(frameon=False, fontsize=7)
+        ax.legend(frameon=False, fontsize=7, handlelength=3.5)
     axes[0][0].set_ylabel("dev F1 (%)")
     fig.suptitle("Dev F1 during training (solid: DBR, dashed: random DBR, dotted: no DBR)")
     return fig

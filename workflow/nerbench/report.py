@@ -29,8 +29,8 @@ LENGTH_BUCKETS = {"1": "len1", "2": "len2", ">=3": "len3plus"}
 # Output column <- accepted key spellings, first match wins (cost files come from other modules).
 TRAIN_COST_KEYS: dict[str, tuple[str, ...]] = {
     "train_wall_s": ("wall_time_s", "train_wall_time_s", "train_wall_s", "wall_s", "train_time_s"),
-    "peak_rss_mb": ("peak_rss_mb", "peak_cpu_mb", "max_rss_mb", "peak_cpu_mem_mb"),
-    "peak_gpu_mb": ("peak_gpu_mb", "peak_gpu_mem_mb", "gpu_peak_mb", "peak_cuda_mb", "max_gpu_mb"),
+    "peak_rss_mb": ("peak_cpu_rss_mb", "peak_rss_mb", "peak_cpu_mb", "max_rss_mb"),
+    "peak_gpu_mb": ("peak_gpu_memory_mb", "peak_gpu_mb", "peak_gpu_mem_mb", "max_gpu_mb"),
     "train_device": ("device",),
     "tokens_seen": ("tokens_seen", "train_tokens", "n_tokens"),
     "steps": ("steps", "global_step", "total_steps", "optimizer_steps"),
@@ -40,8 +40,8 @@ TRAIN_COST_KEYS: dict[str, tuple[str, ...]] = {
 INFER_COST_KEYS: dict[str, tuple[str, ...]] = {
     "infer_sent_per_s": ("sentences_per_s", "sent_per_s", "sentences_per_second"),
     "infer_tok_per_s": ("tokens_per_s", "tok_per_s", "tokens_per_second"),
-    "infer_wall_s": ("model_time_s", "wall_time_s", "elapsed_s", "time_s", "seconds"),
-    "infer_peak_mem_mb": ("peak_mem_mb", "peak_gpu_mb", "peak_rss_mb"),
+    "infer_wall_s": ("forward_time_s", "model_time_s", "total_time_s", "wall_time_s"),
+    "infer_peak_mem_mb": ("peak_memory_mb", "peak_mem_mb", "peak_gpu_memory_mb", "peak_cpu_rss_mb"),
     "infer_batch_size": ("batch_size",),
     "infer_device": ("device",),
 }

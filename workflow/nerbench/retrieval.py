@@ -37,7 +37,7 @@ EMBEDDER_DEFAULTS: dict = {
     "max_length": 25,
     "batch_size": 128,
     "dtype": "auto",
-    "threads": 0,
+    "threads": 2,
     "gpus": 0,
 }
 INDEX_DEFAULTS: dict = {
@@ -202,8 +202,8 @@ def load_or_embed(
     seconds = time.perf_counter() - t0
     meta = {**key, "dim": embedder.dim, "device": embedder.device, "seconds": round(seconds, 2)}
     meta["texts_per_s"] = round(len(texts) / max(seconds, 1e-9), 1)
-    with atomic_path(npy, suffix=".npy") as tmp:
-        np.save(tmp, vectors)
+    with atomic_path(npy) as tmp, open(tmp, "wb") as f:
+        np.save(f, vectors)  # a file object: np.save would append ".npy" to a path
     write_json(meta_path, meta)
     log(f"embedded {len(texts)} texts in {seconds:.1f} s on {embedder.device}")
     return vectors, meta
@@ -302,17 +302,22 @@ def search(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
 # --------------------------------------------------------------------------- commands
 
 
+def _with_threads(settings: dict, threads: int) -> dict:
+    return {**settings, "threads": threads} if threads else settings
+
+
 def main_embed(argv: list[str]) -> int:
     """``nerbench embed --kb KB.tsv --embedder JSON --output X.npy`` (meta: X.json)."""
     ap = argparse.ArgumentParser(prog="nerbench embed", description=main_embed.__doc__)
     ap.add_argument("--kb", required=True)
     ap.add_argument("--embedder", required=True, help="JSON: dbr.embedder")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: dbr.embedder.threads)")
     ap.add_argument("--output", required=True, help=".npy; meta is written beside it as .json")
     args = ap.parse_args(argv)
     if not args.output.endswith(".npy"):
         raise InputError("--output must end with .npy", args.output)
     names = [e.name for e in read_kb(args.kb)]
-    load_or_embed(names, json.loads(args.embedder), args.output)
+    load_or_embed(names, _with_threads(json.loads(args.embedder), args.threads), args.output)
     return 0
 
 
@@ -389,7 +394,7 @@ def main_retrieve(argv: list[str]) -> int:
         faiss.omp_set_num_threads(args.threads)
     kb = read_kb(args.kb)
     names, cats = [e.name for e in kb], [e.category for e in kb]
-    emb = embedder_settings(json.loads(args.embedder))
+    emb = embedder_settings(_with_threads(json.loads(args.embedder), args.threads))
     _check_index_matches(read_json(args.index + ".json"), names, emb, args.index)
     index = prepare_search(faiss.read_index(args.index), json.loads(args.spec))
     phrases = read_phrases(args.phrases)

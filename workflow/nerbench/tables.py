@@ -414,16 +414,18 @@ class Comparison:
                 )  # fmt: skip
             if psys is None:
                 continue
+            deltas = []
             for metric in self.metrics:
                 values = {c: paper.get((psys, c, metric)) for c in self.columns}
                 if not any(_finite(v) for v in values.values()):
                     continue
                 rows.append({"system": psys, "source": "paper", "metric": metric, "values": values})
-                deltas = {}
+                diff = {}
                 for c in self.columns:
                     r, p = ours.get((system, c, metric)), values[c]
-                    deltas[c] = r.mean - p if r is not None and _finite(p) else None
-                rows.append({"system": system, "source": "Δ", "metric": metric, "values": deltas})
+                    diff[c] = r.mean - p if r is not None and _finite(p) else None
+                deltas.append({"system": system, "source": "Δ", "metric": metric, "values": diff})
+            rows += deltas
         matched = {p for p in matches.values() if p}
         for psys in [] if self.paper is None else dict.fromkeys(self.paper["system"]):
             if psys in matched:
@@ -529,6 +531,8 @@ PRF = {"P": "strict_p", "R": "strict_r", "F1": "strict_f1"}
 def vaner_table(df, ref, which: str) -> Table:
     """VANER Tables 1 and 3: P/R/F1 per dataset by category with the "avg. diff." column."""
     df = _prepared(df)
+    in_domain = [d in t.split("+") for d, t in zip(df["dataset"], df["train_datasets"], strict=True)]
+    df = df[in_domain]  # adaptation to unseen corpora is Table 4
     if which == "vaner_table1":
         df = df[df["dbr_suffix"] == ""]
     else:
@@ -661,7 +665,9 @@ def per_dataset_table(df, ref, name: str) -> Table:
     datasets, _ = ordered_datasets(df, None)
     keys = [(d, s) for d in datasets for s in scores]
     headers = {(d, s): f"{d} {scores[s]}" for d, s in keys}
-    summary = summary.sort_values(["family", "system"], kind="stable")
+    summary = summary.sort_values(
+        ["family", "system"], key=lambda s: s.ne("encoder") if s.name == "family" else s
+    )
     records, candidates = [], {}
     for system, fam in summary[["system", "family"]].drop_duplicates().itertuples(index=False):
         rec = {"System": system, "Family": fam, "Source": "ours"}
@@ -844,8 +850,10 @@ def metrics_table(df) -> Table:
     display = pd.DataFrame(
         {
             "Group": summary["group"],
-            "System": summary["system"],
+            "Model": summary["model"],
+            "Method": summary["method"],
             "Train": summary["train_datasets"],
+            **({"DBR": summary["dbr"]} if summary["dbr"].nunique() > 1 else {}),
             **{h[len("hp_") :]: summary[h].astype(str) for h in hps},
             "Dataset": summary["dataset"],
             "Seeds": summary["n_seeds"].astype(str),

@@ -1,0 +1,279 @@
+"""Benchmark the project's training loop and prediction (run by hand; not a test).
+
+Compares, on the same model (all-MiniLM-L6-v2), data (NCBI-disease), batch size, seed and precision,
+one epoch each:
+
+* ``project``  -- :class:`nerbench.train.Trainer`: dynamic padding + length-grouped batches;
+* ``pad128``   -- the same loop with every batch padded to 128 and random batches (no grouping);
+* ``hf``       -- ``transformers.Trainer`` + ``DataCollatorForTokenClassification`` +
+  ``train_sampling_strategy="group_by_length"`` (the v5 name of ``group_by_length``), fed the
+  very same features.
+
+Reported per loop: real (non-pad) tokens per second of training and dev strict F1 (all three
+evaluated by the project's windowed prediction). Then prediction throughput of the project's
+batched, length-sorted prediction against one sentence at a time.
+
+    python benchmarks/bench_train.py --train-limit 1500 --dev-limit 400 --precision bf16
+
+Targets (issue): project >= 4.5x pad128 and >= 1.3x hf tokens/s at equal F1 (+-1.5),
+prediction >= 3x one-at-a-time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from nerbench.encoder import TokenClassificationMethod
+from nerbench.methods import Bundle, Example, ForwardTimer, ModelSource, TrainingArgs, get_method
+from nerbench.models import minilm_dir
+from nerbench.train import Trainer, TrainJob, autocast_dtype, dev_scores
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "NCBI-disease"
+DEMO = REPO / "resources" / "corpora" / "demo" / "NCBI-disease"
+
+
+def read_tsv(path: Path, limit: int | None) -> list[Example]:
+    """``token<TAB>tag`` sentences separated by blank lines."""
+    out: list[Example] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        if line.strip():
+            tok, tag = line.split("\t")
+            tokens.append(tok)
+            tags.append(tag)
+        elif tokens:
+            out.append(Example(f"s/{len(out)}", tokens, tags, "NCBI-disease", ("Disease",)))
+            tokens, tags = [], []
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+class Pad128Method(TokenClassificationMethod):
+    """Baseline collate: every batch padded to max_length (128)."""
+
+    def collate(self, bundle: Bundle, features):
+        batch = super().collate(bundle, features)
+        extra = bundle.max_length - batch["input_ids"].shape[1]
+        if extra > 0:
+            pad = bundle.tokenizer.pad_token_id
+            batch["input_ids"] = torch.nn.functional.pad(batch["input_ids"], (0, extra), value=pad)
+            batch["attention_mask"] = torch.nn.functional.pad(batch["attention_mask"], (0, extra))
+            if "labels" in batch:
+                batch["labels"] = torch.nn.functional.pad(batch["labels"], (0, extra), value=-100)
+        return batch
+
+
+def source() -> ModelSource:
+    return ModelSource(model_id="minilm-l6", name_or_path=str(minilm_dir()), max_length=128)
+
+
+def hparams(a: argparse.Namespace, **over) -> TrainingArgs:
+    base = dict(
+        learning_rate=a.lr,
+        batch_size=a.batch_size,
+        epochs=1,
+        warmup_ratio=0.1,
+        weight_decay=0.01,
+        eval_every=0,
+        save_every=0,
+        patience=0,
+        precision=a.precision,
+        logging_steps=50,
+    )
+    return TrainingArgs(**{**base, **over})
+
+
+def run_project(a, train, dev, method, args, label: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        job = TrainJob(
+            method=method,
+            source=source(),
+            labels=method.label_list(["Disease"]),
+            train=train,
+            dev=dev,
+            args=args,
+            seed=a.seed,
+            out_dir=Path(tmp),
+            device=torch.device(a.device),
+            progress=False,
+        )
+        cost = Trainer(job).run()
+    print(
+        f"[{label}] {cost['tokens_seen']} tokens in {cost['train_step_time_s']:.1f} s",
+        file=sys.stderr,
+    )
+    return {
+        "tokens_per_s": cost["tokens_seen"] / cost["train_step_time_s"],
+        "dev_f1": cost["best_dev_f1"],
+        "train_s": cost["train_step_time_s"],
+        "tokens": cost["tokens_seen"],
+    }
+
+
+def run_hf(a, train, dev) -> dict:
+    """transformers.Trainer on the project's features; evaluated with the project's predict."""
+    from transformers import (
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    method = get_method("token-classification")
+    args = hparams(a)
+    set_seed(a.seed)
+    bundle = method.load_for_training(
+        source(), method.label_list(["Disease"]), args, torch.device(a.device)
+    )
+    feats = method.encode(bundle, train, train=True)
+    rows = [
+        {"input_ids": f["input_ids"], "attention_mask": [1] * f["length"], "labels": f["labels"]}
+        for f in feats
+    ]
+    real_tokens = sum(f["length"] for f in feats)
+    with tempfile.TemporaryDirectory() as tmp:
+        targs = TrainingArguments(
+            output_dir=tmp,
+            per_device_train_batch_size=a.batch_size,
+            learning_rate=a.lr,
+            num_train_epochs=1,
+            warmup_steps=math.ceil(0.1 * math.ceil(len(rows) / a.batch_size)),
+            weight_decay=0.01,
+            lr_scheduler_type="linear",
+            train_sampling_strategy="group_by_length",
+            bf16=autocast_dtype(a.precision, torch.device(a.device)) is not None,
+            use_cpu=a.device == "cpu",
+            seed=a.seed,
+            save_strategy="no",
+            eval_strategy="no",
+            logging_steps=50,
+            report_to=[],
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        trainer = Trainer(
+            model=bundle.model,
+            args=targs,
+            train_dataset=rows,
+            data_collator=DataCollatorForTokenClassification(bundle.tokenizer),
+        )
+        out = trainer.train()
+    secs = out.metrics["train_runtime"]
+    bundle.extra["autocast"] = autocast_dtype(a.precision, torch.device(a.device))
+    preds = method.predict(bundle, dev, batch_size=2 * a.batch_size, stride=32)
+    f1 = dev_scores([ex.tags for ex in dev], [p.tags for p in preds])["dev_f1"]
+    print(f"[hf] {real_tokens} tokens in {secs:.1f} s", file=sys.stderr)
+    return {
+        "tokens_per_s": real_tokens / secs,
+        "dev_f1": f1,
+        "train_s": secs,
+        "tokens": real_tokens,
+    }
+
+
+def bench_predict(a, dev) -> dict:
+    method = get_method("token-classification")
+    bundle = method.load_for_training(
+        source(), method.label_list(["Disease"]), hparams(a), torch.device(a.device)
+    )
+    bundle.extra["autocast"] = autocast_dtype(a.precision, torch.device(a.device))
+    method.predict(bundle, dev[:64], batch_size=64, stride=32)  # warm-up
+    out = {}
+    for name, bs in (("batched", a.predict_batch_size), ("one_at_a_time", 1)):
+        timer = ForwardTimer(bundle.device)
+        t0 = time.perf_counter()
+        method.predict(bundle, dev, batch_size=bs, stride=32, timer=timer)
+        out[name] = {
+            "batch_size": bs,
+            "sentences_per_s_forward": len(dev) / timer.seconds,
+            "sentences_per_s_total": len(dev) / (time.perf_counter() - t0),
+        }
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=SHARED if SHARED.is_dir() else DEMO)
+    p.add_argument("--train-limit", type=int, default=None)
+    p.add_argument("--dev-limit", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--predict-batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--loops", default="project,pad128,hf,predict")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1 = stable on shared machines)"
+    )
+    p.add_argument("--out", type=Path, default=None, help="write results as JSON")
+    a = p.parse_args()
+    if a.device == "cpu":
+        torch.set_num_threads(a.threads)
+    train = read_tsv(a.data_dir / "train.tsv", a.train_limit)
+    dev = read_tsv(a.data_dir / "devel.tsv", a.dev_limit)
+    loops = a.loops.split(",")
+    info = {
+        "data": str(a.data_dir),
+        "train_sentences": len(train),
+        "dev_sentences": len(dev),
+        "batch_size": a.batch_size,
+        "precision": a.precision,
+        "device": a.device,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_start": os.getloadavg(),
+    }
+    res: dict = {"info": info}
+    method = get_method("token-classification")
+    run_project(a, train[:32], dev[:8], method, hparams(a), "warm-up (discarded)")
+    if "project" in loops:
+        res["project"] = run_project(a, train, dev, method, hparams(a), "project")
+    if "pad128" in loops:
+        res["pad128"] = run_project(
+            a, train, dev, Pad128Method(), hparams(a, mega_batch_mult=1), "pad128"
+        )
+    if "hf" in loops:
+        res["hf"] = run_hf(a, train, dev)
+    if "predict" in loops:
+        res["predict"] = bench_predict(a, dev)
+    info["load_avg_end"] = os.getloadavg()
+    ratios = {}
+    if "project" in res:
+        for other in ("pad128", "hf"):
+            if other in res:
+                ratios[f"project/{other} tokens/s"] = (
+                    res["project"]["tokens_per_s"] / res[other]["tokens_per_s"]
+                )
+                ratios[f"project-{other} dev F1 (points)"] = 100 * (
+                    res["project"]["dev_f1"] - res[other]["dev_f1"]
+                )
+    if "predict" in res:
+        pr = res["predict"]
+        for kind in ("forward", "total"):
+            key = f"sentences_per_s_{kind}"
+            ratios[f"predict batched/one-at-a-time ({kind})"] = (
+                pr["batched"][key] / pr["one_at_a_time"][key]
+            )
+    res["ratios"] = ratios
+    text = json.dumps(res, indent=2)
+    print(text)
+    if a.out:
+        a.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

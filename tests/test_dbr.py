@@ -1,0 +1,373 @@
+"""DBR sample construction (caps, labels, seeds, random variant), settings, stats and figures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from nerbench.dbr import (
+    DBRWorkflow,
+    build_dbr,
+    main_dbr,
+    main_dbr_stats,
+    resolve_settings,
+    sampling_spec,
+)
+from nerbench.io import InputError, read_json, read_jsonl
+from nerbench.kb import KB_COLUMNS, KBEntry, bio_spans, dedup_key
+
+DISEASES = ["breast cancer", "lung cancer"] + [f"disease type {i}" for i in range(20)]
+CHEMICALS = ["aspirin", "insulin"] + [f"chemical number {i}" for i in range(12)]
+
+
+def make_kb() -> list[KBEntry]:
+    kb = [KBEntry(n, "Disease", "T") for n in DISEASES]
+    kb += [KBEntry(n, "Chemical", "T") for n in CHEMICALS]
+    kb += [KBEntry("insulin", "Gene", "T"), KBEntry("BRCA1", "Gene", "T")]
+    return kb
+
+
+KB = make_kb()
+ROW = {(e.name, e.category): i for i, e in enumerate(KB)}
+
+
+def hits_for(rows: list[int]) -> list[dict]:
+    return [{"row": r, "name": KB[r].name, "category": KB[r].category, "score": 0.5} for r in rows]
+
+
+HITS = {
+    # 22 diseases, 14 chemicals and both genes: more than the caps.
+    "cancer": hits_for(list(range(len(KB)))),
+    "insulin": hits_for(
+        [ROW[("insulin", "Gene")], ROW[("BRCA1", "Gene")], ROW[("aspirin", "Chemical")]]
+    ),
+}
+SENTENCES = [
+    {
+        "doc_id": "d1",
+        "sent_id": "1",
+        "tokens": ["Breast", "cancer", "risk", "."],
+        "tags": ["B-Disease", "I-Disease", "O", "O"],
+    },
+    {"doc_id": "d1", "sent_id": "2", "tokens": ["No", "phrase", "here"], "tags": ["O", "O", "O"]},
+    {"doc_id": "d2", "sent_id": "1", "tokens": ["Insulin", "levels"], "tags": ["B-Chemical", "O"]},
+]
+
+
+def spec(types=("Disease",), **kw) -> dict:
+    settings = resolve_settings({k: v for k, v in kw.items() if k != "dataset"})
+    return sampling_spec(settings, kw.get("dataset", "ds"), list(types))
+
+
+def entity_names(record: dict) -> list[tuple[str, str]]:
+    return [(" ".join(record["tokens"][s:e]), t) for s, e, t in bio_spans(record["tags"])]
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def test_caps_and_labels_of_target_category_only():
+    records, samples, skipped = build_dbr(SENTENCES, HITS, KB, spec(), "dbr")
+    assert skipped == {"no_candidates": 1, "no_usable_candidates": 0}
+    assert len(records) == 2
+    first, second = samples
+    assert (len(first.pos), len(first.neg)) == (10, 5)  # capped: 22 diseases, 16 others
+    assert (len(second.pos), len(second.neg)) == (0, 3)  # insulin sentence: no disease hits
+    for record, sample in zip(records, samples, strict=True):
+        assert record["target_type"] == "Disease"
+        assert {t for t in record["tags"] if t != "O"} <= {"B-Disease", "I-Disease"}
+        tagged = Counter(dedup_key(n) for n, _ in entity_names(record))
+        assert tagged == Counter(dedup_key(KB[r].name) for r in sample.pos)
+        assert all(KB[r].category == "Disease" for r in sample.pos)
+        assert all(KB[r].category != "Disease" for r in sample.neg)
+        n_tokens = sum(len(KB[r].name.split()) for r in sample.pos + sample.neg)
+        assert len(record["tokens"]) == len(record["tags"]) == n_tokens
+    assert records[0]["doc_id"] == "dbr:d1" and records[0]["sent_id"] == "1"
+
+
+def test_negatives_never_include_a_target_category_name():
+    """'insulin' is a Gene and a Chemical: for Chemical targets the Gene entry is no negative."""
+    records, samples, _ = build_dbr(SENTENCES, HITS, KB, spec(types=("Chemical",)), "dbr")
+    gene_insulin = ROW[("insulin", "Gene")]
+    assert all(gene_insulin not in s.neg for s in samples)
+    for record in records:
+        for i, token in enumerate(record["tokens"]):
+            if token == "insulin":
+                assert record["tags"][i] == "B-Chemical"
+
+
+def test_caps_are_configurable():
+    _, samples, _ = build_dbr(SENTENCES, HITS, KB, spec(max_pos=3, max_neg=0), "dbr")
+    assert [(len(s.pos), len(s.neg)) for s in samples] == [(3, 0)]  # 2nd sentence: nothing left
+
+
+def test_min_score_drops_weak_hits():
+    hits = {"cancer": hits_for([0, 1])}
+    hits["cancer"][1]["score"] = 0.1
+    _, samples, _ = build_dbr(SENTENCES, hits, KB, spec(min_score=0.2), "dbr")
+    assert [s.pos for s in samples] == [[0]]
+
+
+def test_reproducible_with_a_seed():
+    a, _, _ = build_dbr(SENTENCES, HITS, KB, spec(seed=7), "dbr")
+    b, _, _ = build_dbr(SENTENCES, HITS, KB, spec(seed=7), "dbr")
+    c, _, _ = build_dbr(SENTENCES, HITS, KB, spec(seed=8), "dbr")
+    assert a == b
+    assert a != c
+
+
+def test_random_variant_draws_the_same_counts_from_the_kb():
+    _, dbr, _ = build_dbr(SENTENCES, HITS, KB, spec(), "dbr")
+    records, rnd, _ = build_dbr(SENTENCES, HITS, KB, spec(), "random")
+    assert [(len(s.pos), len(s.neg)) for s in rnd] == [(len(s.pos), len(s.neg)) for s in dbr]
+    assert [s.target_type for s in rnd] == [s.target_type for s in dbr]
+    for s in rnd:
+        assert all(KB[r].category == "Disease" for r in s.pos)
+        assert all(KB[r].category != "Disease" for r in s.neg)
+    assert [sorted(s.pos) for s in rnd] != [sorted(s.pos) for s in dbr]
+    assert records[0]["doc_id"] == "random:d1"
+    again, _, _ = build_dbr(SENTENCES, HITS, KB, spec(), "random")
+    assert again == records
+
+
+def test_multi_type_dataset_one_target_type_per_sample():
+    sentences = [dict(SENTENCES[0], sent_id=str(i)) for i in range(40)]
+    records, samples, _ = build_dbr(sentences, HITS, KB, spec(types=("Chemical", "Disease")), "dbr")
+    assert {r["target_type"] for r in records} == {"Chemical", "Disease"}
+    for record, sample in zip(records, samples, strict=True):
+        types = {t.split("-", 1)[1] for t in record["tags"] if t != "O"}
+        assert types <= {record["target_type"]}
+        assert all(KB[r].category == sample.target_type for r in sample.pos)
+
+
+def test_category_of_type_and_separator():
+    s = spec(types=("protein",), category_of_type={"protein": "Gene"}, separator=";")
+    records, samples, _ = build_dbr(SENTENCES, HITS, KB, s, "dbr")
+    assert all(KB[r].category == "Gene" for smp in samples for r in smp.pos)
+    record = records[0]
+    n_entities = len(samples[0].pos) + len(samples[0].neg)
+    assert record["tokens"].count(";") == n_entities - 1
+    assert {t for t in record["tags"] if t != "O"} <= {"B-protein", "I-protein"}
+
+
+def test_unknown_variant_and_missing_types_are_errors():
+    with pytest.raises(InputError, match="variant"):
+        build_dbr(SENTENCES, HITS, KB, spec(), "none")
+    with pytest.raises(InputError, match="no entity types"):
+        build_dbr(SENTENCES, HITS, KB, spec(types=()), "dbr")
+
+
+# --------------------------------------------------------------------------- settings / workflow
+
+
+def test_resolve_settings_defaults_and_errors():
+    s = resolve_settings(None)
+    assert (s["max_pos"], s["max_neg"], s["top_k"]) == (10, 5, 10)
+    assert s["embedder"]["pooling"] == "mean" and s["index"]["type"] == "auto"
+    assert resolve_settings({"kb": {"name": "umls"}})["kb"]["umls"] == "optional"
+    with pytest.raises(InputError, match=r"max_positive.*under 'dbr'"):
+        resolve_settings({"max_positive": 3})
+    with pytest.raises(InputError, match=r"dbr.index"):
+        resolve_settings({"index": {"nprobes": 3}})
+    with pytest.raises(InputError, match="dbr.max_neg"):
+        resolve_settings({"max_neg": -1})
+    with pytest.raises(InputError, match="dbr.embedder.pooling"):
+        resolve_settings({"embedder": {"pooling": "max"}})
+
+
+def fake_plan(dbr=None, figures=()):
+    runs = {
+        "a": {"dbr": "dbr", "train_datasets": ["NCBI", "s800"]},
+        "b": {"dbr": "random", "train_datasets": ["NCBI"]},
+        "c": {"dbr": "none", "train_datasets": ["BC5CDR"]},
+    }
+    datasets = {
+        "NCBI": {"types": ["Disease"]},
+        "s800": {"types": ["Species"]},
+        "BC5CDR": {"types": ["Chemical", "Disease"]},
+    }
+    study = {"dbr": dbr or {}, "outputs": {"figures": list(figures)}}
+    return SimpleNamespace(runs=runs, datasets=datasets, study=study)
+
+
+def test_workflow_helper_targets_and_slices():
+    wf = DBRWorkflow(fake_plan(figures=["vaner_fig3"]), {"umls_dir": None})
+    assert wf.datasets() == ["NCBI", "s800"]
+    assert wf.targets()[:3] == [
+        "results/dbr/NCBI/dbr.jsonl",
+        "results/dbr/s800/dbr.jsonl",
+        "results/dbr/NCBI/random.jsonl",
+    ]
+    assert "results/figures/vaner_fig4_dbr_length.pdf" in wf.targets()
+    assert DBRWorkflow(fake_plan(), {}).targets() == wf.targets()[:3]
+    assert wf.kb_bio_files() == ["results/bio/NCBI/train.jsonl", "results/bio/s800/train.jsonl"]
+    assert wf.kb_spec()["umls_dir"] is None and wf.umls_files() == []
+    assert "threads" not in wf.autophrase_spec() and "gpus" not in wf.embedder_spec()
+    assert set(wf.index_spec("search")) == {"nprobe", "ef_search", "gpu"}
+    assert wf.sampling_spec("s800")["types"] == ["Species"]
+    umls = DBRWorkflow(fake_plan({"kb": {"umls": "required"}}), {"umls_dir": "/u"})
+    assert umls.umls_files() == ["/u/MRCONSO.RRF", "/u/MRSTY.RRF"]
+    with pytest.raises(InputError, match="umls_dir"):
+        DBRWorkflow(fake_plan({"kb": {"umls": "required"}}), {}).kb_spec()
+    with pytest.raises(InputError, match="dbr.kb.name"):
+        DBRWorkflow(fake_plan({"kb": {"name": "a/b"}}), {})
+
+
+# --------------------------------------------------------------------------- commands / figures
+
+
+def write_inputs(tmp_path: Path) -> dict[str, Path]:
+    bio = tmp_path / "train.jsonl"
+    bio.write_text("".join(json.dumps(r) + "\n" for r in SENTENCES), encoding="utf-8")
+    kb = tmp_path / "kb.tsv"
+    rows = ["\t".join(KB_COLUMNS)] + [f"{e.name}\t{e.category}\t{e.source}\t" for e in KB]
+    kb.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    retrieval = tmp_path / "retrieval.jsonl"
+    retrieval.write_text(
+        "".join(json.dumps({"phrase": p, "hits": h}) + "\n" for p, h in HITS.items()),
+        encoding="utf-8",
+    )
+    return {"bio": bio, "kb": kb, "retrieval": retrieval}
+
+
+def test_dbr_commands_write_samples_stats_and_figures(tmp_path):
+    paths = write_inputs(tmp_path)
+    stats_files = []
+    for variant in ("dbr", "random"):
+        out = tmp_path / f"dbr/{variant}.jsonl"
+        stats = tmp_path / f"dbr/{variant}.stats.json"
+        args = [
+            "--bio",
+            str(paths["bio"]),
+            "--retrieval",
+            str(paths["retrieval"]),
+            "--kb",
+            str(paths["kb"]),
+        ]
+        args += ["--variant", variant, "--spec", json.dumps(spec(dataset="NCBI-x"))]
+        assert main_dbr([*args, "--output", str(out), "--stats", str(stats)]) == 0
+        records = read_jsonl(out)
+        assert len(records) == 2 and set(records[0]) == {
+            "doc_id",
+            "sent_id",
+            "tokens",
+            "tags",
+            "target_type",
+        }
+        stats_files.append(stats)
+    s = read_json(stats_files[0])
+    assert s["input_sentences"] == 3 and s["samples"] == 2
+    assert s["pos_per_sample"] == 5.0 and s["neg_per_sample"] == 4.0  # (10+0)/2, (5+3)/2
+    assert s["dataset_entities_per_sentence"] == round(2 / 3, 4)
+    assert s["input_tokens_per_used_sentence"] == 3.0
+    r = read_json(stats_files[1])
+    assert (r["pos_per_sample"], r["neg_per_sample"]) == (5.0, 4.0)
+
+    fig3, fig4 = tmp_path / "figs/fig3", tmp_path / "figs/fig4"
+    assert (
+        main_dbr_stats(["--stats", str(stats_files[0]), "--fig3", str(fig3), "--fig4", str(fig4)])
+        == 0
+    )
+    for prefix in (fig3, fig4):
+        assert Path(f"{prefix}.png").read_bytes()[:4] == b"\x89PNG"
+        assert Path(f"{prefix}.pdf").read_bytes()[:4] == b"%PDF"
+    table = Path(f"{fig3}.tsv").read_text(encoding="utf-8").splitlines()
+    assert table[1].split("\t") == ["NCBI-x", "0.6667", "5", "4"]
+
+
+def test_hits_past_the_kb_are_refused(tmp_path):
+    paths = write_inputs(tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps({"phrase": "cancer", "hits": hits_for([0]) + [{"row": 999, "score": 1}]}) + "\n"
+    )
+    args = [
+        "--bio",
+        str(paths["bio"]),
+        "--retrieval",
+        str(bad),
+        "--kb",
+        str(paths["kb"]),
+        "--variant",
+        "dbr",
+    ]
+    with pytest.raises(InputError, match="rerun retrieval"):
+        main_dbr(
+            [
+                *args,
+                "--spec",
+                json.dumps(spec()),
+                "--output",
+                str(tmp_path / "o"),
+                "--stats",
+                str(tmp_path / "s"),
+            ]
+        )
+    assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- the Snakemake chain
+
+
+DBR_STUDY = """\
+description: DBR chain test (tiny KB)
+datasets: [NCBI-disease-demo, s800-demo]
+defaults:
+  hparams: {learning_rate: 5.0e-5, batch_size: 16, epochs: 1}
+runs:
+  - name: enc
+    models: [tiny-bert]
+    datasets: [NCBI-disease-demo, s800-demo]
+    train_on: each
+    dbr: [dbr, random]
+dbr:
+  kb: {name: tiny, max_per_source: 60}
+  embedder: {name: minilm, threads: 2}
+outputs:
+  figures: [vaner_fig3, vaner_fig4]
+"""
+DBR_INCLUDES = [
+    "workflow/rules/knowledge.smk",
+    "workflow/rules/phrases.smk",
+    "workflow/rules/retrieval.smk",
+    "workflow/rules/dbr.smk",
+]
+
+
+@pytest.mark.slow
+def test_dbr_chain_runs_in_snakemake(tmp_path):
+    """kb -> autophrase -> embed -> index -> retrieve -> dbr (both variants) -> Figs 3-4; lint."""
+    from conftest import copy_project, run_snakemake
+
+    (tmp_path / "p").mkdir()
+    project = copy_project(tmp_path / "p")
+    shutil.copytree(
+        Path(__file__).resolve().parents[1] / "envs", project / "envs", dirs_exist_ok=True
+    )
+    snakefile = project / "Snakefile"
+    text = snakefile.read_text(encoding="utf-8")
+    missing = [inc for inc in DBR_INCLUDES if inc not in text]
+    text += "".join(f'\n\ninclude: "{inc}"' for inc in missing)
+    text += "\n\n\nrule dbr_all:\n    input:\n        DBR_WF.targets(),\n"
+    snakefile.write_text(text, encoding="utf-8")
+    (project / "config/studies/dbrtest.yaml").write_text(DBR_STUDY, encoding="utf-8")
+
+    run_snakemake(project, "--lint", "--config", "study=dbrtest")
+    run_snakemake(project, "--cores", "2", "--config", "study=dbrtest", "--", "dbr_all")
+    for ds in ("NCBI-disease-demo", "s800-demo"):
+        for variant in ("dbr", "random"):
+            records = read_jsonl(project / f"results/dbr/{ds}/{variant}.jsonl")
+            assert records and all(len(r["tokens"]) == len(r["tags"]) for r in records)
+    stats = read_json(project / "results/dbr/NCBI-disease-demo/dbr.stats.json")
+    assert stats["samples"] > 0 and stats["pos_per_sample"] <= 10 and stats["neg_per_sample"] <= 5
+    assert (project / "results/figures/vaner_fig3_dbr_entities.pdf").stat().st_size > 0
+    kb_stats = read_json(project / "results/kb/tiny.stats.json")
+    assert kb_stats["umls"]["used"] is False and kb_stats["by_source"]["NCBI-disease-demo"] > 0
+    # Nothing reruns when nothing changed.
+    proc = run_snakemake(project, "-n", "--config", "study=dbrtest", "--", "dbr_all")
+    assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -1,0 +1,294 @@
+"""Windows, prediction on test sets (CoNLL + infer_cost.json) and raw-text tagging."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nerbench.evaluate import read_conll_predictions
+from nerbench.io import InputError, read_json
+from nerbench.methods import (
+    Example,
+    TagPrediction,
+    TrainingArgs,
+    Window,
+    bio_labels,
+    get_method,
+    load_trained,
+    merge_windows,
+    restrict_tags,
+    word_windows,
+)
+from nerbench.models import build_tiny_model, resolve_model_source
+from nerbench.predict import entity_spans, main_predict, main_tag, split_sentences, tokenize
+
+TINY_ROW = {"id": "tiny-bert", "source": "tiny:bert", "family": "encoder", "max_length": 16}
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@pytest.mark.parametrize("stride", [0, 1, 3, 6])
+def test_word_windows_cover_every_word_within_budget(stride):
+    lengths = [1, 3, 1, 2, 5, 1, 1, 9, 2, 1, 1, 1, 4, 1]
+    windows = word_windows(lengths, budget=8, stride=stride)
+    covered = sorted({i for w in windows for i in range(w.start, w.end)})
+    assert covered == list(range(len(lengths)))
+    for w in windows:
+        assert sum(lengths[w.start : w.end]) <= 8 or w.end - w.start == 1  # a 9-piece word
+    for a, b in zip(windows, windows[1:], strict=False):
+        assert a.start < b.start and a.end < b.end  # always progress
+        if stride == 0:
+            assert b.start == a.end  # training windows are disjoint
+    assert word_windows([2, 2], budget=8, stride=3) == [Window(0, 2)]
+    assert word_windows([], budget=8) == []
+
+
+def test_overlapping_windows_overlap_by_stride():
+    windows = word_windows([1] * 20, budget=8, stride=3)
+    for a, b in zip(windows, windows[1:], strict=False):
+        assert a.end - b.start >= 3
+
+
+def test_merge_prefers_the_window_where_a_word_is_central():
+    windows = [Window(0, 6), Window(3, 9)]
+    preds = [["a"] * 6, ["b"] * 6]
+    # word 3: margin 2 vs 0 -> a; word 4: 1 vs 1 (tie: earlier window) -> a; word 5: 0 vs 2 -> b
+    assert merge_windows(9, windows, preds, None) == ["a"] * 5 + ["b"] * 4
+    assert merge_windows(2, [Window(0, 1)], [["x"]], "O") == ["x", "O"]
+
+
+def test_restrict_tags_keeps_only_allowed_types():
+    tags = ["B-Chemical", "I-Chemical", "O", "B-Disease"]
+    assert restrict_tags(tags, ["Disease"]) == ["O", "O", "O", "B-Disease"]
+    assert restrict_tags(tags, None) == tags
+
+
+# --------------------------------------------------------------------------- model fixtures
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_model("bert", tmp_path_factory.mktemp("m") / "tiny-bert", seed=0)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_bert, tmp_path_factory) -> Path:
+    """A run directory with an untrained tiny BERT (Chemical + Disease labels, max_length 16)."""
+    method = get_method("token-classification")
+    source = resolve_model_source(TINY_ROW, tiny_bert)
+    labels = bio_labels(["Chemical", "Disease"])
+    bundle = method.load_for_training(source, labels, TrainingArgs(), torch.device("cpu"))
+    root = tmp_path_factory.mktemp("run")
+    meta = {"stride": 4, "dataset_types": {"mix": ["Chemical", "Disease"]}}
+    method.save(bundle, root / "model", meta)
+    return root
+
+
+@pytest.fixture()
+def disease_biased_run(run_dir, tmp_path) -> Path:
+    """The tiny model with its head biased to B-Disease on every token."""
+    method, bundle = load_trained(run_dir / "model")
+    with torch.no_grad():
+        bundle.model.classifier.bias.zero_()
+        bundle.model.classifier.bias[bundle.label2id["B-Disease"]] = 50.0
+    method.save(bundle, tmp_path / "model", read_json(run_dir / "model" / "method.json"))
+    return tmp_path
+
+
+def long_sentence(n: int = 60) -> list[str]:
+    words = [
+        "Hereditary",
+        "nonpolyposis",
+        "colorectal",
+        "cancer",
+        "is",
+        "caused",
+        "by",
+        "MLH1",
+        ".",
+    ]
+    return [words[i % len(words)] for i in range(n)]
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def test_windowed_prediction_tags_every_token_from_its_most_central_window(run_dir):
+    method, bundle = load_trained(run_dir / "model")
+    assert bundle.max_length == 16
+    ex = Example("d/1", long_sentence())
+    (pred,) = method.predict(bundle, [ex], batch_size=3, stride=4)
+    assert len(pred.tags) == len(pred.scores) == 60
+    assert all(t in bundle.labels for t in pred.tags) and all(0 < s <= 1 for s in pred.scores)
+
+    feats = method.encode_windows(bundle, [ex], stride=4, with_labels=False)
+    assert len(feats) > 4 and all(f["length"] <= 16 for f in feats)
+    probs = method.window_probabilities(bundle, feats, batch_size=64, timer=None)
+    windows = [f["window"] for f in feats]
+    expected = merge_windows(
+        60, windows, [[bundle.labels[int(r.argmax())] for r in p] for p in probs], None
+    )
+    assert pred.tags == expected
+
+
+def test_prediction_does_not_depend_on_batch_size_or_order(run_dir):
+    method, bundle = load_trained(run_dir / "model")
+    examples = [Example(f"d/{n}", long_sentence(n)) for n in (3, 40, 7, 1, 25)]
+    examples.append(Example("d/empty", []))
+    one = method.predict(bundle, examples, batch_size=1, stride=4)
+    many = method.predict(bundle, examples, batch_size=32, stride=4)
+    assert [p.tags for p in one] == [p.tags for p in many]
+    assert one[-1] == TagPrediction([], [])
+    reversed_preds = method.predict(bundle, examples[::-1], batch_size=4, stride=4)
+    assert [p.tags for p in reversed_preds[::-1]] == [p.tags for p in one]
+
+
+def write_test_set(path: Path) -> list[dict]:
+    recs = [
+        {"doc_id": "p1", "sent_id": "0", "tokens": long_sentence(40), "tags": ["O"] * 40},
+        {
+            "doc_id": "p1",
+            "sent_id": "1",
+            "tokens": ["Breast", "cancer", "."],
+            "tags": ["B-Disease", "I-Disease", "O"],
+        },
+        {"doc_id": "p2", "sent_id": "0", "tokens": ["Gene", "X"], "tags": ["B-Gene", "O"]},
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    return recs
+
+
+def test_predict_cli_writes_conll_and_cost(disease_biased_run, tmp_path):
+    recs = write_test_set(tmp_path / "bio" / "NCBI-disease" / "test.jsonl")
+    out = disease_biased_run / "pred" / "NCBI-disease.conll"
+    cost_path = disease_biased_run / "pred" / "NCBI-disease.infer_cost.json"
+    argv = [
+        "--run-dir",
+        str(disease_biased_run),
+        "--input",
+        str(tmp_path / "bio" / "NCBI-disease" / "test.jsonl"),
+    ]
+    argv += [
+        "--dataset",
+        "NCBI-disease",
+        "--output",
+        str(out),
+        "--cost",
+        str(cost_path),
+        "--batch-size",
+        "2",
+    ]
+    assert main_predict(argv) == 0
+    got = read_conll_predictions(out)
+    assert [r["id"] for r in got] == ["p1/0", "p1/1", "p2/0"]
+    assert [r["gold"] for r in got] == [r["tags"] for r in recs]  # gold kept, even B-Gene
+    assert [len(r["pred"]) for r in got] == [40, 3, 2]  # every token tagged (40 > max_length 16)
+    assert all(t == "B-Disease" for r in got for t in r["pred"])
+    cost = read_json(cost_path)
+    assert cost["sentences"] == 3 and cost["tokens"] == 45 and cost["batch_size"] == 2
+    assert cost["sentences_per_s"] > 0 and cost["tokens_per_s"] > 0
+    assert cost["forward_time_s"] <= cost["total_time_s"]
+    assert cost["peak_memory_mb"] > 0 and cost["device"].startswith("cpu")
+    assert cost["types_predicted"] == ["Disease"]  # the set's types (gold tags) the model knows
+
+
+def test_predict_restricts_to_the_test_sets_types(disease_biased_run, tmp_path):
+    test = tmp_path / "bio" / "BC5CDR-chem" / "test.jsonl"
+    test.parent.mkdir(parents=True)
+    test.write_text(
+        json.dumps({"doc_id": "a", "sent_id": "0", "tokens": ["aspirin"], "tags": ["B-Chemical"]})
+        + "\n"
+    )
+    common = [
+        "--run-dir",
+        str(disease_biased_run),
+        "--input",
+        str(test),
+        "--dataset",
+        "BC5CDR-chem",
+    ]
+    out, cost = tmp_path / "p.conll", tmp_path / "c.json"
+    assert main_predict([*common, "--output", str(out), "--cost", str(cost)]) == 0
+    assert read_conll_predictions(out)[0]["pred"] == ["O"]  # Disease is not a type of this set
+    assert read_json(cost)["types_predicted"] == ["Chemical"]
+    assert main_predict([*common, "--output", str(out), "--cost", str(cost), "--all-types"]) == 0
+    assert read_conll_predictions(out)[0]["pred"] == ["B-Disease"]
+
+
+def test_predict_without_model_is_an_input_error(tmp_path):
+    argv = [
+        "--run-dir",
+        str(tmp_path),
+        "--input",
+        "x",
+        "--dataset",
+        "d",
+        "--output",
+        "o",
+        "--cost",
+        "c",
+    ]
+    with pytest.raises(InputError, match="model/ missing"):
+        main_predict(argv)
+
+
+# --------------------------------------------------------------------------- raw text
+
+
+def test_tokenize_splits_punctuation_like_the_mtl_corpora():
+    assert [t.text for t in tokenize("IL-2-induced (p<0.05).")] == [
+        "IL", "-", "2", "-", "induced", "(", "p", "<", "0", ".", "05", ")", ".",
+    ]  # fmt: skip
+    text = (
+        "BRCA1 mutations cause cancer. Smith et al. Found in Fig. 2 more. New one!\n\nSecond part"
+    )
+    sents = split_sentences(text)
+    assert [" ".join(t.text for t in s) for s in sents] == [
+        "BRCA1 mutations cause cancer .",
+        "Smith et al . Found in Fig . 2 more .",
+        "New one !",
+        "Second part",
+    ]
+    assert all(text[t.start : t.end] == t.text for s in sents for t in s)
+
+
+def test_entity_spans_average_scores_and_open_on_orphan_inside_tags():
+    text = "a b c d e"
+    toks = tokenize(text)
+    pred = TagPrediction(
+        ["B-Disease", "I-Disease", "I-Chemical", "O", "I-Gene"], [0.9, 0.7, 0.5, 1, 0.4]
+    )
+    spans = list(entity_spans(text, toks, pred))
+    assert spans == [
+        {"text": "a b", "start": 0, "end": 3, "type": "Disease", "score": pytest.approx(0.8)},
+        {"text": "c", "start": 4, "end": 5, "type": "Chemical", "score": 0.5},
+        {"text": "e", "start": 8, "end": 9, "type": "Gene", "score": 0.4},
+    ]
+
+
+def test_tag_cli_outputs_spans_with_character_offsets(disease_biased_run, tmp_path, monkeypatch):
+    text = "Breast cancer.  Colon tumours!\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    out = tmp_path / "spans.jsonl"
+    assert main_tag(["--run-dir", str(disease_biased_run), "--output", str(out)]) == 0
+    spans = [json.loads(line) for line in out.read_text().splitlines()]
+    # every token is B-Disease -> one single-token span per token, offsets into the input
+    assert [s["text"] for s in spans] == ["Breast", "cancer", ".", "Colon", "tumours", "!"]
+    assert all(text[s["start"] : s["end"]] == s["text"] and s["type"] == "Disease" for s in spans)
+    assert all(0.99 < s["score"] <= 1.0 for s in spans)
+
+    src = tmp_path / "in.txt"
+    src.write_text(text)
+    conll = tmp_path / "out.conll"
+    argv = ["--run-dir", str(disease_biased_run), "--input", str(src), "--format", "conll"]
+    assert main_tag([*argv, "--output", str(conll)]) == 0
+    lines = ["Breast", "cancer", ".", "", "Colon", "tumours", "!", ""]  # blank after each
+    expected = "".join(f"{w}\tB-Disease\n" if w else "\n" for w in lines)
+    assert conll.read_text() == expected

@@ -1,0 +1,540 @@
+"""Dense Bioentities Recognition samples (VANER section 3.4, step 4) and Figs 3-4.
+
+For each training sentence: the mined phrases occurring in it -> their top-K KB hits ->
+positives (hit category = the sample's target category) and negatives (other categories);
+at most ``max_pos`` positives and ``max_neg`` negatives are sampled, shuffled and concatenated
+into one dense sentence tagged ``B-/I-<type>`` for positives and ``O`` for negatives.
+
+Variants: ``dbr`` (retrieved entities) and ``random`` (per sample the same numbers of
+positives and negatives, drawn uniformly from the KB's target-category and other-category
+entries). Multi-type datasets get one target type per sample, drawn with the seeded RNG.
+A negative whose normalized name is also a target-category KB name is never used, so one
+surface form is never taught as both entity and non-entity.
+
+Output records are canonical sentences plus ``target_type`` (the instruction's entity type):
+``{"doc_id": "<variant>:<doc>", "sent_id", "tokens", "tags", "target_type"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import re
+import statistics
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nerbench import phrases as phrases_mod
+from nerbench import retrieval as retrieval_mod
+from nerbench.io import (
+    InputError,
+    atomic_path,
+    read_json,
+    read_jsonl,
+    write_json,
+    write_jsonl,
+    write_text,
+)
+from nerbench.kb import KBEntry, bio_spans, dedup_key, read_kb, tokenize_name
+from nerbench.phrases import PhraseMatcher
+
+VARIANTS = ("dbr", "random")
+OPEN_VOCABULARIES = [
+    {"path": "resources/vocab/medic_06Jul2012.txt", "format": "medic", "category": "Disease"},
+    {"path": "resources/vocab/disease-ontology.belns", "format": "belns", "category": "Disease"},
+    {"path": "resources/vocab/mesh-diseases.belns", "format": "belns", "category": "Disease"},
+    {"path": "resources/vocab/chebi.belns", "format": "belns", "category": "Chemical"},
+    {"path": "resources/vocab/hgnc-human-genes.belns", "format": "belns", "category": "Gene"},
+]
+KB_DEFAULTS: dict = {
+    "name": "open",
+    "umls": "optional",
+    "umls_sabs": None,
+    "semantic_groups": "config/semantic_groups.tsv",
+    "vocabularies": OPEN_VOCABULARIES,
+    "train_datasets": None,
+    "min_chars": 2,
+    "max_chars": 100,
+    "max_per_source": None,
+    "seed": 13,
+}
+SAMPLING_DEFAULTS: dict = {
+    "top_k": 10,
+    "min_score": 0.0,
+    "max_pos": 10,
+    "max_neg": 5,
+    "separator": None,
+    "seed": 13,
+    "category_of_type": {},
+}
+SECTIONS = {
+    "kb": KB_DEFAULTS,
+    "autophrase": phrases_mod.DEFAULTS,
+    "embedder": retrieval_mod.EMBEDDER_DEFAULTS,
+    "index": retrieval_mod.INDEX_DEFAULTS,
+}
+# Okabe-Ito colour-blind-safe palette.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def resolve_settings(study_dbr: dict | None) -> dict:
+    """The study's ``dbr`` mapping merged over the defaults; unknown keys are errors."""
+    given = copy.deepcopy(study_dbr or {})
+    if not isinstance(given, dict):
+        raise InputError("study key 'dbr' must be a mapping")
+    known = set(SECTIONS) | set(SAMPLING_DEFAULTS)
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise InputError(f"unknown key(s) {unknown} under 'dbr'; known: {sorted(known)}")
+    out = copy.deepcopy(SAMPLING_DEFAULTS)
+    out.update({k: v for k, v in given.items() if k in SAMPLING_DEFAULTS})
+    for name, defaults in SECTIONS.items():
+        section = given.get(name) or {}
+        if not isinstance(section, dict):
+            raise InputError(f"'dbr.{name}' must be a mapping")
+        bad = sorted(set(section) - set(defaults))
+        if bad:
+            raise InputError(f"unknown key(s) {bad} under 'dbr.{name}'; known: {sorted(defaults)}")
+        out[name] = {**copy.deepcopy(defaults), **section}
+    retrieval_mod.embedder_settings(out["embedder"])
+    retrieval_mod.index_settings(out["index"])
+    for key in ("max_pos", "max_neg", "top_k"):
+        if not isinstance(out[key], int) or out[key] < 0:
+            raise InputError(f"dbr.{key} must be a non-negative integer")
+    return out
+
+
+def sampling_spec(settings: dict, dataset: str, types: list[str]) -> dict:
+    """The slice of settings one DBR job uses."""
+    keys = ("max_pos", "max_neg", "min_score", "separator", "seed", "category_of_type")
+    return {"dataset": dataset, "types": list(types), **{k: settings[k] for k in keys}}
+
+
+# --------------------------------------------------------------------------- workflow
+
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+FIG3 = "results/figures/vaner_fig3_dbr_entities"
+FIG4 = "results/figures/vaner_fig4_dbr_length"
+INDEX_BUILD_KEYS = ("type", "exact_max", "ann", "nlist", "hnsw_m", "ef_construction", "seed", "gpu")
+INDEX_SEARCH_KEYS = ("nprobe", "ef_search", "gpu")
+
+
+class DBRWorkflow:
+    """Everything the DBR rule files ask of the study plan (keeps logic out of the .smk files).
+
+    ``plan`` is a :class:`nerbench.config.Plan`; ``config`` the Snakemake config (``umls_dir``).
+    """
+
+    def __init__(self, plan: Any, config: dict):
+        self.plan = plan
+        self.config = config
+        self.settings = resolve_settings(plan.study.get("dbr"))
+        self.kb = str(self.settings["kb"]["name"])
+        self.embedder = str(self.settings["embedder"]["name"])
+        for key, name in (("dbr.kb.name", self.kb), ("dbr.embedder.name", self.embedder)):
+            if not _NAME_RE.fullmatch(name):
+                raise InputError(f"{key} '{name}' must be letters, digits, '_', '.', '-'")
+
+    # paths
+    @property
+    def kb_path(self) -> str:
+        return f"results/kb/{self.kb}.tsv"
+
+    @property
+    def embeddings_path(self) -> str:
+        return f"results/retrieval/embeddings/{self.kb}/{self.embedder}.npy"
+
+    @property
+    def index_path(self) -> str:
+        return f"results/retrieval/index/{self.kb}/{self.embedder}.faiss"
+
+    @property
+    def index_info_path(self) -> str:
+        return f"results/retrieval/index/{self.kb}/{self.embedder}.faiss.json"
+
+    def figure_files(self) -> list[str]:
+        return [f"{p}.{ext}" for p in (FIG3, FIG4) for ext in ("png", "pdf", "tsv")]
+
+    # datasets
+    def datasets(self) -> list[str]:
+        """Datasets that some run trains with DBR samples (variant dbr or random)."""
+        names = [
+            d for r in self.plan.runs.values() if r["dbr"] != "none" for d in r["train_datasets"]
+        ]
+        return list(dict.fromkeys(names))
+
+    def kb_train_datasets(self) -> list[str]:
+        """Datasets whose training-split entities join the KB (default: every DBR dataset)."""
+        given = self.settings["kb"]["train_datasets"]
+        names = self.datasets() if given is None else list(given)
+        unknown = [d for d in names if d not in self.plan.datasets]
+        if unknown:
+            raise InputError(f"unknown dataset(s) {unknown} in dbr.kb.train_datasets")
+        return names
+
+    def kb_bio_files(self) -> list[str]:
+        return [f"results/bio/{d}/train.jsonl" for d in self.kb_train_datasets()]
+
+    # config slices
+    def kb_spec(self) -> dict:
+        """dbr.kb (minus name), dbr.category_of_type and the top-level umls_dir."""
+        spec = {k: v for k, v in self.settings["kb"].items() if k != "name"}
+        spec["train_datasets"] = self.kb_train_datasets()
+        spec["category_of_type"] = self.settings["category_of_type"]
+        spec["umls_dir"] = self.config.get("umls_dir") if spec["umls"] != "off" else None
+        if spec["umls"] == "required" and not spec["umls_dir"]:
+            raise InputError("dbr.kb.umls is 'required' but config key 'umls_dir' is not set")
+        return spec
+
+    def vocab_files(self) -> list[str]:
+        return [v["path"] for v in self.settings["kb"]["vocabularies"]]
+
+    def umls_files(self) -> list[str]:
+        umls_dir = self.kb_spec()["umls_dir"]
+        return [str(Path(umls_dir) / n) for n in ("MRCONSO.RRF", "MRSTY.RRF")] if umls_dir else []
+
+    def autophrase_spec(self) -> dict:
+        """dbr.autophrase without the keys that only change speed or the tool build."""
+        drop = ("threads", "compile")
+        return {k: v for k, v in self.settings["autophrase"].items() if k not in drop}
+
+    def embedder_spec(self) -> dict:
+        """dbr.embedder without the keys that only size the job (threads, gpus)."""
+        drop = ("threads", "gpus")
+        return {k: v for k, v in self.settings["embedder"].items() if k not in drop}
+
+    def index_spec(self, stage: str) -> dict:
+        keys = INDEX_BUILD_KEYS if stage == "build" else INDEX_SEARCH_KEYS
+        return {k: self.settings["index"][k] for k in keys}
+
+    def threads(self, section: str) -> int:
+        return max(1, int(self.settings[section].get("threads") or 1))
+
+    def gpus(self) -> int:
+        return int(self.settings["embedder"]["gpus"])
+
+    def sampling_spec(self, dataset: str) -> dict:
+        if dataset not in self.plan.datasets:
+            raise InputError(f"unknown dataset '{dataset}'; known: {sorted(self.plan.datasets)}")
+        return sampling_spec(self.settings, dataset, self.plan.datasets[dataset]["types"])
+
+    # targets
+    def targets(self) -> list[str]:
+        """DBR samples the study's runs train on, and Figs 3-4 if outputs.figures lists them."""
+        targets = [
+            f"results/dbr/{d}/{r['dbr']}.jsonl"
+            for r in self.plan.runs.values()
+            if r["dbr"] != "none"
+            for d in r["train_datasets"]
+        ]
+        figures = (self.plan.study.get("outputs") or {}).get("figures") or []
+        if self.datasets() and {"vaner_fig3", "vaner_fig4"} & set(figures):
+            targets += self.figure_files()
+        return list(dict.fromkeys(targets))
+
+    def figure_stats(self) -> list[str]:
+        return [f"results/dbr/{d}/dbr.stats.json" for d in self.datasets()]
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+@dataclass
+class KBPools:
+    """KB rows per category, and normalized names per category (for negative filtering)."""
+
+    entries: list[KBEntry]
+    rows_by_category: dict[str, list[int]] = field(default_factory=dict)
+    keys_by_category: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_entries(cls, entries: list[KBEntry]) -> KBPools:
+        pools = cls(entries)
+        for i, e in enumerate(entries):
+            pools.rows_by_category.setdefault(e.category, []).append(i)
+            pools.keys_by_category.setdefault(e.category, set()).add(dedup_key(e.name))
+        return pools
+
+    def is_negative_for(self, row: int, category: str) -> bool:
+        """Another category, and not a name that the KB also lists under ``category``."""
+        e = self.entries[row]
+        target_keys = self.keys_by_category.get(category, set())
+        return e.category != category and dedup_key(e.name) not in target_keys
+
+
+@dataclass
+class Sample:
+    """One planned dense sentence: KB rows of its positives and negatives."""
+
+    source: dict
+    target_type: str
+    pos: list[int]
+    neg: list[int]
+
+
+def candidates(
+    tokens: list[str], matcher: PhraseMatcher, hits: dict[str, list[dict]], min_score: float
+) -> list[int]:
+    """KB rows retrieved for the phrases of one sentence (first-seen order, no repeats)."""
+    rows: dict[int, None] = {}
+    for phrase, _, _ in matcher.find(tokens):
+        for hit in hits.get(phrase, []):
+            if hit["score"] >= min_score:
+                rows.setdefault(int(hit["row"]), None)
+    return list(rows)
+
+
+def plan_dbr(
+    sentences: list[dict],
+    hits: dict[str, list[dict]],
+    pools: KBPools,
+    spec: dict,
+    rng: random.Random,
+) -> tuple[list[Sample], dict]:
+    """Choose positives and negatives per sentence from its retrieved KB rows."""
+    matcher = PhraseMatcher(hits)
+    cmap = spec.get("category_of_type") or {}
+    samples, skipped = [], {"no_candidates": 0, "no_usable_candidates": 0}
+    for rec in sentences:
+        target = rng.choice(spec["types"])
+        category = cmap.get(target, target)
+        rows = candidates(rec["tokens"], matcher, hits, float(spec.get("min_score", 0.0)))
+        if not rows:
+            skipped["no_candidates"] += 1
+            continue
+        pos = [r for r in rows if pools.entries[r].category == category]
+        neg = [r for r in rows if pools.is_negative_for(r, category)]
+        pos = rng.sample(pos, min(len(pos), int(spec["max_pos"])))
+        neg = rng.sample(neg, min(len(neg), int(spec["max_neg"])))
+        if not pos and not neg:
+            skipped["no_usable_candidates"] += 1
+            continue
+        samples.append(Sample(rec, target, pos, neg))
+    return samples, skipped
+
+
+def randomize(
+    samples: list[Sample], pools: KBPools, spec: dict, rng: random.Random
+) -> list[Sample]:
+    """The ``random`` variant: same target type and counts, rows drawn uniformly from the KB."""
+    cmap = spec.get("category_of_type") or {}
+    negatives: dict[str, list[int]] = {}
+    out = []
+    for s in samples:
+        category = cmap.get(s.target_type, s.target_type)
+        if category not in negatives:
+            negatives[category] = [
+                r for r in range(len(pools.entries)) if pools.is_negative_for(r, category)
+            ]
+        positives = pools.rows_by_category.get(category, [])
+        if len(s.pos) > len(positives) or len(s.neg) > len(negatives[category]):
+            raise InputError(f"KB has too few '{category}' / other entries for random DBR")
+        pos = rng.sample(positives, len(s.pos))
+        neg = rng.sample(negatives[category], len(s.neg))
+        out.append(Sample(s.source, s.target_type, pos, neg))
+    return out
+
+
+def assemble(
+    sample: Sample, pools: KBPools, variant: str, rng: random.Random, separator: str | None
+) -> dict:
+    """Shuffle a sample's entities and concatenate them into one tagged sentence."""
+    items = [(r, True) for r in sample.pos] + [(r, False) for r in sample.neg]
+    rng.shuffle(items)
+    tokens: list[str] = []
+    tags: list[str] = []
+    for k, (row, positive) in enumerate(items):
+        if separator and k > 0:
+            tokens.append(separator)
+            tags.append("O")
+        words = tokenize_name(pools.entries[row].name)
+        tokens.extend(words)
+        if positive:
+            etype = sample.target_type
+            tags.extend([f"B-{etype}"] + [f"I-{etype}"] * (len(words) - 1))
+        else:
+            tags.extend(["O"] * len(words))
+    src = sample.source
+    return {
+        "doc_id": f"{variant}:{src.get('doc_id', '')}",
+        "sent_id": str(src.get("sent_id", "")),
+        "tokens": tokens,
+        "tags": tags,
+        "target_type": sample.target_type,
+    }
+
+
+def build_dbr(
+    sentences: list[dict],
+    hits: dict[str, list[dict]],
+    kb: list[KBEntry],
+    spec: dict,
+    variant: str,
+) -> tuple[list[dict], list[Sample], dict]:
+    """Records, planned samples and skip counts for one dataset and variant (seeded)."""
+    if variant not in VARIANTS:
+        raise InputError(f"unknown DBR variant '{variant}'; known: {list(VARIANTS)}")
+    if not spec.get("types"):
+        raise InputError(f"dataset '{spec.get('dataset')}' has no entity types for DBR")
+    pools = KBPools.from_entries(kb)
+    seed = f"{spec['seed']}:{spec.get('dataset', '')}"
+    samples, skipped = plan_dbr(sentences, hits, pools, spec, random.Random(seed))
+    if variant == "random":
+        samples = randomize(samples, pools, spec, random.Random(f"{seed}:random"))
+    rng = random.Random(f"{seed}:{variant}:order")
+    records = [assemble(s, pools, variant, rng, spec.get("separator")) for s in samples]
+    return records, samples, skipped
+
+
+# --------------------------------------------------------------------------- stats and figures
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return round(statistics.fmean(values), 4) if values else 0.0
+
+
+def dbr_stats(
+    sentences: list[dict], records: list[dict], samples: list[Sample], skipped: dict, spec: dict
+) -> dict:
+    """Figure 3/4 numbers: entities and tokens per input sentence and per DBR sample."""
+    used = [s.source for s in samples]
+    return {
+        "dataset": spec.get("dataset"),
+        "types": spec["types"],
+        "input_sentences": len(sentences),
+        "samples": len(records),
+        "skipped": skipped,
+        "dataset_entities_per_sentence": _mean(len(bio_spans(r["tags"])) for r in sentences),
+        "dataset_entities_per_used_sentence": _mean(len(bio_spans(r["tags"])) for r in used),
+        "pos_per_sample": _mean(len(s.pos) for s in samples),
+        "neg_per_sample": _mean(len(s.neg) for s in samples),
+        "entities_per_sample": _mean(len(s.pos) + len(s.neg) for s in samples),
+        "tokens_per_sample": _mean(len(r["tokens"]) for r in records),
+        "input_tokens_per_sentence": _mean(len(r["tokens"]) for r in sentences),
+        "input_tokens_per_used_sentence": _mean(len(r["tokens"]) for r in used),
+        "settings": {k: spec.get(k) for k in ("max_pos", "max_neg", "min_score", "seed")},
+    }
+
+
+def _bars(ax, labels: list[str], series: dict[str, list[float]], ylabel: str) -> None:
+    n = len(series)
+    width = 0.8 / max(n, 1)
+    hatches = ("", "//", "..", "xx")
+    for k, (name, values) in enumerate(series.items()):
+        xs = [i + (k - (n - 1) / 2) * width for i in range(len(labels))]
+        style = {"color": PALETTE[k % len(PALETTE)], "hatch": hatches[k % len(hatches)]}
+        ax.bar(xs, values, width, label=name, edgecolor="black", linewidth=0.5, **style)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=n, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _save_figure(prefix: str, labels: list[str], series: dict[str, list[float]], ylabel: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.1 * len(labels) + 2), 3.4))
+    _bars(ax, labels, series, ylabel)
+    fig.tight_layout()
+    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
+        with atomic_path(f"{prefix}.{ext}", suffix=f".{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=200, metadata=meta, bbox_inches="tight")
+    plt.close(fig)
+    rows = ["dataset\t" + "\t".join(series)]
+    for i, label in enumerate(labels):
+        rows.append(label + "".join(f"\t{values[i]:g}" for values in series.values()))
+    write_text(f"{prefix}.tsv", "\n".join(rows) + "\n")
+
+
+def write_figures(stats: list[dict], fig3: str, fig4: str) -> None:
+    """VANER Fig 3 (entities per sample) and Fig 4 (tokens per sample) as PNG, PDF and TSV."""
+    labels = [s["dataset"] for s in stats]
+    _save_figure(
+        fig3,
+        labels,
+        {
+            "dataset (gold, per sentence)": [s["dataset_entities_per_sentence"] for s in stats],
+            "DBR positives": [s["pos_per_sample"] for s in stats],
+            "DBR negatives": [s["neg_per_sample"] for s in stats],
+        },
+        "mean entities per sample",
+    )
+    _save_figure(
+        fig4,
+        labels,
+        {
+            "DBR sample": [s["tokens_per_sample"] for s in stats],
+            "input sentence": [s["input_tokens_per_used_sentence"] for s in stats],
+        },
+        "mean tokens per sample",
+    )
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def read_hits(path: str | Path) -> dict[str, list[dict]]:
+    """Retrieval JSONL -> phrase -> hits."""
+    out = {}
+    for i, rec in enumerate(read_jsonl(path), 1):
+        if "phrase" not in rec or "hits" not in rec:
+            raise InputError("retrieval record needs 'phrase' and 'hits'", path, i)
+        out[rec["phrase"]] = rec["hits"]
+    return out
+
+
+def main_dbr(argv: list[str]) -> int:
+    """``nerbench dbr --bio B --retrieval R --kb KB --variant V --spec J --output O --stats S``."""
+    ap = argparse.ArgumentParser(prog="nerbench dbr", description=main_dbr.__doc__)
+    ap.add_argument("--bio", required=True, help="canonical train split (JSONL)")
+    ap.add_argument("--retrieval", required=True, help="top-K hits per phrase (JSONL)")
+    ap.add_argument("--kb", required=True)
+    ap.add_argument("--variant", required=True, choices=VARIANTS)
+    ap.add_argument("--spec", required=True, help="JSON: dataset, types and dbr sampling keys")
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--stats", required=True)
+    args = ap.parse_args(argv)
+    spec = json.loads(args.spec)
+    sentences = read_jsonl(args.bio)
+    kb = read_kb(args.kb)
+    hits = read_hits(args.retrieval)
+    for phrase_hits in hits.values():
+        if any(h["row"] >= len(kb) for h in phrase_hits):
+            raise InputError("hits point past the end of the KB: rerun retrieval", args.retrieval)
+    records, samples, skipped = build_dbr(sentences, hits, kb, spec, args.variant)
+    stats = dbr_stats(sentences, records, samples, skipped, spec)
+    stats["variant"] = args.variant
+    write_jsonl(args.output, records)
+    write_json(args.stats, stats)
+    print(
+        f"{args.variant}: {len(records)} samples from {len(sentences)} sentences; "
+        f"pos/sample {stats['pos_per_sample']}, neg/sample {stats['neg_per_sample']}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def main_dbr_stats(argv: list[str]) -> int:
+    """``nerbench dbr-stats --stats S.json ... --fig3 PREFIX --fig4 PREFIX``."""
+    ap = argparse.ArgumentParser(prog="nerbench dbr-stats", description=main_dbr_stats.__doc__)
+    ap.add_argument("--stats", nargs="+", required=True, help="<variant>.stats.json per dataset")
+    ap.add_argument("--fig3", required=True, help="output prefix (.png, .pdf, .tsv)")
+    ap.add_argument("--fig4", required=True, help="output prefix (.png, .pdf, .tsv)")
+    args = ap.parse_args(argv)
+    stats = [read_json(p) for p in args.stats]
+    write_figures(stats, args.fig3, args.fig4)
+    return 0
