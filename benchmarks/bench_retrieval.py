@@ -182,7 +182,7 @@ def main() -> int:
     out = Path(args.output) if args.output else cache / "bench_retrieval.json"
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
-    print("\n| index | build s | queries/s | recall@%d vs exact |\n|---|---:|---:|---:|" % args.k)
+    print(f"\n| index | build s | queries/s | recall@{args.k} vs exact |\n|---|---:|---:|---:|")
     for row in results["indexes"]:
         print(f"| {row['index']} | {row['build_s']} | {row['qps']} | {row['recall']:.4f} |")
     return 0

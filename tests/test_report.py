@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
 
 from nerbench.io import InputError
-from nerbench.plots import FIGURE_NAMES, build_figure, main_figures, pareto_front
+from nerbench.plots import FIGURE_NAMES, OKABE_ITO, build_figure, main_figures, pareto_front
 from nerbench.report import aggregate, load_metrics_table, main_aggregate
 from nerbench.tables import (
     REFERENCE_FILES,
@@ -72,19 +73,35 @@ def write_run(
     (run_dir / "metrics").mkdir(parents=True)
     (run_dir / "pred").mkdir()
     run = {
-        "model": {"id": model, "source": f"hub:{model}", "revision": "", "family": family,
-                  "method": method, "max_length": 128, "dtype": "fp32", "quantization": "none",
-                  "gated": False},
+        "model": {
+            "id": model,
+            "source": f"hub:{model}",
+            "revision": "",
+            "family": family,
+            "method": method,
+            "max_length": 128,
+            "dtype": "fp32",
+            "quantization": "none",
+            "gated": False,
+        },
         "method": method,
         "train_datasets": list(train),
         "dataset_types": {d: list(types) for d in train},
         "hparams": {"learning_rate": lr, "batch_size": bs, "epochs": 2},
         "seed": seed,
         "dbr": dbr,
-    }  # fmt: skip
+    }
     (run_dir / "run.json").write_text(json.dumps(run))
-    cost = {"wall_time_s": wall, "peak_rss_mb": rss, "peak_gpu_mb": gpu, "device": "cpu",
-            "tokens_seen": 1000, "steps": 30, "best_step": 20, "best_dev_f1": dev_curve[-1]}  # fmt: skip
+    cost = {
+        "wall_time_s": wall,
+        "peak_rss_mb": rss,
+        "peak_gpu_mb": gpu,
+        "device": "cpu",
+        "tokens_seen": 1000,
+        "steps": 30,
+        "best_step": 20,
+        "best_dev_f1": dev_curve[-1],
+    }
     (run_dir / "cost.json").write_text(json.dumps(cost))
     log = [
         {"step": 10 * (i + 1), "epoch": i, "loss": 1.0 / (i + 1), "dev_f1": f, "elapsed_s": i}
@@ -94,23 +111,38 @@ def write_run(
     out = []
     for k, ds in enumerate(evals or train):
         pk, rk = p - 0.01 * k, r - 0.01 * k
-        infer = {"sentences_per_s": sent_per_s, "tokens_per_s": 25 * sent_per_s,
-                 "peak_mem_mb": rss / 2, "batch_size": 32, "device": "cpu"}  # fmt: skip
+        infer = {
+            "sentences_per_s": sent_per_s,
+            "tokens_per_s": 25 * sent_per_s,
+            "peak_mem_mb": rss / 2,
+            "batch_size": 32,
+            "device": "cpu",
+        }
         (run_dir / "pred" / f"{ds}.infer_cost.json").write_text(json.dumps(infer))
         micro = _prf(pk, rk, 100)
         metrics = {
-            "run_id": run_id, "dataset": ds, "n_sentences": 50, "n_tokens": 1200,
-            "n_gold_entities": 100, "n_pred_entities": 90,
+            "run_id": run_id,
+            "dataset": ds,
+            "n_sentences": 50,
+            "n_tokens": 1200,
+            "n_gold_entities": 100,
+            "n_pred_entities": 90,
             "strict": {"micro": micro, "per_type": {t: _prf(pk, rk, 100) for t in types}},
             "default": {"micro": micro, "per_type": {}},
             "relaxed": {"micro": _prf(pk + 0.05, rk + 0.05, 100), "per_type": {}},
-            "by_length": {"1": {**_prf(pk + 0.05, rk, 60), "n_pred": 55},
-                          "2": {**_prf(pk, rk, 30), "n_pred": 28},
-                          ">=3": {**_prf(pk - 0.2, rk - 0.2, 10), "n_pred": 7}},
-            "bootstrap": {"n": 200, "seed": 13, "precision_ci": [pk - 0.03, pk + 0.03],
-                          "recall_ci": [rk - 0.03, rk + 0.03],
-                          "f1_ci": [micro["f1"] - 0.03, micro["f1"] + 0.03]},
-        }  # fmt: skip
+            "by_length": {
+                "1": {**_prf(pk + 0.05, rk, 60), "n_pred": 55},
+                "2": {**_prf(pk, rk, 30), "n_pred": 28},
+                ">=3": {**_prf(pk - 0.2, rk - 0.2, 10), "n_pred": 7},
+            },
+            "bootstrap": {
+                "n": 200,
+                "seed": 13,
+                "precision_ci": [pk - 0.03, pk + 0.03],
+                "recall_ci": [rk - 0.03, rk + 0.03],
+                "f1_ci": [micro["f1"] - 0.03, micro["f1"] + 0.03],
+            },
+        }
         path = run_dir / "metrics" / f"{ds}.json"
         path.write_text(json.dumps(metrics))
         out.append(path)
@@ -124,20 +156,46 @@ def vaner_study(root: Path) -> tuple[list[Path], dict[str, str]]:
     for dbr, delta in (("dbr", 0.02), ("random", 0.0), ("none", -0.02)):
         for ds in datasets:
             rid = f"llama__{ds}__dbr-{dbr}"
-            files += write_run(root, rid, model="tiny-llama", family="decoder", method="labeler",
-                               train=(ds,), dbr=dbr, p=0.85 + delta, r=0.86 + delta,
-                               dev_curve=(0.3 + delta, 0.6 + delta, 0.7 + delta))  # fmt: skip
+            files += write_run(
+                root,
+                rid,
+                model="tiny-llama",
+                family="decoder",
+                method="labeler",
+                train=(ds,),
+                dbr=dbr,
+                p=0.85 + delta,
+                r=0.86 + delta,
+                dev_curve=(0.3 + delta, 0.6 + delta, 0.7 + delta),
+            )
             groups[rid] = "VANER_single"
         rid = f"llama__mix__dbr-{dbr}"
-        files += write_run(root, rid, model="tiny-llama", family="decoder", method="labeler",
-                           train=datasets, evals=(*datasets, "CRAFT"), dbr=dbr,
-                           types=("Chemical", "Gene", "Species"), p=0.86 + delta, r=0.87 + delta)  # fmt: skip
+        files += write_run(
+            root,
+            rid,
+            model="tiny-llama",
+            family="decoder",
+            method="labeler",
+            train=datasets,
+            evals=(*datasets, "CRAFT"),
+            dbr=dbr,
+            types=("Chemical", "Gene", "Species"),
+            p=0.86 + delta,
+            r=0.87 + delta,
+        )
         groups[rid] = "VANER"
     for ds in datasets:
         for seed, shift in ((1, 0.0), (2, 0.02)):
             rid = f"biobert__{ds}__s{seed}"
-            files += write_run(root, rid, model="biobert-v1.1", train=(ds,), seed=seed,
-                               p=0.84 + shift, r=0.83 + shift)  # fmt: skip
+            files += write_run(
+                root,
+                rid,
+                model="biobert-v1.1",
+                train=(ds,),
+                seed=seed,
+                p=0.84 + shift,
+                r=0.83 + shift,
+            )
             groups[rid] = "biobert"
     return files, groups
 
@@ -145,16 +203,30 @@ def vaner_study(root: Path) -> tuple[list[Path], dict[str, str]]:
 def grid_study(root: Path) -> tuple[list[Path], dict[str, str]]:
     """Foundation-grid-like runs: 4 models × batch {8,16} × lr {1e-5, 1e-4}."""
     files, groups = [], {}
-    models = {"biobert-v1.1": 0.95, "biomedbert-base": 0.94, "bert-base-cased": 0.93,
-              "roberta-base": 0.91}  # fmt: skip
+    models = {
+        "biobert-v1.1": 0.95,
+        "biomedbert-base": 0.94,
+        "bert-base-cased": 0.93,
+        "roberta-base": 0.91,
+    }
     for m_i, (model, base) in enumerate(models.items()):
         for bs in (8, 16):
             for lr in (1e-5, 1e-4):
                 score = base - (0.4 if lr == 1e-4 else 0.0) - 0.005 * (bs // 8)
                 rid = f"{model}__lr{lr:g}_bs{bs}"
-                files += write_run(root, rid, model=model, train=("EPMC",), lr=lr, bs=bs,
-                                   p=score, r=score, wall=600 + 100 * m_i + 10 * bs,
-                                   rss=4000 + 500 * m_i, gpu=3000 + 800 * m_i)  # fmt: skip
+                files += write_run(
+                    root,
+                    rid,
+                    model=model,
+                    train=("EPMC",),
+                    lr=lr,
+                    bs=bs,
+                    p=score,
+                    r=score,
+                    wall=600 + 100 * m_i + 10 * bs,
+                    rss=4000 + 500 * m_i,
+                    gpu=3000 + 800 * m_i,
+                )
                 groups[rid] = "grid"
     return files, groups
 
@@ -168,9 +240,18 @@ def llm_study(root: Path) -> tuple[list[Path], dict[str, str]]:
         ("tiny-mistral", "decoder", "generative", 0.86, 5.0),
     ):
         rid = f"{model}__000"
-        files += write_run(root, rid, model=model, family=family, method=method,
-                           train=("NCBI-disease",), evals=("NCBI-disease", "BC5CDR-disease"),
-                           p=p, r=p, sent_per_s=speed)  # fmt: skip
+        files += write_run(
+            root,
+            rid,
+            model=model,
+            family=family,
+            method=method,
+            train=("NCBI-disease",),
+            evals=("NCBI-disease", "BC5CDR-disease"),
+            p=p,
+            r=p,
+            sent_per_s=speed,
+        )
         groups[rid] = "encoders" if family == "encoder" else "llms"
     return files, groups
 
@@ -179,8 +260,12 @@ def llm_study(root: Path) -> tuple[list[Path], dict[str, str]]:
 def vaner_tsv(tmp_path) -> Path:
     files, groups = vaner_study(tmp_path)
     out = tmp_path / "metrics.tsv"
-    assert main_aggregate(["--metrics", *map(str, files), "--groups", json.dumps(groups),
-                           "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main_aggregate(
+            ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+        )
+        == 0
+    )
     return out
 
 
@@ -208,7 +293,9 @@ def test_aggregate_one_row_per_run_and_dataset(tmp_path, vaner_tsv):
 def test_aggregate_reads_cost_files_defensively(tmp_path, capsys):
     files = write_run(tmp_path, "r1", model="m")
     run_dir = tmp_path / "results/runs/r1"
-    (run_dir / "cost.json").write_text(json.dumps({"training": {"train_time_s": 5, "max_rss_mb": 7}}))
+    (run_dir / "cost.json").write_text(
+        json.dumps({"training": {"train_time_s": 5, "max_rss_mb": 7}})
+    )
     (run_dir / "pred/NCBI-disease.infer_cost.json").unlink()
     df = aggregate(files, {"r1": "g"})
     assert df.iloc[0].train_wall_s == 5 and df.iloc[0].peak_rss_mb == 7
@@ -322,6 +409,8 @@ def test_vaner_table1_compares_with_the_paper(vaner_tsv):
     assert {"system", "paper_system", "dataset", "metric", "ours_mean", "paper", "delta"} <= set(
         t.data.columns
     )
+    ref = pd.read_csv(REFERENCE_DIR / "vaner_table1.tsv", sep="\t", comment="#")
+    assert t.data["paper"].notna().sum() == len(ref)  # every published cell is in the TSV
 
 
 def test_vaner_table3_dbr_ablation(vaner_tsv):
@@ -329,9 +418,13 @@ def test_vaner_table3_dbr_ablation(vaner_tsv):
     d = t.display
     systems = set(d[d.Source == "ours"].System)
     assert systems == {
-        "VANER", "VANER + random DBR", "VANER w/o DBR",
-        "VANER_single", "VANER_single + random DBR", "VANER_single w/o DBR",
-    }  # fmt: skip
+        "VANER",
+        "VANER + random DBR",
+        "VANER w/o DBR",
+        "VANER_single",
+        "VANER_single + random DBR",
+        "VANER_single w/o DBR",
+    }
     row = d[(d.System == "VANER_single w/o DBR") & (d.Source == "ours") & (d.Metric == "F1")]
     assert row.iloc[0]["avg. diff."] == "-4.00"  # 2 points lower P and R than with DBR, in %
     paper = d[(d.System == "VANER w/o DBR") & (d.Source == "paper") & (d.Metric == "F1")]
@@ -351,14 +444,18 @@ def test_vaner_table4_craft_per_type(vaner_tsv):
 def test_foundation_f1_and_missing_learning_rate(tmp_path):
     files, groups = grid_study(tmp_path)
     out = tmp_path / "m.tsv"
-    main_aggregate(["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)])
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
     t = _table(out, "foundation_f1")
     d = t.display
     assert "BioBERT (biobert-v1.1)" in d.columns and "GPT-2" in d.columns
     bs8 = d[(d["Batch size"] == 8) & (d.Source == "ours")].iloc[0]
     assert bs8["BioBERT (biobert-v1.1)"] == "94.50"
     assert d[(d["Batch size"] == 8) & (d.Source == "paper")].iloc[0]["GPT-2"] == "73.97"
-    assert d[(d["Batch size"] == 8) & (d.Source == "Δ")].iloc[0]["BioBERT (biobert-v1.1)"] == "-0.58"
+    assert (
+        d[(d["Batch size"] == 8) & (d.Source == "Δ")].iloc[0]["BioBERT (biobert-v1.1)"] == "-0.58"
+    )
     assert t.marks[(0, "BioBERT (biobert-v1.1)")] == "best"
     with pytest.raises(InputError, match="learning_rate 0.003"):
         _table(out, "foundation_f1", learning_rate=3e-3)
@@ -367,7 +464,9 @@ def test_foundation_f1_and_missing_learning_rate(tmp_path):
 def test_llm_tables_and_inference_ratio(tmp_path):
     files, groups = llm_study(tmp_path)
     out = tmp_path / "m.tsv"
-    main_aggregate(["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)])
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
     t = _table(out, "llm_vs_encoder_f1")
     gap = t.display[t.display.System == "LLM − best encoder"].iloc[0]
     assert gap["NCBI-disease strict"] == "+4.00"
@@ -388,8 +487,10 @@ def test_inference_ratio_needs_both_families(vaner_tsv):
 
 def test_every_table_cli_writes_three_files(tmp_path, vaner_tsv):
     out = tmp_path / "tables" / "metrics"
-    assert main_tables(["--metrics", str(vaner_tsv), "--which", "metrics",
-                        "--out-prefix", str(out)]) == 0  # fmt: skip
+    assert (
+        main_tables(["--metrics", str(vaner_tsv), "--which", "metrics", "--out-prefix", str(out)])
+        == 0
+    )
     for suffix in (".tsv", ".md", ".tex"):
         assert (tmp_path / "tables" / f"metrics{suffix}").stat().st_size > 100
     md = (tmp_path / "tables" / "metrics.md").read_text()
@@ -407,18 +508,15 @@ def test_pareto_front():
 
 @pytest.mark.parametrize("name", FIGURE_NAMES)
 def test_figures_render_png_and_pdf(tmp_path, name):
-    files, groups = grid_study(tmp_path) if name.startswith(("grid", "memory")) else vaner_study(
-        tmp_path
+    files, groups = (
+        grid_study(tmp_path) if name.startswith(("grid", "memory")) else vaner_study(tmp_path)
     )
     tsv = tmp_path / "m.tsv"
-    main_aggregate(["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(tsv)])
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(tsv)]
+    )
     prefix = tmp_path / "fig" / name
-    cwd = os.getcwd()
-    os.chdir(tmp_path)  # run_dir paths in the table are relative to the workflow root
-    try:
-        assert main_figures(["--metrics", str(tsv), "--which", name, "--out-prefix", str(prefix)]) == 0
-    finally:
-        os.chdir(cwd)
+    assert main_figures(["--metrics", str(tsv), "--which", name, "--out-prefix", str(prefix)]) == 0
     png, pdf = prefix.with_suffix(".png"), prefix.with_suffix(".pdf")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     assert pdf.read_bytes()[:5] == b"%PDF-"
@@ -428,12 +526,11 @@ def test_figure_axes_are_labelled(vaner_tsv):
     fig = build_figure("f1_by_length", load_metrics_table(vaner_tsv))
     ax = fig.axes[0]
     assert ax.get_xlabel() == "gold entity length (tokens)" and "F1 (%)" in ax.get_ylabel()
-    colours = {p.get_facecolor()[:3] for p in ax.patches}
-    assert len(colours) >= 2
+    colours = {to_hex(p.get_facecolor()).upper() for p in ax.patches}
+    assert len(colours) >= 2 and colours <= set(OKABE_ITO)  # colour-blind-safe palette
 
 
-def test_training_curves_reads_train_logs(tmp_path, vaner_tsv):
-    os.chdir(tmp_path)
+def test_training_curves_reads_train_logs(vaner_tsv):
     fig = build_figure("training_curves", load_metrics_table(vaner_tsv))
     lines = [ln for ax in fig.axes for ln in ax.get_lines()]
     styles = {ln.get_linestyle() for ln in lines}
@@ -475,6 +572,7 @@ rule all:
 
 
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+@pytest.mark.slow
 def test_report_rules_and_html_report(tmp_path):
     """The report rules run under Snakemake and `--report` holds every table and figure."""
     files, groups = vaner_study(tmp_path)
@@ -489,13 +587,21 @@ def test_report_rules_and_html_report(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "workflow")}
     run = lambda *a: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "snakemake", "--cores", "1", *a], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [sys.executable, "-m", "snakemake", "--cores", "1", *a],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     res = run()
     assert res.returncode == 0, res.stderr[-3000:]
-    for path in ("results/aggregate/metrics.tsv", "results/tables/vaner_table1.tex",
-                 "results/tables/metrics.md", "results/figures/f1_by_length.pdf"):  # fmt: skip
+    for path in (
+        "results/aggregate/metrics.tsv",
+        "results/tables/vaner_table1.tex",
+        "results/tables/metrics.md",
+        "results/figures/f1_by_length.pdf",
+    ):
         assert (tmp_path / path).is_file(), path
     assert (tmp_path / "logs/report/aggregate.log").is_file()
     res = run("--report", "results/report.html")

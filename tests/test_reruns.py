@@ -145,8 +145,8 @@ def _interrupt(project: Path, run_dir: Path, sig: signal.Signals, after_step: in
         parent = psutil.Process(proc.pid)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            assert proc.poll() is None, "workflow ended before it could be interrupted:\n" + (
-                proc.stdout.read()[-3000:]
+            assert proc.poll() is None, (
+                "workflow ended before it could be interrupted:\n" + (proc.stdout.read()[-3000:])
             )
             steps = [s for s in _checkpoint_steps(run_dir) if s > after_step]
             trainers = _train_processes(parent)

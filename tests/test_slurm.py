@@ -25,8 +25,14 @@ from slurm_harness import LocalSlurm, missing_requirements  # noqa: E402
 pytestmark = pytest.mark.slow
 
 SLURM_RULES = {
-    "to_bio", "corpus_stats", "build_tiny_model", "write_run_spec", "train", "predict", "evaluate",
-}  # fmt: skip
+    "to_bio",
+    "corpus_stats",
+    "build_tiny_model",
+    "write_run_spec",
+    "train",
+    "predict",
+    "evaluate",
+}
 LOCAL_RULES = {"aggregate", "table", "figure"}
 
 
@@ -96,11 +102,15 @@ def test_workflow_runs_through_slurm_and_survives_a_requeue(cluster, tmp_path):
     started = time.monotonic()
     proc = snakemake_popen(
         project,
-        "--profile", "slurm",
-        "--jobs", "4",
-        "--set-resources", "train:gpu=1",
-        "--slurm-init-seconds-before-status-checks", "2",
-    )  # fmt: skip
+        "--profile",
+        "slurm",
+        "--jobs",
+        "4",
+        "--set-resources",
+        "train:gpu=1",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+    )
     try:
         requeued = _requeue_training_once(proc, project)
         out, _ = proc.communicate(timeout=1200)
@@ -117,7 +127,9 @@ def test_workflow_runs_through_slurm_and_survives_a_requeue(cluster, tmp_path):
         by_rule.setdefault(_rule(job), []).append(job)
     assert SLURM_RULES <= set(by_rule), sorted(by_rule)
     assert not (LOCAL_RULES & set(by_rule)), "aggregate/table/figure should run locally"
-    assert all(j["JobState"] == "COMPLETED" for j in jobs), [(j["JobId"], j["JobState"]) for j in jobs]
+    assert all(j["JobState"] == "COMPLETED" for j in jobs), [
+        (j["JobId"], j["JobState"]) for j in jobs
+    ]
     (train,) = by_rule["train"]
     assert train["JobId"] == requeued and train["Restarts"] == "1"
     assert "gpu:1" in train.get("TresPerJob", ""), train  # --gpus=1 reached SLURM

@@ -34,16 +34,23 @@ def mini_study(
     runs = []
     for name, spec in groups.items():
         runs.append({"name": name, "datasets": list(datasets), "train_on": "each", **spec})
-    resources = {"train": {"gpu": 0, "mem_mb": 2000, "runtime": 30, "threads": 1},
-                 "predict": {"gpu": 0, "mem_mb": 2000, "runtime": 10, "threads": 1}}  # fmt: skip
+    resources = {
+        "train": {"gpu": 0, "mem_mb": 2000, "runtime": 30, "threads": 1},
+        "predict": {"gpu": 0, "mem_mb": 2000, "runtime": 10, "threads": 1},
+    }
     return {
         "description": "reduced demo study written by a test",
         "datasets": list(datasets),
         "defaults": {
-            "hparams": {"learning_rate": 5.0e-5, "batch_size": 16, "epochs": epochs,
-                        "save_every": save_every, "eval_every": 0},
+            "hparams": {
+                "learning_rate": 5.0e-5,
+                "batch_size": 16,
+                "epochs": epochs,
+                "save_every": save_every,
+                "eval_every": 0,
+            },
             "seeds": [42],
-        },  # fmt: skip
+        },
         "runs": runs,
         "evaluation": {"bootstrap": 20},
         "outputs": outputs or {"tables": ["corpus_stats", "metrics"], "figures": ["f1_by_length"]},

@@ -127,7 +127,9 @@ class LocalSlurm:
         )
 
     def gres_conf(self) -> str:
-        return f"NodeName=localhost Name=gpu File=/dev/null Count={self.gpus}\n" if self.gpus else ""
+        return (
+            f"NodeName=localhost Name=gpu File=/dev/null Count={self.gpus}\n" if self.gpus else ""
+        )
 
     def _install_confs(self) -> None:
         ETC.mkdir(parents=True, exist_ok=True)
@@ -162,11 +164,18 @@ class LocalSlurm:
         key.write_bytes(os.urandom(1024))
         key.chmod(0o400)
         self._spawn(
-            ["munged", "--foreground", "--force", f"--socket={mdir / 'munge.socket'}",
-             f"--key-file={key}", f"--pid-file={mdir / 'munged.pid'}",
-             f"--seed-file={mdir / 'munged.seed'}", f"--log-file={mdir / 'munged.log'}"],
+            [
+                "munged",
+                "--foreground",
+                "--force",
+                f"--socket={mdir / 'munge.socket'}",
+                f"--key-file={key}",
+                f"--pid-file={mdir / 'munged.pid'}",
+                f"--seed-file={mdir / 'munged.seed'}",
+                f"--log-file={mdir / 'munged.log'}",
+            ],
             "munged.out",
-        )  # fmt: skip
+        )
         self._wait(lambda: (mdir / "munge.socket").exists(), 10, "munged socket")
 
     def _wait(self, ready, timeout_s: float, what: str) -> None:
@@ -174,7 +183,9 @@ class LocalSlurm:
         while time.monotonic() < deadline:
             for proc in self.procs:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}); see {self.root}/log")
+                    raise RuntimeError(
+                        f"{proc.args[0]} exited ({proc.returncode}); see {self.root}/log"
+                    )
             if ready():
                 return
             time.sleep(0.2)

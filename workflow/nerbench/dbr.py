@@ -253,22 +253,22 @@ class KBPools:
     """KB rows per category, and normalized names per category (for negative filtering)."""
 
     entries: list[KBEntry]
+    keys: list[str] = field(default_factory=list)
     rows_by_category: dict[str, list[int]] = field(default_factory=dict)
     keys_by_category: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def from_entries(cls, entries: list[KBEntry]) -> KBPools:
-        pools = cls(entries)
-        for i, e in enumerate(entries):
+        pools = cls(entries, [dedup_key(e.name) for e in entries])
+        for i, (e, key) in enumerate(zip(entries, pools.keys, strict=True)):
             pools.rows_by_category.setdefault(e.category, []).append(i)
-            pools.keys_by_category.setdefault(e.category, set()).add(dedup_key(e.name))
+            pools.keys_by_category.setdefault(e.category, set()).add(key)
         return pools
 
     def is_negative_for(self, row: int, category: str) -> bool:
         """Another category, and not a name that the KB also lists under ``category``."""
-        e = self.entries[row]
         target_keys = self.keys_by_category.get(category, set())
-        return e.category != category and dedup_key(e.name) not in target_keys
+        return self.entries[row].category != category and self.keys[row] not in target_keys
 
 
 @dataclass

@@ -114,9 +114,13 @@ def grid_heatmaps(df, plt):
     batches = sorted(s["hp_batch_size"].astype(int).unique())
     panels = list(s[["model", "dataset"]].drop_duplicates().itertuples(index=False))
     fig, axes = plt.subplots(
-        len(panels), 3, figsize=(9.5, 2.6 * len(panels) + 0.6), squeeze=False, sharey=True,
+        len(panels),
+        3,
+        figsize=(9.5, 2.6 * len(panels) + 0.6),
+        squeeze=False,
+        sharey=True,
         layout="constrained",
-    )  # fmt: skip
+    )
     image = None
     for r, (model, ds) in enumerate(panels):
         sub = s[(s["model"] == model) & (s["dataset"] == ds)]
@@ -132,8 +136,15 @@ def grid_heatmaps(df, plt):
             image = ax.imshow(grid, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=100, aspect="auto")
             for (i, j), v in np.ndenumerate(grid):
                 if np.isfinite(v):
-                    ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7,
-                            color="white" if v < 55 else "black")  # fmt: skip
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.1f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if v < 55 else "black",
+                    )
             ax.set_xticks(range(len(lrs)), [_lr_label(x) for x in lrs])
             ax.set_yticks(range(len(batches)), [str(b) for b in batches])
             ax.set_xlabel("learning rate")
@@ -177,8 +188,15 @@ def grid_pairs(df, plt, learning_rate: float = 1e-5):
             sub = sub.set_index(sub["hp_batch_size"].astype(int))
             means = [sub["strict_f1_mean"].get(b, np.nan) for b in batches]
             sds = [sub["strict_f1_sd"].get(b, np.nan) for b in batches]
-            ax.bar(x + (k - (len(pair) - 1) / 2) * width, means, width, yerr=sds,
-                   label=model, color=colour(k), capsize=2)  # fmt: skip
+            ax.bar(
+                x + (k - (len(pair) - 1) / 2) * width,
+                means,
+                width,
+                yerr=sds,
+                label=model,
+                color=colour(k),
+                capsize=2,
+            )
         ax.set_xticks(x, [str(b) for b in batches])
         ax.set_xlabel("batch size (sentences)")
         ax.set_ylabel("strict F1 (%)")
@@ -203,14 +221,27 @@ def memory_time(df, plt):
     per_model["minutes"] /= 60.0
     fig, ax = plt.subplots(figsize=(5.2, 3.8), layout="constrained")
     for i, (model, row) in enumerate(per_model.iterrows()):
-        ax.scatter(row.memory_gb, row.minutes, color=colour(i), marker=MARKERS[i % 8], s=40,
-                   label=model, zorder=3)  # fmt: skip
+        ax.scatter(
+            row.memory_gb,
+            row.minutes,
+            color=colour(i),
+            marker=MARKERS[i % 8],
+            s=40,
+            label=model,
+            zorder=3,
+        )
     pts = per_model.dropna()
     if pts["memory_gb"].nunique() >= 2:
         slope, intercept = np.polyfit(pts["memory_gb"], pts["minutes"], 1)
         xs = np.linspace(pts["memory_gb"].min(), pts["memory_gb"].max(), 50)
-        ax.plot(xs, slope * xs + intercept, linestyle="--", color=OKABE_ITO[4],
-                label=f"fit: {slope:.2f} min/GB", zorder=2)  # fmt: skip
+        ax.plot(
+            xs,
+            slope * xs + intercept,
+            linestyle="--",
+            color=OKABE_ITO[4],
+            label=f"fit: {slope:.2f} min/GB",
+            zorder=2,
+        )
     kind = "GPU" if use_gpu else "CPU (RSS)"
     ax.set_xlabel(f"peak {kind} memory (GB)")
     ax.set_ylabel("mean training time per configuration (min)")
@@ -220,7 +251,7 @@ def memory_time(df, plt):
 
 
 def f1_by_length(df, plt):
-    """F1 by gold entity length (1, 2, ≥3 tokens): grouped bars per system, one panel per dataset."""
+    """F1 by gold entity length (1, 2, ≥3 tokens): bars per system, one panel per dataset."""
     import numpy as np
 
     _require(df, ["f1_len1"], "f1_by_length")
@@ -230,9 +261,13 @@ def f1_by_length(df, plt):
     order = s.assign(_llm=s["family"] != "encoder").sort_values(["_llm", "system"])
     systems = list(dict.fromkeys(order["system"]))
     fig, axes = plt.subplots(
-        1, len(datasets), figsize=(3.6 * len(datasets) + 1.6, 3.2), squeeze=False, sharey=True,
+        1,
+        len(datasets),
+        figsize=(3.6 * len(datasets) + 1.6, 3.2),
+        squeeze=False,
+        sharey=True,
         layout="constrained",
-    )  # fmt: skip
+    )
     x = np.arange(len(LENGTHS))
     width = 0.8 / max(len(systems), 1)
     for ax, ds in zip(axes[0], datasets, strict=True):
@@ -244,8 +279,17 @@ def f1_by_length(df, plt):
             means = [row[f"{c}_mean"].iloc[0] for c in cols]
             sds = [row[f"{c}_sd"].iloc[0] for c in cols]
             hatch = "//" if row["family"].iloc[0] == "decoder" else None
-            ax.bar(x + (k - (len(systems) - 1) / 2) * width, means, width, yerr=sds, capsize=2,
-                   color=colour(k), hatch=hatch, label=system, edgecolor="white")  # fmt: skip
+            ax.bar(
+                x + (k - (len(systems) - 1) / 2) * width,
+                means,
+                width,
+                yerr=sds,
+                capsize=2,
+                color=colour(k),
+                hatch=hatch,
+                label=system,
+                edgecolor="white",
+            )
         ax.set_xticks(x, [label for _, label in LENGTHS])
         ax.set_xlabel("gold entity length (tokens)")
         ax.set_title(ds)
@@ -290,8 +334,16 @@ def cost_f1(df, plt):
         front = pareto_front(pts)
         if len(front) >= 1:
             fx, fy = zip(*front, strict=True)
-            ax.step(fx, fy, where="post", color=OKABE_ITO[7], linestyle="--", linewidth=1,
-                    label="Pareto front", zorder=2)  # fmt: skip
+            ax.step(
+                fx,
+                fy,
+                where="post",
+                color=OKABE_ITO[7],
+                linestyle="--",
+                linewidth=1,
+                label="Pareto front",
+                zorder=2,
+            )
         xs = [p[0] for p in pts if p[0] > 0]
         if xs and max(xs) / min(xs) > 20:
             ax.set_xscale("log")
@@ -333,9 +385,13 @@ def training_curves(df, plt):
     panels = list(dict.fromkeys(row.train_datasets for row, _ in curves))
     systems = list(dict.fromkeys(row.base_system for row, _ in curves))
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(4.4 * len(panels) + 0.8, 3.4), squeeze=False, sharey=True,
+        1,
+        len(panels),
+        figsize=(4.4 * len(panels) + 0.8, 3.4),
+        squeeze=False,
+        sharey=True,
         layout="constrained",
-    )  # fmt: skip
+    )
     scale = 100.0 if max(f for _, pts in curves for _, f in pts) <= 1.0 else 1.0
     seen = set()
     for row, pts in curves:
@@ -344,8 +400,14 @@ def training_curves(df, plt):
         seen.add((row.train_datasets, row.system))
         steps, f1s = zip(*pts, strict=True)
         style = DBR_STYLE.get(row.dbr, "-.") if row.dbr_suffix or row.dbr == "dbr" else "-"
-        ax.plot(steps, [f * scale for f in f1s], marker=".", linestyle=style, label=label,
-                color=colour(systems.index(row.base_system)))  # fmt: skip
+        ax.plot(
+            steps,
+            [f * scale for f in f1s],
+            marker=".",
+            linestyle=style,
+            label=label,
+            color=colour(systems.index(row.base_system)),
+        )
     for ax, ds in zip(axes[0], panels, strict=True):
         ax.set_title(f"trained on {ds}")
         ax.set_xlabel("training step (optimizer updates)")

@@ -170,6 +170,9 @@ def main_predict(argv: list[str]) -> int:
     examples = read_examples(a.input, a.dataset)
     stride = a.stride if a.stride is not None else int(info.get("stride", 32))
     allowed = None if a.all_types else allowed_types_for(info, a.dataset, examples, bundle)
+    dataset_types = tuple(allowed if allowed is not None else bundle.types)
+    for ex in examples:  # instruction-prompted methods name the dataset's types
+        ex.types = dataset_types
     preds, timer, total = predict_examples(method, bundle, examples, a.batch_size, stride, allowed)
     records = [
         {"id": ex.id, "tokens": ex.tokens, "gold": ex.tags, "pred": p.tags}

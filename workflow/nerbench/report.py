@@ -48,9 +48,18 @@ INFER_COST_KEYS: dict[str, tuple[str, ...]] = {
 NESTED_COST_KEYS = ("training", "train", "inference", "infer", "cost")
 
 ID_COLUMNS = [
-    "run_id", "group", "dataset", "types", "model", "family", "method", "quantization",
-    "train_datasets", "dbr", "seed",
-]  # fmt: skip
+    "run_id",
+    "group",
+    "dataset",
+    "types",
+    "model",
+    "family",
+    "method",
+    "quantization",
+    "train_datasets",
+    "dbr",
+    "seed",
+]
 COUNT_COLUMNS = ["n_sentences", "n_tokens", "n_gold_entities", "n_pred_entities"]
 REQUIRED_COLUMNS = ["run_id", "group", "dataset", "model", "family", "seed", "strict_f1"]
 
@@ -147,7 +156,7 @@ def _score_cells(metrics: Mapping[str, Any], path: Path) -> dict[str, Any]:
         row[f"support_{name}"] = _num(_get(metrics, "by_length", bucket, "support"))
     for key, short in SCORES:
         ci = _get(metrics, "bootstrap", f"{key}_ci")
-        lo, hi = (ci if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None))
+        lo, hi = ci if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None)
         row[f"{short}_ci_lo"], row[f"{short}_ci_hi"] = _num(lo), _num(hi)
     per_type = _get(metrics, "strict", "per_type") or {}
     for etype, sc in sorted(per_type.items()):
@@ -193,7 +202,9 @@ def aggregate_row(metrics_path: Path, groups: Mapping[str, str] | None) -> dict[
     run_dir = run_dir_of(metrics_path)
     run_json = run_dir / "run.json"
     if not run_json.is_file():
-        raise InputError(f"run.json of run '{run_id}' not found (expected beside metrics/)", run_json)
+        raise InputError(
+            f"run.json of run '{run_id}' not found (expected beside metrics/)", run_json
+        )
     if groups is not None and run_id not in groups:
         raise InputError(f"run '{run_id}' has no group in --groups", metrics_path)
     row: dict[str, Any] = {

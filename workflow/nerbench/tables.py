@@ -246,10 +246,23 @@ def render_markdown(table: Table) -> str:
 
 
 _TEX_ESCAPES = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "Δ": r"$\Delta$", "≥": r"$\geq$", "−": "-", "×": r"$\times$", "–": "--",
-}  # fmt: skip
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "≥": r"$\geq$",
+    "−": "-",
+    "×": r"$\times$",
+    "–": "--",
+}
 
 
 def tex_escape(text: Any) -> str:
@@ -373,26 +386,24 @@ class Comparison:
         return {s: match_system(s, names) for s in dict.fromkeys(self.ours["system"])}
 
     def tidy(self):
-        """TSV rows: ours with the matched paper value and Δ, then paper-only rows."""
+        """TSV rows: every our cell and every published cell, with Δ where both exist."""
         import pandas as pd
 
-        ours = self.ours.copy()
-        ours["paper_system"] = ours["system"].map(self.matches())
+        matches = self.matches()
+        ours = self.ours.assign(paper_system=self.ours["system"].map(matches))
+        keys = ["system", "paper_system", "col", "metric"]
         if self.paper is None:
-            ours["paper"] = float("nan")
+            out = ours.assign(paper=float("nan"))
         else:
             paper = self.paper.rename(columns={"system": "paper_system", "value": "paper"})
-            ours = ours.merge(paper, on=["paper_system", "col", "metric"], how="left")
-        ours["delta"] = ours["mean"] - ours["paper"]
-        frames = [ours]
-        if self.paper is not None:
-            matched = set(ours["paper_system"].dropna())
-            rest = self.paper[~self.paper["system"].isin(matched)]
-            rest = rest.rename(columns={"system": "paper_system", "value": "paper"})
-            frames.append(rest.assign(system=""))
-        cols = ["system", "paper_system", "col", "metric", "mean", "sd", "n_seeds", "paper"]
-        out = pd.concat(frames, ignore_index=True).reindex(columns=cols + ["delta"])
-        return out.rename(columns={"mean": "ours_mean", "sd": "ours_sd"})
+            pairs = pd.DataFrame({"system": list(matches), "paper_system": list(matches.values())})
+            matched = pairs.dropna().merge(paper, on="paper_system")  # a copy per our system
+            out = ours.merge(matched, on=keys, how="outer")
+            rest = paper[~paper["paper_system"].isin(set(matched["paper_system"]))]
+            out = pd.concat([out, rest.assign(system="")], ignore_index=True)
+        out["delta"] = out["mean"] - out["paper"]
+        cols = [*keys, "mean", "sd", "n_seeds", "paper", "delta"]
+        return out.reindex(columns=cols).rename(columns={"mean": "ours_mean", "sd": "ours_sd"})
 
     def rows(self) -> list[dict[str, Any]]:
         """Display rows: each our system (ours, paper, Δ), then the paper's other systems."""
@@ -408,10 +419,14 @@ class Comparison:
                 if not any(cells.values()):
                     continue
                 rows.append(
-                    {"system": system, "source": "ours", "metric": metric,
-                     "values": {c: (r.mean if r else None) for c, r in cells.items()},
-                     "sds": {c: (r.sd if r else None) for c, r in cells.items()}}
-                )  # fmt: skip
+                    {
+                        "system": system,
+                        "source": "ours",
+                        "metric": metric,
+                        "values": {c: (r.mean if r else None) for c, r in cells.items()},
+                        "sds": {c: (r.sd if r else None) for c, r in cells.items()},
+                    }
+                )
             if psys is None:
                 continue
             deltas = []
@@ -504,8 +519,8 @@ def avg_diff(
 
 
 def _prepared(df):
-    df = add_systems(to_percent(df))
-    return df
+    """Scores in percent and a ``system`` label per row."""
+    return add_systems(to_percent(df))
 
 
 def _summary_for(df, extra_keys: Sequence[str], values: Sequence[str]):
@@ -531,7 +546,9 @@ PRF = {"P": "strict_p", "R": "strict_r", "F1": "strict_f1"}
 def vaner_table(df, ref, which: str) -> Table:
     """VANER Tables 1 and 3: P/R/F1 per dataset by category with the "avg. diff." column."""
     df = _prepared(df)
-    in_domain = [d in t.split("+") for d, t in zip(df["dataset"], df["train_datasets"], strict=True)]
+    in_domain = [
+        d in t.split("+") for d, t in zip(df["dataset"], df["train_datasets"], strict=True)
+    ]
     df = df[in_domain]  # adaptation to unseen corpora is Table 4
     if which == "vaner_table1":
         df = df[df["dbr_suffix"] == ""]
@@ -578,11 +595,7 @@ def vaner_table(df, ref, which: str) -> Table:
             "DBR. avg. diff. = mean F1 difference to the same system with DBR."
         )
     comparison.extra = {"avg. diff.": avg_diff(comparison, anchor)}
-    data_paper = comparison.paper
-    comparison.paper = None if paper is None else paper[paper["metric"] != "avg_diff"]
     table = comparison.build(which, caption)
-    comparison.paper = data_paper
-    table.data = comparison.tidy()
     table.data["category"] = table.data["col"].map(category).fillna("")
     table.data = table.data.rename(columns={"col": "dataset"})
     table.spans = _category_spans(columns, category, 3) + [("", 1)]
@@ -602,6 +615,8 @@ def _standard_notes(ref) -> list[str]:
 
 def vaner_table4(df, ref) -> Table:
     """VANER Table 4: per-type F1 on the unseen CRAFT corpus (adaptation)."""
+    import pandas as pd
+
     df = _prepared(df)
     df = df[df["dataset"].str.lower().str.startswith("craft")]
     if df.empty:
@@ -614,21 +629,20 @@ def vaner_table4(df, ref) -> Table:
     )
     metrics = {t: f"type_f1_{t}" for t in types if f"type_f1_{t}" in df.columns}
     summary = _summary_for(df, ["dataset"], list(metrics.values()))
+    if not metrics:
+        raise InputError("vaner_table4: no per-type F1 (type_f1_*) for the CRAFT evaluation")
     parts = []
     for t, col in metrics.items():
         part = summary[["system", f"{col}_mean", f"{col}_sd", "n_seeds"]].copy()
         part.columns = ["system", "mean", "sd", "n_seeds"]
         parts.append(part.assign(col=t, metric="F1"))
-    import pandas as pd
-
-    ours = pd.concat(parts, ignore_index=True) if parts else long_scores(summary, "dataset", {})
+    ours = pd.concat(parts, ignore_index=True)
     paper = None
     if ref is not None:
         paper = ref.rename(columns={"type": "col"})[["system", "col", "metric", "value"]]
     comparison = Comparison(ours, paper, types, ["F1"])
     caption = (
-        "Per-type F1 (%, strict) on CRAFT, a corpus unseen in training (VANER Table 4, "
-        "adaptation)."
+        "Per-type F1 (%, strict) on CRAFT, a corpus unseen in training (VANER Table 4, adaptation)."
     )
     table = comparison.build("vaner_table4", caption)
     table.notes = _standard_notes(ref)
@@ -636,7 +650,7 @@ def vaner_table4(df, ref) -> Table:
 
 
 def _family_gap_rows(summary, columns: list[tuple[str, str]], headers: dict) -> list[dict]:
-    """"LLM − best encoder" cells: best decoder minus best encoder, per column."""
+    """ "LLM − best encoder" cells: best decoder minus best encoder, per column."""
     rec: dict[str, Any] = {"System": "LLM − best encoder", "Family": "", "Source": "ours"}
     data = []
     for key in columns:
@@ -733,14 +747,19 @@ def inference_ratio(df, ref) -> Table:
                 tok_ratio = enc.infer_tok_per_s_mean / llm.infer_tok_per_s_mean
                 rows.append(
                     {
-                        "dataset": ds, "llm": llm.system, "encoder": enc.system,
+                        "dataset": ds,
+                        "llm": llm.system,
+                        "encoder": enc.system,
                         "llm_sent_per_s": llm.infer_sent_per_s_mean,
                         "encoder_sent_per_s": enc.infer_sent_per_s_mean,
-                        "time_ratio": ratio, "token_time_ratio": tok_ratio,
-                        "llm_f1": llm.strict_f1_mean, "encoder_f1": enc.strict_f1_mean,
-                        "paper_low": low, "paper_high": high,
+                        "time_ratio": ratio,
+                        "token_time_ratio": tok_ratio,
+                        "llm_f1": llm.strict_f1_mean,
+                        "encoder_f1": enc.strict_f1_mean,
+                        "paper_low": low,
+                        "paper_high": high,
                     }
-                )  # fmt: skip
+                )
     data = pd.DataFrame(rows)
     display = pd.DataFrame(
         {
@@ -751,7 +770,8 @@ def inference_ratio(df, ref) -> Table:
             "Encoder sent/s": [fmt(v, digits=1) for v in data["encoder_sent_per_s"]],
             "Time ratio (×)": [fmt(v, digits=1) for v in data["time_ratio"]],
             "ΔF1 (LLM − enc.)": [
-                fmt(a - b, signed=True) for a, b in zip(data["llm_f1"], data["encoder_f1"])
+                fmt(a - b, signed=True)
+                for a, b in zip(data["llm_f1"], data["encoder_f1"], strict=True)
             ],
         }
     )
@@ -814,20 +834,32 @@ def foundation_f1(df, ref, learning_rate: float = 1e-5) -> Table:
                 delta_row[header[c]] = fmt(delta, signed=True)
                 cells[(len(records), header[c])] = mean
                 data.append(
-                    {"dataset": ds, "batch_size": bs, "model": system or "", "paper_system": c
-                     if c in paper_names else "", "learning_rate": learning_rate,
-                     "ours_mean": mean, "ours_sd": sd, "paper": pub, "delta": delta}
-                )  # fmt: skip
+                    {
+                        "dataset": ds,
+                        "batch_size": bs,
+                        "model": system or "",
+                        "paper_system": c if c in paper_names else "",
+                        "learning_rate": learning_rate,
+                        "ours_mean": mean,
+                        "ours_sd": sd,
+                        "paper": pub,
+                        "delta": delta,
+                    }
+                )
             marks.update(rank_marks(cells))
             records.append(ours_row)
             if paper:
                 records += [paper_row, delta_row]
-    caption = f"F1 (%, strict) per model and batch size at learning rate {learning_rate:g} (paper 002 Fig 13)."
+    caption = (
+        f"F1 (%, strict) per model and batch size at learning rate {learning_rate:g} "
+        "(paper 002 Fig 13)."
+    )
     notes = ["Bold: best of our models per batch size; underlined: second."]
     if ref is not None:
         notes.append("Paper: Europe PMC full-text corpus (GP/DS/OG); Δ = ours − published.")
-    return Table("foundation_f1", caption, pd.DataFrame(data), pd.DataFrame(records), marks,
-                 notes=notes)  # fmt: skip
+    return Table(
+        "foundation_f1", caption, pd.DataFrame(data), pd.DataFrame(records), marks, notes=notes
+    )
 
 
 def metrics_table(df) -> Table:
@@ -838,15 +870,26 @@ def metrics_table(df) -> Table:
     hps = varying_hparams(df)
     keys = ["group", "system", "model", "method", "train_datasets", "dbr", *hps, "dataset"]
     values = [
-        "strict_p", "strict_r", "strict_f1", "default_f1", "relaxed_f1",
-        "train_wall_s", "peak_rss_mb", "peak_gpu_mb", "infer_sent_per_s",
-    ]  # fmt: skip
+        "strict_p",
+        "strict_r",
+        "strict_f1",
+        "default_f1",
+        "relaxed_f1",
+        "train_wall_s",
+        "peak_rss_mb",
+        "peak_gpu_mb",
+        "infer_sent_per_s",
+    ]
     summary = summarize(df, keys, values).sort_values(keys, kind="stable").reset_index(drop=True)
     show = {
-        "strict_p": ("Strict P", 2), "strict_r": ("Strict R", 2), "strict_f1": ("Strict F1", 2),
-        "default_f1": ("Default F1", 2), "relaxed_f1": ("Relaxed F1", 2),
-        "train_wall_s": ("Train time (s)", 0), "infer_sent_per_s": ("Infer. (sent/s)", 1),
-    }  # fmt: skip
+        "strict_p": ("Strict P", 2),
+        "strict_r": ("Strict R", 2),
+        "strict_f1": ("Strict F1", 2),
+        "default_f1": ("Default F1", 2),
+        "relaxed_f1": ("Relaxed F1", 2),
+        "train_wall_s": ("Train time (s)", 0),
+        "infer_sent_per_s": ("Infer. (sent/s)", 1),
+    }
     display = pd.DataFrame(
         {
             "Group": summary["group"],
@@ -868,7 +911,9 @@ def metrics_table(df) -> Table:
     marks: dict = {}
     if "Strict F1" in display:
         for _, idx in summary.groupby("dataset").groups.items():
-            marks.update(rank_marks({(i, "Strict F1"): summary.at[i, "strict_f1_mean"] for i in idx}))
+            marks.update(
+                rank_marks({(i, "Strict F1"): summary.at[i, "strict_f1_mean"] for i in idx})
+            )
     caption = "All runs: scores (%) and cost, mean ± sd over seeds."
     notes = ["Bold: best strict F1 per dataset; underlined: second."]
     return Table("metrics", caption, summary, display, marks, notes=notes)

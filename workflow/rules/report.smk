@@ -33,10 +33,14 @@ def report_targets():
     if metrics_files():
         targets.append(AGGREGATE)
         targets += expand(
-            "results/tables/{name}.{ext}", name=study_outputs("tables"), ext=("tsv", "md", "tex")
+            "results/tables/{name}.{ext}",
+            name=study_outputs("tables"),
+            ext=("tsv", "md", "tex"),
         )
         targets += expand(
-            "results/figures/{name}.{ext}", name=study_outputs("figures"), ext=("png", "pdf")
+            "results/figures/{name}.{ext}",
+            name=study_outputs("figures"),
+            ext=("png", "pdf"),
         )
     return targets
 
@@ -62,10 +66,10 @@ rule aggregate:
         code="workflow/nerbench/report.py",
     output:
         tsv=report(AGGREGATE, caption="../report/aggregate.rst", category="Data"),
-    params:
-        groups=lambda wc: as_json(PLAN.run_groups),
     log:
         "logs/report/aggregate.log",
+    params:
+        groups=lambda wc: as_json(PLAN.run_groups),
     shell:
         "python -m nerbench aggregate --metrics {input.metrics:q} --groups {params.groups:q} "
         "--out {output.tsv:q} > {log:q} 2>&1"
@@ -86,6 +90,8 @@ rule table:
         ),
         md="results/tables/{name}.md",
         tex="results/tables/{name}.tex",
+    log:
+        "logs/report/table_{name}.log",
     wildcard_constraints:
         name="|".join(TABLE_NAMES),
     params:
@@ -94,8 +100,6 @@ rule table:
         ),
         prefix="results/tables/{name}",
         caption=lambda wc: caption_text("table", wc.name),
-    log:
-        "logs/report/table_{name}.log",
     shell:
         "python -m nerbench tables --metrics {input.metrics:q} --which {wildcards.name} "
         "{params.reference} --out-prefix {params.prefix:q} > {log:q} 2>&1"
@@ -114,13 +118,13 @@ rule figure:
             labels={"figure": "{name}"},
         ),
         pdf="results/figures/{name}.pdf",
+    log:
+        "logs/report/figure_{name}.log",
     wildcard_constraints:
         name="|".join(FIGURE_NAMES),
     params:
         prefix="results/figures/{name}",
         caption=lambda wc: caption_text("figure", wc.name),
-    log:
-        "logs/report/figure_{name}.log",
     shell:
         "python -m nerbench figures --metrics {input.metrics:q} --which {wildcards.name} "
         "--out-prefix {params.prefix:q} > {log:q} 2>&1"

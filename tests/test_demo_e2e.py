@@ -1,0 +1,31 @@
+"""The embedded default: `snakemake --cores 2` runs the demo study offline to every table, figure and report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import run_snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_end_to_end_then_nothing_to_do(project):
+    run_snakemake(project, "--cores", "2", timeout=3000)
+    study = yaml.safe_load((project / "config/studies/demo.yaml").read_text())
+    for name in study["outputs"]["tables"]:
+        for ext in ("tsv", "md"):
+            assert (project / f"results/tables/{name}.{ext}").stat().st_size > 0, name
+    for name in study["outputs"]["figures"]:
+        for ext in ("png", "pdf"):
+            assert (project / f"results/figures/{name}.{ext}").stat().st_size > 0, name
+    metrics = sorted(project.glob("results/runs/*/metrics/*.json"))
+    assert metrics
+    minilm = [json.loads(p.read_text()) for p in metrics if "minilm-l6__NCBI" in str(p)]
+    assert minilm and minilm[0]["strict"]["micro"]["f1"] > 0.2, "real MiniLM learns something"
+    run_snakemake(project, "--report", "results/report.html")
+    html = (project / "results/report.html").read_text(errors="replace")
+    assert "corpus_stats" in html
+    again = run_snakemake(project, "-n", "--cores", "2")
+    assert "Nothing to be done" in again.stdout + again.stderr
