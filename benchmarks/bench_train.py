@@ -191,12 +191,11 @@ def bench_predict(a, dev) -> dict:
     bundle.extra["autocast"] = autocast_dtype(a.precision, torch.device(a.device))
     method.predict(bundle, dev[:64], batch_size=64, stride=32)  # warm-up
     out = {}
-    for name, bs in (("batched", a.predict_batch_size), ("one_at_a_time", 1)):
+    for bs in sorted({1, 8, 32, a.predict_batch_size}):
         timer = ForwardTimer(bundle.device)
         t0 = time.perf_counter()
         method.predict(bundle, dev, batch_size=bs, stride=32, timer=timer)
-        out[name] = {
-            "batch_size": bs,
+        out[f"bs{bs}"] = {
             "sentences_per_s_forward": len(dev) / timer.seconds,
             "sentences_per_s_total": len(dev) / (time.perf_counter() - t0),
         }
@@ -210,7 +209,7 @@ def main() -> int:
     p.add_argument("--dev-limit", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--predict-batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -262,11 +261,11 @@ def main() -> int:
                 )
     if "predict" in res:
         pr = res["predict"]
-        for kind in ("forward", "total"):
-            key = f"sentences_per_s_{kind}"
-            ratios[f"predict batched/one-at-a-time ({kind})"] = (
-                pr["batched"][key] / pr["one_at_a_time"][key]
-            )
+        for name, row in pr.items():
+            if name != "bs1":
+                for kind in ("forward", "total"):
+                    key = f"sentences_per_s_{kind}"
+                    ratios[f"predict {name}/bs1 ({kind})"] = row[key] / pr["bs1"][key]
     res["ratios"] = ratios
     text = json.dumps(res, indent=2)
     print(text)

@@ -200,6 +200,53 @@ def vaner_study(root: Path) -> tuple[list[Path], dict[str, str]]:
     return files, groups
 
 
+def vaner_yaml_study(root: Path) -> tuple[list[Path], dict[str, str]]:
+    """Shaped like config/studies/vaner.yaml: only the mixture varies DBR; adapt and encoders."""
+    datasets = ("NCBI-disease", "JNLPBA-gene")
+    files, groups = [], {}
+    for dbr in ("dbr", "random", "none"):
+        rid = f"mix__{dbr}"
+        files += write_run(
+            root,
+            rid,
+            model="llama-2-7b",
+            family="decoder",
+            method="labeler",
+            train=datasets,
+            dbr=dbr,
+            p=0.85,
+            r=0.86,
+        )
+        groups[rid] = "VANER"
+    for ds in datasets:
+        files += write_run(
+            root,
+            f"single__{ds}",
+            model="llama-2-7b",
+            family="decoder",
+            method="labeler",
+            train=(ds,),
+            p=0.84,
+            r=0.85,
+        )
+        groups[f"single__{ds}"] = "VANER_single"
+        for model in ("biobert-v1.1", "biomedbert-base-abstract"):
+            files += write_run(root, f"{model}__{ds}", model=model, train=(ds,))
+            groups[f"{model}__{ds}"] = "encoders"
+    files += write_run(
+        root,
+        "adapt",
+        model="llama-2-7b",
+        family="decoder",
+        method="labeler",
+        train=datasets,
+        evals=("CRAFT",),
+        types=("Species", "Gene", "Chemical"),
+    )
+    groups["adapt"] = "VANER_adapt"
+    return files, groups
+
+
 def grid_study(root: Path) -> tuple[list[Path], dict[str, str]]:
     """Foundation-grid-like runs: 4 models × batch {8,16} × lr {1e-5, 1e-4}."""
     files, groups = [], {}
@@ -370,6 +417,7 @@ def test_match_system():
     assert match_system("VANER_single w/o DBR", vaner) == "VANER_single w/o DBR"
     assert match_system("VANER_single", vaner) == "VANER_single"
     assert match_system("VANER_llama3", vaner) == "VANER"
+    assert match_system("VANER_single w/o DBR", ["VANER", "VANER_single"]) is None
 
 
 # --------------------------------------------------------------------------- tables
@@ -411,6 +459,29 @@ def test_vaner_table1_compares_with_the_paper(vaner_tsv):
     )
     ref = pd.read_csv(REFERENCE_DIR / "vaner_table1.tsv", sep="\t", comment="#")
     assert t.data["paper"].notna().sum() == len(ref)  # every published cell is in the TSV
+
+
+def test_vaner_tables_for_the_vaner_study_layout(tmp_path):
+    files, groups = vaner_yaml_study(tmp_path)
+    tsv = tmp_path / "m.tsv"
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(tsv)]
+    )
+    d = _table(tsv, "vaner_table1").display
+    sources = d.groupby("System")["Source"].apply(set).to_dict()
+    assert sources["VANER"] == {"ours", "paper", "Δ"}
+    assert sources["VANER_single w/o DBR"] == {"ours"}  # never compared with DBR numbers
+    assert sources["biobert-v1.1"] == {"ours", "Δ"} and "BioBERT" in sources
+    assert sources["biomedbert-base-abstract"] == {"ours", "Δ"} and "PubMedBERT" in sources
+    assert "VANER + random DBR" not in sources  # Table 1 shows the DBR variant
+    paper = d[(d.System == "VANER") & (d.Source == "paper") & (d.Metric == "F1")].iloc[0]
+    assert paper["JNLPBA-gene"] == "77.41"
+    d3 = _table(tsv, "vaner_table3").display
+    ours3 = set(d3[d3.Source == "ours"].System)
+    assert ours3 == {"VANER", "VANER + random DBR", "VANER w/o DBR", "VANER_single w/o DBR"}
+    assert {"ours", "paper", "Δ"} == set(d3[d3.System == "VANER_single w/o DBR"].Source)
+    d4 = _table(tsv, "vaner_table4").display
+    assert "VANER_adapt w/o DBR" in set(d4[d4.Source == "ours"].System)
 
 
 def test_vaner_table3_dbr_ablation(vaner_tsv):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nerbench.io import InputError, atomic_path, read_jsonl
-from nerbench.tables import add_systems, match_system, summarize, to_percent
+from nerbench.tables import add_systems, dbr_ablation_rows, match_system, summarize, to_percent
 
 FIGURE_NAMES = (
     "grid_heatmaps",
@@ -369,12 +369,13 @@ def _dev_curve(run_dir: Path) -> list[tuple[float, float]]:
 def training_curves(df, plt):
     """Dev F1 vs training step per training set, with vs without DBR (VANER Fig 5).
 
-    When some study groups vary the DBR variant, only those groups are drawn.
+    When some method's runs vary the DBR variant, only those runs are drawn.
     """
     _require(df, ["run_dir"], "training_curves")
     runs = df.drop_duplicates("run_id")
-    if (runs["dbr_suffix"] != "").any():
-        runs = runs[runs["group"].isin(runs.loc[runs["dbr_suffix"] != "", "group"])]
+    ablation = dbr_ablation_rows(runs)
+    if not ablation.empty:
+        runs = ablation
     curves = []
     for row in runs.itertuples(index=False):
         pts = _dev_curve(Path(row.run_dir))

@@ -68,11 +68,18 @@ def _name_variants(name: str) -> set[str]:
 
 
 def match_system(label: str, candidates: Iterable[str]) -> str | None:
-    """The candidate (paper system) whose name is the longest word-boundary prefix of ``label``."""
+    """The candidate (paper system) whose name is the longest word-boundary prefix of ``label``.
+
+    A label naming a DBR variant ("... w/o DBR", "... + random DBR") only matches a candidate
+    naming one too, so a run without DBR is never compared with the paper's DBR system.
+    """
     words = [w for w in re.split(r"[\s_\-./()+]+", str(label).lower()) if w]
     prefixes = {norm("".join(words[:i])): i for i in range(1, len(words) + 1)}
+    names_dbr = "dbr" in words
     best, best_len = None, 0
     for cand in candidates:
+        if ("dbr" in norm(cand)) != names_dbr:
+            continue
         for variant in _name_variants(cand):
             n = prefixes.get(variant, 0)
             if n > best_len:
@@ -101,11 +108,16 @@ def to_percent(df):
 
 
 def add_systems(df):
-    """Add ``system`` (row label), ``base_system`` (label without DBR suffix) and ``dbr_suffix``."""
+    """Add ``system`` (row label), ``base_system`` (label without DBR suffix) and ``dbr_suffix``.
+
+    The DBR suffix ("+ random DBR", "w/o DBR") is added wherever the DBR variant varies among
+    the runs of a method (an ablation factor), so a labeler trained without DBR is never shown
+    under the name of the paper's DBR system.
+    """
     df = df.copy()
     models_per_group = df.groupby("group")["model"].nunique()
-    dbr_per_group = df.groupby("group")["dbr"].nunique()
     groups_per_model = df.groupby("model")["group"].nunique()
+    dbr_per_method = df.groupby("method")["dbr"].nunique()
 
     def base(row) -> str:
         group, model = row["group"], row["model"]
@@ -117,11 +129,17 @@ def add_systems(df):
 
     df["base_system"] = df.apply(base, axis=1) if len(df) else []
     df["dbr_suffix"] = [
-        DBR_SUFFIX.get(d, f" + {d} DBR") if dbr_per_group[g] > 1 else ""
-        for g, d in zip(df["group"], df["dbr"], strict=True)
+        DBR_SUFFIX.get(d, f" + {d} DBR") if dbr_per_method[m] > 1 else ""
+        for m, d in zip(df["method"], df["dbr"], strict=True)
     ]
     df["system"] = df["base_system"] + df["dbr_suffix"]
     return df
+
+
+def dbr_ablation_rows(df):
+    """Rows of the methods whose runs vary the DBR variant."""
+    varying = df.groupby("method")["dbr"].transform("nunique") > 1
+    return df[varying]
 
 
 def hparam_columns(df) -> list[str]:
@@ -550,15 +568,13 @@ def vaner_table(df, ref, which: str) -> Table:
         d in t.split("+") for d, t in zip(df["dataset"], df["train_datasets"], strict=True)
     ]
     df = df[in_domain]  # adaptation to unseen corpora is Table 4
-    if which == "vaner_table1":
-        df = df[df["dbr_suffix"] == ""]
+    if which == "vaner_table1":  # each system's DBR variant where it has one
+        has_dbr = df.groupby("base_system")["dbr"].transform(lambda s: (s == "dbr").any())
+        df = df[~has_dbr | (df["dbr"] == "dbr")]
     else:
-        dbr_groups = set(df.groupby("group").filter(lambda g: g["dbr"].nunique() > 1)["group"])
         ref_names = [] if ref is None else list(dict.fromkeys(ref["system"]))
-        keep = df["group"].isin(dbr_groups) | df["system"].map(
-            lambda s: match_system(s, ref_names) is not None
-        )
-        df = df[keep]
+        matched = df["system"].map(lambda s: match_system(s, ref_names) is not None)
+        df = df[df.index.isin(dbr_ablation_rows(df).index) | matched]
     if df.empty:
         raise InputError(f"{which}: no runs to show (metrics.tsv has no matching systems)")
     summary = _summary_for(df, ["dataset"], list(PRF.values()))

@@ -28,7 +28,11 @@ rule corpus_stats:
         ],
         bio=lambda wc: bio_files(PLAN.study_datasets),
     output:
-        tsv="results/tables/corpus_stats.tsv",
+        tsv=report(
+            "results/tables/corpus_stats.tsv",
+            caption="../report/corpus_stats.rst",
+            category="Tables",
+        ),
         md="results/tables/corpus_stats.md",
     log:
         "logs/corpus_stats.log",

@@ -129,4 +129,5 @@ def all_targets():
     targets = ["results/tables/corpus_stats.tsv", "results/tables/corpus_stats.md"]
     targets += bio_files(PLAN.study_datasets)
     targets += metrics_files()
+    targets += report_targets()
     return targets
