@@ -132,8 +132,8 @@ class TrainingArgs:
     save_every: int = 500  # optimizer steps between checkpoints; 0 = only at epoch ends
     patience: int = 3  # evaluations without dev-F1 improvement before stopping; 0 = never stop
     precision: str = "auto"  # auto | fp32 | bf16
-    train_limit: int | None = None  # use only the first N training sentences (smoke runs)
-    eval_limit: int | None = None  # use only the first N dev sentences
+    train_limit: int | None = None  # first N sentences of each training file (smoke runs)
+    eval_limit: int | None = None  # first N sentences of each dev file
     eval_batch_size: int | None = None  # None = 2 * batch_size
     max_grad_norm: float = 1.0
     logging_steps: int = 10
