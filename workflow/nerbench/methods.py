@@ -139,9 +139,9 @@ class TrainingArgs:
     logging_steps: int = 10
     mega_batch_mult: int = 50  # length grouping: sort within mega-batches of batch_size * this
     # decoder methods (ignored by encoders)
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_r: int | None = None  # None = the method's default (labeler 16, generative 128)
+    lora_alpha: int | None = None  # None = the method's default (labeler 32, generative 256)
+    lora_dropout: float | None = None  # None = the method's default (labeler 0.1, generative 0.05)
     quantization: str | None = None  # None = the model's quantization from models.tsv
     gradient_checkpointing: bool = False
     instruction: str | None = None
