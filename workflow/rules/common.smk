@@ -130,4 +130,5 @@ def all_targets():
     targets += bio_files(PLAN.study_datasets)
     targets += metrics_files()
     targets += report_targets()
+    targets += DBR_WF.targets()
     return targets
