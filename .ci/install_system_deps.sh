@@ -4,7 +4,7 @@ set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(default-jdk-headless)
 command -v g++ >/dev/null || need+=(g++)
-command -v slurmctld >/dev/null || need+=(slurm-wlm munge)
+{ command -v slurmctld && command -v slurmd && command -v munged; } >/dev/null || need+=(slurm-wlm munge)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2
@@ -12,5 +12,5 @@ if [ "${#need[@]}" -gt 0 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

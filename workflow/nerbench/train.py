@@ -99,8 +99,11 @@ def read_examples(
                 continue
             rec = _parse_record(line, path, lineno)
             ex_id = f"{rec.get('doc_id', dataset)}/{rec.get('sent_id', lineno)}"
+            ex_dataset, ex_types = dataset, tuple(types)
+            if rec.get("target_type"):  # a DBR sample: type-only instruction for its target type
+                ex_dataset, ex_types = f"dbr:{dataset}", (str(rec["target_type"]),)
             out.append(
-                Example(ex_id, list(rec["tokens"]), list(rec["tags"]), dataset, tuple(types))
+                Example(ex_id, list(rec["tokens"]), list(rec["tags"]), ex_dataset, ex_types)
             )
     return out
 
