@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from nerbench.config import (
     expand_runs,
     load_datasets,

@@ -1,4 +1,4 @@
-"""The embedded default: `snakemake --cores 2` runs the demo study offline to every table, figure and report."""
+"""The embedded default: `snakemake --cores 2` runs the demo study offline to every output."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+
 from conftest import run_snakemake
 
 pytestmark = pytest.mark.slow

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import nerbench
 import pytest
+
+import nerbench
 from nerbench.cli import main as cli_main
 from nerbench.corpora import (
     DownloadError,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-import nerbench.evaluate as ev
 import numpy as np
 import pytest
+
+import nerbench.evaluate as ev
 from nerbench.cli import main as cli_main
 from nerbench.evaluate import (
     compute_metrics,

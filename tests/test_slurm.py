@@ -1,6 +1,7 @@
 """`snakemake --profile slurm` on a real single-node SLURM cluster (munged, slurmctld, slurmd).
 
-Skipped with a reason where SLURM is not installed (``.ci/install_system_deps.sh`` installs it) or the
+Skipped with a reason where SLURM is not installed (``.ci/install_system_deps.sh`` installs it)
+or the
 test is not root. The reduced demo study runs from a copy of the repository through the real
 profile in ``profiles/slurm`` (reached as ``--profile slurm`` via the ``slurm`` symlink); the
 training job asks for a GPU (``--gpus=1``, the node has one count-only GPU) and is requeued by

@@ -1,4 +1,4 @@
-"""The Snakemake DAG: every study builds, training never reads a test split, lint and format clean."""
+"""The Snakemake DAG: every study builds, training never reads test data, lint/format clean."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import ROOT, run_snakemake
 
 STUDIES = ("demo", "vaner", "llm_vs_encoder", "foundation_grid")

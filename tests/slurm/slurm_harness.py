@@ -1,6 +1,7 @@
 """A real single-node SLURM cluster on 127.0.0.1 for tests (munged, slurmctld, slurmd).
 
-Needs the Debian packages slurm-wlm and munge (``.ci/install_system_deps.sh``) and root, because slurmd
+Needs the Debian packages slurm-wlm and munge (``.ci/install_system_deps.sh``) and root,
+because slurmd
 launches jobs and the config must live at ``/etc/slurm/slurm.conf``: the executor plugin's job
 step strips ``SLURM_CONF`` from the environment. An existing slurm.conf / gres.conf is backed up
 and restored; every daemon started here is stopped by :meth:`LocalSlurm.stop`.
@@ -34,7 +35,8 @@ def missing_requirements() -> str | None:
     """Why a local SLURM cannot be started here, or None when it can."""
     missing = [b for b in BINARIES if shutil.which(b) is None]
     if missing:
-        return f"SLURM/munge not installed ({', '.join(missing)} missing): run .ci/install_system_deps.sh"
+        missing_list = ", ".join(missing)
+        return f"SLURM/munge not installed ({missing_list} missing): run .ci/install_system_deps.sh"
     if os.geteuid() != 0:
         return "a local SLURM needs root (slurmd launches jobs; config goes to /etc/slurm)"
     return None

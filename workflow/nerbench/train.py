@@ -102,9 +102,7 @@ def read_examples(
             ex_dataset, ex_types = dataset, tuple(types)
             if rec.get("target_type"):  # a DBR sample: type-only instruction for its target type
                 ex_dataset, ex_types = f"dbr:{dataset}", (str(rec["target_type"]),)
-            out.append(
-                Example(ex_id, list(rec["tokens"]), list(rec["tags"]), ex_dataset, ex_types)
-            )
+            out.append(Example(ex_id, list(rec["tokens"]), list(rec["tags"]), ex_dataset, ex_types))
     return out
 
 
