@@ -347,6 +347,9 @@ def cost_f1(df, plt):
         xs = [p[0] for p in pts if p[0] > 0]
         if xs and max(xs) / min(xs) > 20:
             ax.set_xscale("log")
+            from matplotlib.ticker import NullFormatter
+
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("strict F1 (%), mean over datasets and seeds")
     axes[0][-1].legend(frameon=False, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
