@@ -15,7 +15,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 def copy_project(dest: Path) -> Path:
     """Copy what a workflow run needs (no results) into ``dest``; return it."""
-    for name in ("Snakefile", "workflow", "config", "resources", "profiles"):
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "workflow", "config", "resources", "profiles", "slurm"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(
@@ -23,6 +24,8 @@ def copy_project(dest: Path) -> Path:
                 dest / name,
                 ignore=shutil.ignore_patterns("__pycache__", "tools", "raw", "*.egg-info"),
             )
+        elif src.is_symlink():
+            (dest / name).symlink_to(src.readlink())
         elif src.exists():
             shutil.copy2(src, dest / name)
     return dest

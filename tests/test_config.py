@@ -50,13 +50,13 @@ def test_changing_one_models_learning_rate_changes_only_its_runs():
     study = load_study("demo", ROOT / "config/studies")
     before = expand_runs(study, datasets, models, "demo")
     changed = copy.deepcopy(study)
-    changed["runs"][0]["model_hparams"] = {"tiny-bert": {"learning_rate": 1e-3}}
+    changed["runs"][0]["model_hparams"] = {"tiny-bert": {"learning_rate": 3e-3}}
     after = expand_runs(changed, datasets, models, "demo")
     gone, new = set(before.runs) - set(after.runs), set(after.runs) - set(before.runs)
     n_datasets = len(study["runs"][0]["datasets"])
     assert len(gone) == len(new) == n_datasets
     assert all(r.startswith("tiny-bert__") for r in gone | new)
-    assert all(after.runs[r]["hparams"]["learning_rate"] == 1e-3 for r in new)
+    assert all(after.runs[r]["hparams"]["learning_rate"] == 3e-3 for r in new)
 
 
 def test_run_id_ignores_group_name_but_not_seed():
@@ -71,7 +71,9 @@ def test_run_id_ignores_group_name_but_not_seed():
     reseeded = copy.deepcopy(study)
     reseeded["runs"][0]["seeds"] = [7]
     c = expand_runs(reseeded, datasets, models, "demo")
-    assert not set(a.runs) & set(c.runs)
+    group0 = {r for r, g in a.run_groups.items() if g == study["runs"][0]["name"]}
+    assert group0 and not group0 & set(c.runs)
+    assert set(a.runs) - group0 <= set(c.runs)  # other groups keep their runs
 
 
 def _copy_config(tmp_path: Path) -> Path:

@@ -21,7 +21,7 @@ def _dry_run(study: str, *extra: str) -> str:
 
 @pytest.mark.parametrize("study", STUDIES)
 def test_study_dag_builds(study):
-    out = _dry_run(study)
+    out = _dry_run(study, "--forceall")
     assert re.search(r"^train\s+\d+", out, re.M), out[-2000:]
     assert re.search(r"^evaluate\s+\d+", out, re.M)
 

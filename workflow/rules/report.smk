@@ -5,58 +5,11 @@ Each table/figure rule takes its code file as an input, so editing plots.py reru
 figure rules and editing tables.py only the table (and figure) rules.
 """
 
-from pathlib import Path
-
-from nerbench.plots import FIGURE_NAMES
-from nerbench.tables import REFERENCE_FILES, TABLE_NAMES
-
-AGGREGATE = "results/aggregate/metrics.tsv"
-CAPTION_DIR = Path("workflow/report")
-
 
 localrules:
     aggregate,
     table,
     figure,
-
-
-def study_outputs(kind):
-    """Names of the study's tables or figures made here (corpus_stats comes from bio.smk)."""
-    names = (PLAN.study.get("outputs") or {}).get(kind) or []
-    known = TABLE_NAMES if kind == "tables" else FIGURE_NAMES
-    return [n for n in names if n in known]
-
-
-def report_targets():
-    """Aggregate table plus every table and figure the study lists."""
-    targets = []
-    if metrics_files():
-        targets.append(AGGREGATE)
-        targets += expand(
-            "results/tables/{name}.{ext}",
-            name=study_outputs("tables"),
-            ext=("tsv", "md", "tex"),
-        )
-        targets += expand(
-            "results/figures/{name}.{ext}",
-            name=study_outputs("figures"),
-            ext=("png", "pdf"),
-        )
-    return targets
-
-
-def reference_input(wildcards):
-    """Published numbers a table is compared with (config/reference/), if any."""
-    ref = REFERENCE_FILES.get(wildcards.name)
-    return [f"config/reference/{ref}"] if ref else []
-
-
-def caption_text(kind, name):
-    """Caption of one table or figure for the HTML report: workflow/report/<kind>_<name>.rst."""
-    path = CAPTION_DIR / f"{kind}_{name}.rst"
-    if path.is_file():
-        return path.read_text(encoding="utf-8")
-    return f"{kind.capitalize()} ``{name}``."
 
 
 rule aggregate:
@@ -68,6 +21,8 @@ rule aggregate:
         tsv=report(AGGREGATE, caption="../report/aggregate.rst", category="Data"),
     log:
         "logs/report/aggregate.log",
+    conda:
+        "../../envs/report.yaml"
     params:
         groups=lambda wc: as_json(PLAN.run_groups),
     shell:
@@ -94,6 +49,8 @@ rule table:
         "logs/report/table_{name}.log",
     wildcard_constraints:
         name="|".join(TABLE_NAMES),
+    conda:
+        "../../envs/report.yaml"
     params:
         reference=lambda wc, input: (
             f"--reference '{input.reference}'" if input.reference else ""
@@ -122,6 +79,8 @@ rule figure:
         "logs/report/figure_{name}.log",
     wildcard_constraints:
         name="|".join(FIGURE_NAMES),
+    conda:
+        "../../envs/report.yaml"
     params:
         prefix="results/figures/{name}",
         caption=lambda wc: caption_text("figure", wc.name),
