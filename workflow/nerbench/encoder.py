@@ -194,25 +194,6 @@ class TokenClassificationMethod(Method):
             )
         return [label2id[t] for t in ex.tags]
 
-    def collate(self, bundle: Bundle, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        """Pad to the longest feature: ``input_ids``, ``attention_mask`` and ``labels``."""
-        pad = bundle.tokenizer.pad_token_id
-        width = max(f["length"] for f in features)
-        ids = torch.full((len(features), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        has_labels = "labels" in features[0]
-        labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
-        for row, f in enumerate(features):
-            n = f["length"]
-            ids[row, :n] = torch.tensor(f["input_ids"])
-            mask[row, :n] = 1
-            if has_labels:
-                labels[row, :n] = torch.tensor(f["labels"])
-        batch = {"input_ids": ids, "attention_mask": mask}
-        if has_labels:
-            batch["labels"] = labels
-        return batch
-
     # ----------------------------------------------------------------- prediction
 
     def predict(

@@ -637,25 +637,6 @@ class LabelerMethod(Method):
             raise InputError(f"sentence '{ex.id}': tags missing or not one per token")
         return type_labels(ex.tags, entity_type)
 
-    def collate(self, bundle: Bundle, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        """Right-pad to the longest feature: ``input_ids``, ``attention_mask`` (+ ``labels``)."""
-        pad = bundle.tokenizer.pad_token_id
-        width = max(f["length"] for f in features)
-        ids = torch.full((len(features), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        has_labels = "labels" in features[0]
-        labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
-        for row, f in enumerate(features):
-            n = f["length"]
-            ids[row, :n] = torch.tensor(f["input_ids"])
-            mask[row, :n] = 1
-            if has_labels:
-                labels[row, :n] = torch.tensor(f["labels"])
-        batch = {"input_ids": ids, "attention_mask": mask}
-        if has_labels:
-            batch["labels"] = labels
-        return batch
-
     # ----------------------------------------------------------------- prediction
 
     def predict(

@@ -380,6 +380,25 @@ def restrict_tags(tags: list[str], allowed_types: Iterable[str] | None) -> list[
 # --------------------------------------------------------------------------- the interface
 
 
+def right_pad(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad features (``input_ids``, ``length``, optional ``labels``) on the right."""
+    width = max(f["length"] for f in features)
+    ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(features), width), dtype=torch.long)
+    has_labels = "labels" in features[0]
+    labels = torch.full((len(features), width), -100, dtype=torch.long)
+    for row, f in enumerate(features):
+        n = f["length"]
+        ids[row, :n] = torch.tensor(f["input_ids"])
+        mask[row, :n] = 1
+        if has_labels:
+            labels[row, :n] = torch.tensor(f["labels"])
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if has_labels:
+        batch["labels"] = labels
+    return batch
+
+
 class Method(ABC):
     """Base class of all methods; see the module docstring for the contract."""
 
@@ -403,9 +422,10 @@ class Method(ABC):
     def encode(self, bundle: Bundle, examples: Sequence[Example], train: bool) -> list[dict]:
         """Features for ``examples`` (``train=True``: with labels; long inputs split to windows)."""
 
-    @abstractmethod
     def collate(self, bundle: Bundle, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        """Pad a batch of features to its longest member; return CPU tensors."""
+        """Right-pad a batch to its longest feature: ``input_ids``, ``attention_mask`` and, when
+        present, ``labels`` (-100 on padding); CPU tensors. Methods may override."""
+        return right_pad(features, bundle.tokenizer.pad_token_id)
 
     def loss(self, bundle: Bundle, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Training loss of one (already device-placed) batch."""
