@@ -16,7 +16,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 def copy_project(dest: Path) -> Path:
     """Copy what a workflow run needs (no results) into ``dest``; return it."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "config", "resources", "profiles", "slurm"):
+    for name in ("Snakefile", "workflow", "config", "resources", "envs", "profiles", "slurm"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(
