@@ -607,7 +607,16 @@ class Trainer:
             "best_dev_f1": state.best_f1 if loaded_best else None,
             "train_features": len(self.features),
             "attempts": state.attempts,
+            "model_revision": loaded_revision(self.bundle.model),
         }
+
+
+def loaded_revision(model: Any) -> str | None:
+    """Hub commit the weights were loaded from (None for local models): pins an unpinned row."""
+    config = getattr(model, "config", None)
+    if config is None and hasattr(model, "get_base_model"):
+        config = getattr(model.get_base_model(), "config", None)
+    return getattr(config, "_commit_hash", None)
 
 
 def _group_by_dataset(examples: Sequence[Example]) -> list[list[Example]]:
