@@ -17,6 +17,7 @@ include: "workflow/rules/dbr.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report_inputs.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -155,13 +155,13 @@ def main() -> int:
             "recall": 1.0,
         }
     )
-    configs = [("IVF", {"type": "ivf", "nprobe": p}, f"nprobe={p}") for p in (8, 32, 128)] + [
+    configs = [("IVF", {"type": "ivf", "nprobe": p}, f"nprobe={p}") for p in (8, 32, 128, 512)] + [
         (
             "HNSW",
             {"type": "hnsw", "hnsw_m": 32, "ef_construction": 200, "ef_search": e},
             f"M=32 efSearch={e}",
         )
-        for e in (32, 128)
+        for e in (32, 128, 512)
     ]
     built: dict[str, tuple] = {}
     for family, spec, label in configs:

@@ -633,6 +633,7 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
+include: "{report_inputs}"
 include: "{report_smk}"
 
 
@@ -648,13 +649,17 @@ def test_report_rules_and_html_report(tmp_path):
     """The report rules run under Snakemake and `--report` holds every table and figure."""
     files, groups = vaner_study(tmp_path)
     (tmp_path / "groups.json").write_text(json.dumps(groups))
-    for sub in ("workflow/nerbench", "workflow/report", "config/reference"):
+    for sub in ("workflow/nerbench", "workflow/report", "config/reference", "envs"):
         shutil.copytree(REPO / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "workflow/rules").mkdir()
-    shutil.copy(REPO / "workflow/rules/report.smk", tmp_path / "workflow/rules/report.smk")
+    for smk in ("report_inputs.smk", "report.smk"):
+        shutil.copy(REPO / "workflow/rules" / smk, tmp_path / "workflow/rules" / smk)
     (tmp_path / "Snakefile").write_text(
         "from pathlib import Path\n"
-        + textwrap.dedent(SNAKEFILE).format(report_smk="workflow/rules/report.smk")
+        + textwrap.dedent(SNAKEFILE).format(
+            report_inputs="workflow/rules/report_inputs.smk",
+            report_smk="workflow/rules/report.smk",
+        )
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "workflow")}
     run = lambda *a: subprocess.run(  # noqa: E731

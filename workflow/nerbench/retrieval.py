@@ -42,7 +42,9 @@ EMBEDDER_DEFAULTS: dict = {
 }
 INDEX_DEFAULTS: dict = {
     "type": "auto",
-    "exact_max": 200_000,
+    # Exact search up to 2M names: DBR sends only thousands of queries, and exact search over
+    # 170k names ran at ~430 queries/s on 2 CPU threads (benchmarks/README_retrieval.md).
+    "exact_max": 2_000_000,
     "ann": "hnsw",
     "nlist": None,
     "nprobe": 32,
