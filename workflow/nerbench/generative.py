@@ -49,8 +49,6 @@ from nerbench.methods import (
     read_method_file,
     restrict_tags,
     word_windows,
-    write_labels,
-    write_method_file,
 )
 
 IGNORE = -100
@@ -219,18 +217,8 @@ class GenerativeMethod(Method):
 
     def save(self, bundle: Bundle, out_dir: Path, metadata: dict[str, Any] | None = None) -> None:
         """Adapter (or the full model when ``lora_r`` is 0), tokenizer, labels, method."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        adapter = peft_utils.is_peft(bundle.model)
-        if adapter:
-            peft_utils.save_adapter(bundle.model, out_dir)
-        else:
-            bundle.model.save_pretrained(out_dir)
-        bundle.tokenizer.save_pretrained(out_dir)
-        write_labels(out_dir, bundle.labels)
         info = {k: bundle.extra.get(k) for k in ("base", "lora", "max_new_tokens")}
-        info["adapter"] = adapter
-        write_method_file(out_dir, self.name, bundle.max_length, {**(metadata or {}), **info})
+        peft_utils.save_decoder_bundle(bundle, out_dir, self.name, info, metadata)
 
     def load_trained(self, model_dir: Path, device: torch.device) -> Bundle:
         model_dir = Path(model_dir)

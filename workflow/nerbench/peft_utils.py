@@ -250,3 +250,23 @@ def load_adapter(base: torch.nn.Module, adapter_dir: Path, merge: bool) -> torch
     if merge:
         model = model.merge_and_unload()
     return model.eval()
+
+
+def save_decoder_bundle(
+    bundle: Any, out_dir: Path, method: str, info: dict[str, Any], metadata: dict | None
+) -> None:
+    """Save a decoder run: the adapter (or the full model when LoRA is off), tokenizer, labels
+    and ``method.json`` holding ``metadata``, ``info`` and whether an adapter was saved."""
+    from nerbench.methods import write_labels, write_method_file
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    adapter = is_peft(bundle.model)
+    if adapter:
+        save_adapter(bundle.model, out_dir)
+    else:
+        bundle.model.save_pretrained(out_dir)
+    bundle.tokenizer.save_pretrained(out_dir)
+    write_labels(out_dir, bundle.labels)
+    info = {**info, "adapter": adapter}
+    write_method_file(out_dir, method, bundle.max_length, {**(metadata or {}), **info})
