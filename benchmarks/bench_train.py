@@ -13,7 +13,16 @@ Reported per loop: real (non-pad) tokens per second of training and dev strict F
 evaluated by the project's windowed prediction). Then prediction throughput of the project's
 batched, length-sorted prediction against one sentence at a time.
 
-    python benchmarks/bench_train.py --train-limit 1500 --dev-limit 400 --precision bf16
+Precision: the project loop runs at ``--precision`` (default ``auto``, as in the studies: bf16 on
+GPUs that support it and on CPUs with native bf16 -- AMX or AVX512-BF16 --, else fp32); the two
+baselines run at ``--baseline-precision`` (default ``fp32``: paper 002's loop and the HF Trainer's
+own default, ``bf16=False``). ``--baseline-precision same`` compares at equal precision.
+
+The loops run ``--repeats`` rounds, interleaved (project, hf, pad128, project, ...), so that drift
+of a shared machine's speed hits every loop alike; tokens/s are medians over the rounds and the
+ratios are ratios of medians (per-round ratios are printed too).
+
+    python benchmarks/bench_train.py --train-limit 1500 --dev-limit 400 --repeats 3
 
 Targets (issue): project >= 4.5x pad128 and >= 1.3x hf tokens/s at equal F1 (+-1.5),
 prediction >= 3x one-at-a-time.
@@ -25,6 +34,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +45,7 @@ import torch
 from nerbench.encoder import TokenClassificationMethod
 from nerbench.methods import Bundle, Example, ForwardTimer, ModelSource, TrainingArgs, get_method
 from nerbench.models import minilm_dir
-from nerbench.train import Trainer, TrainJob, autocast_dtype, dev_scores
+from nerbench.train import Trainer, TrainJob, autocast_dtype, cpu_has_native_bf16, dev_scores
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "NCBI-disease"
@@ -77,6 +87,10 @@ class Pad128Method(TokenClassificationMethod):
 
 def source() -> ModelSource:
     return ModelSource(model_id="minilm-l6", name_or_path=str(minilm_dir()), max_length=128)
+
+
+def baseline_precision(a: argparse.Namespace) -> str:
+    return a.precision if a.baseline_precision == "same" else a.baseline_precision
 
 
 def hparams(a: argparse.Namespace, **over) -> TrainingArgs:
@@ -132,7 +146,7 @@ def run_hf(a, train, dev) -> dict:
     )
 
     method = get_method("token-classification")
-    args = hparams(a)
+    args = hparams(a, precision=baseline_precision(a))
     set_seed(a.seed)
     bundle = method.load_for_training(
         source(), method.label_list(["Disease"]), args, torch.device(a.device)
@@ -153,7 +167,7 @@ def run_hf(a, train, dev) -> dict:
             weight_decay=0.01,
             lr_scheduler_type="linear",
             train_sampling_strategy="group_by_length",
-            bf16=autocast_dtype(a.precision, torch.device(a.device)) is not None,
+            bf16=autocast_dtype(args.precision, torch.device(a.device)) is not None,
             use_cpu=a.device == "cpu",
             seed=a.seed,
             save_strategy="no",
@@ -171,7 +185,7 @@ def run_hf(a, train, dev) -> dict:
         )
         out = trainer.train()
     secs = out.metrics["train_runtime"]
-    bundle.extra["autocast"] = autocast_dtype(a.precision, torch.device(a.device))
+    bundle.extra["autocast"] = autocast_dtype(args.precision, torch.device(a.device))
     preds = method.predict(bundle, dev, batch_size=2 * a.batch_size, stride=32)
     f1 = dev_scores([ex.tags for ex in dev], [p.tags for p in preds])["dev_f1"]
     print(f"[hf] {real_tokens} tokens in {secs:.1f} s", file=sys.stderr)
@@ -212,14 +226,14 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--baseline-precision", default="fp32", choices=["same", "auto", "fp32", "bf16"])
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds of the loops")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--loops", default="project,pad128,hf,predict")
-    p.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (1 = stable on shared machines)"
-    )
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
     p.add_argument("--out", type=Path, default=None, help="write results as JSON")
     a = p.parse_args()
-    if a.device == "cpu":
+    if a.device == "cpu" and a.threads > 0:
         torch.set_num_threads(a.threads)
     train = read_tsv(a.data_dir / "train.tsv", a.train_limit)
     dev = read_tsv(a.data_dir / "devel.tsv", a.dev_limit)
@@ -230,6 +244,10 @@ def main() -> int:
         "dev_sentences": len(dev),
         "batch_size": a.batch_size,
         "precision": a.precision,
+        "project_dtype": str(autocast_dtype(a.precision, torch.device(a.device)) or "fp32"),
+        "baseline_precision": baseline_precision(a),
+        "repeats": a.repeats,
+        "cpu_native_bf16": cpu_has_native_bf16(),
         "device": a.device,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
@@ -238,24 +256,42 @@ def main() -> int:
     res: dict = {"info": info}
     method = get_method("token-classification")
     run_project(a, train[:32], dev[:8], method, hparams(a), "warm-up (discarded)")
-    if "project" in loops:
-        res["project"] = run_project(a, train, dev, method, hparams(a), "project")
-    if "pad128" in loops:
-        res["pad128"] = run_project(
-            a, train, dev, Pad128Method(), hparams(a, mega_batch_mult=1), "pad128"
-        )
-    if "hf" in loops:
-        res["hf"] = run_hf(a, train, dev)
+    runners = {
+        "project": lambda: run_project(a, train, dev, method, hparams(a), "project"),
+        "hf": lambda: run_hf(a, train, dev),
+        "pad128": lambda: run_project(
+            a,
+            train,
+            dev,
+            Pad128Method(),
+            hparams(a, mega_batch_mult=1, precision=baseline_precision(a)),
+            "pad128",
+        ),
+    }
+    rounds: dict[str, list[dict]] = {name: [] for name in runners if name in loops}
+    for _ in range(max(1, a.repeats)):
+        for name in rounds:
+            rounds[name].append(runners[name]())
+    for name, runs in rounds.items():
+        res[name] = {
+            "tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs),
+            "dev_f1": statistics.median(r["dev_f1"] for r in runs),
+            "rounds": runs,
+        }
     if "predict" in loops:
         res["predict"] = bench_predict(a, dev)
     info["load_avg_end"] = os.getloadavg()
     ratios = {}
     if "project" in res:
         for other in ("pad128", "hf"):
-            if other in res:
+            if other in rounds:
                 ratios[f"project/{other} tokens/s"] = (
                     res["project"]["tokens_per_s"] / res[other]["tokens_per_s"]
                 )
+                ratios[f"project/{other} tokens/s per round"] = [
+                    mine["tokens_per_s"] / theirs["tokens_per_s"]
+                    for mine, theirs in zip(rounds["project"], rounds[other], strict=True)
+                ]
                 ratios[f"project-{other} dev F1 (points)"] = 100 * (
                     res["project"]["dev_f1"] - res[other]["dev_f1"]
                 )

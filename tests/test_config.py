@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 from pathlib import Path
 
@@ -125,3 +126,19 @@ def test_models_table_missing_column_and_bad_value(tmp_path):
 def test_config_yaml_unknown_key():
     with pytest.raises(InputError, match="colour"):
         load_plan({**CONFIG, "colour": "blue"}, ROOT)
+
+
+def test_every_shipped_hub_model_is_pinned_to_a_commit():
+    """Hub rows carry a 40-hex commit; local sources (pypkg:, tiny:, paths) carry none."""
+    sha = re.compile(r"[0-9a-f]{40}")
+    models = load_models(ROOT / "config/models.tsv")
+    hub = {
+        mid: row for mid, row in models.items() if "/" in row["source"] and ":" not in row["source"]
+    }
+    assert len(hub) >= 19, sorted(hub)
+    unpinned = [mid for mid, row in hub.items() if not sha.fullmatch(row["revision"])]
+    assert not unpinned, f"hub models without a pinned commit: {unpinned}"
+    local = [row for row in models.values() if row["source"].startswith(("pypkg:", "tiny:"))]
+    assert local and all(not row["revision"] for row in local)
+    study = load_study("vaner", ROOT / "config/studies")
+    assert sha.fullmatch(study["dbr"]["embedder"]["revision"])

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import nerbench
+from nerbench.bio import BioSpec, convert
 from nerbench.cli import main as cli_main
 from nerbench.corpora import (
     DownloadError,
@@ -405,6 +406,70 @@ def test_read_source_bytes_missing_member_lists_available(tmp_path: Path) -> Non
         read_source_bytes(DATA / "sample.tsv", "train.tsv")
     with pytest.raises(InputError, match="source file not found"):
         read_source_bytes(tmp_path / "nope.zip", "x")
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_read_source_bytes_through_nested_archives(tmp_path: Path) -> None:
+    inner = zip_bytes({"split/train.tsv": SAMPLE, "split/README": b"r"})
+    deepest = zip_bytes({"d/x.tsv": b"deep\tO\n"})
+    tar_in_zip = make_tar(tmp_path / "t.tar.gz", [("./t/deep.zip", deepest)]).read_bytes()
+    outer = make_zip(
+        tmp_path / "Corpus.zip",
+        {"Corpus/split.zip": inner, "Corpus/t.tar.gz": tar_in_zip, "Corpus/plain.tsv": b"p"},
+    )
+    assert read_source_bytes(outer, "Corpus/split.zip/split/train.tsv") == SAMPLE
+    assert read_source_bytes(outer, "Corpus/plain.tsv") == b"p"  # exact members still first
+    assert read_source_bytes(outer, "Corpus/t.tar.gz/t/deep.zip/d/x.tsv") == b"deep\tO\n"
+    zip_in_tar = make_tar(tmp_path / "c.tgz", [("c/split.zip", inner)])
+    assert read_source_bytes(zip_in_tar, "c/split.zip/split/README") == b"r"
+    with pytest.raises(InputError) as info:
+        read_source_bytes(outer, "Corpus/split.zip/split/dev.tsv")
+    assert str(info.value) == (
+        f"{outer}#Corpus/split.zip: archive has no member 'split/dev.tsv'; available: "
+        "split/train.tsv, split/README"
+    )
+    with pytest.raises(InputError, match=r"Corpus\.zip#Corpus/t\.tar\.gz/t/deep\.zip: .*d/x\.tsv"):
+        read_source_bytes(outer, "Corpus/t.tar.gz/t/deep.zip/d/y.tsv")
+    with pytest.raises(InputError, match=r"Corpus\.zip: archive has no member 'Corpus/no\.zip/a'"):
+        read_source_bytes(outer, "Corpus/no.zip/a")
+    broken = make_zip(tmp_path / "b.zip", {"b/inner.zip": b"not a zip"})
+    with pytest.raises(InputError, match=r"b\.zip#b/inner\.zip: cannot read archive"):
+        read_source_bytes(broken, "b/inner.zip/x.tsv")
+
+
+def test_nested_zip_downloaded_from_server_reads_its_inner_member(
+    server: Server, tmp_path: Path
+) -> None:
+    """A release zip holding one zip per split (the ChemProt_Corpus.zip layout), over HTTP."""
+    abstracts = b"1\tTitle.\tAspirin works.\n"
+    entities = b"1\tT1\tCHEMICAL\t7\t14\tAspirin\n"
+    inner = zip_bytes(
+        {
+            "chemprot_test_gs/chemprot_test_abstracts_gs.tsv": abstracts,
+            "chemprot_test_gs/chemprot_test_entities_gs.tsv": entities,
+        }
+    )
+    body = zip_bytes({"ChemProt_Corpus/chemprot_test_gs.zip": inner, "__MACOSX/._x": b"\x00"})
+    url = server.add("/files/2017/ChemProt_Corpus.zip", body=body)
+    dest = tmp_path / "resources" / "corpora" / "ChemProt" / "raw" / "ChemProt_Corpus.zip"
+    assert download(url, dest, **FAST) == hashlib.sha256(body).hexdigest()
+    member = "ChemProt_Corpus/chemprot_test_gs.zip/chemprot_test_gs/chemprot_test_abstracts_gs.tsv"
+    assert read_source_bytes(dest, member) == abstracts
+    assert read_source_bytes(dest, member.replace("abstracts", "entities")) == entities
+    spec = BioSpec.from_dict({"name": "ChemProt", "format": "chemprot", "tag_map": "CHEMICAL:Chem"})
+    result = convert(spec, dest, member)
+    assert [(s.tokens, s.tags) for s in result.sentences] == [
+        (["Title", "."], ["O", "O"]),
+        (["Aspirin", "works", "."], ["B-Chem", "O", "O"]),
+    ]
+    assert leftovers(dest.parent) == ["ChemProt_Corpus.zip"]
 
 
 def test_safe_extract_zip_and_tar(tmp_path: Path) -> None:

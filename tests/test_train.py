@@ -15,12 +15,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from nerbench import train as train_module
 from nerbench.io import InputError, read_json, read_jsonl
 from nerbench.methods import Example, TrainingArgs, bio_labels, get_method
 from nerbench.models import build_tiny_model, resolve_model_source
 from nerbench.train import (
     TrainingInterrupted,
+    autocast_dtype,
     build_job,
+    cpu_has_native_bf16,
     epoch_batches,
     main_train,
     read_examples,
@@ -335,3 +338,23 @@ def test_sigterm_saves_a_checkpoint_and_rerun_resumes(tiny_bert, data, tmp_path)
     assert cost["attempts"] == 2 and cost["steps"] == 60
     steps = [r["step"] for r in read_jsonl(out / "train_log.jsonl") if r["event"] == "train"]
     assert steps == list(range(1, 61))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_on_cpu_only_with_native_bf16(monkeypatch, native):
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native else None)
+    assert autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) == torch.bfloat16
+
+
+def test_native_bf16_probe_is_false_without_the_cpu_flags():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split())
+    if not flags & {"amx_tile", "amx_bf16", "avx512_bf16"}:
+        assert cpu_has_native_bf16() is False
+    else:
+        assert isinstance(cpu_has_native_bf16(), bool)

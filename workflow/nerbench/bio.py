@@ -36,8 +36,21 @@ Formats
     through ``tag_map``; its location(s) must lie inside one passage and, when the annotation
     carries text, the text must match.
 
-Rules for the offset formats (pubtator, brat, bioc)
----------------------------------------------------
+``chemprot``
+    The BioCreative VI ChemProt release: an abstracts file (``PMID<TAB>title<TAB>abstract`` per
+    line) and the entities file beside it (``PMID<TAB>T<n><TAB>type<TAB>start<TAB>end<TAB>mention``
+    per line, types ``CHEMICAL``, ``GENE-Y``, ``GENE-N``). The split source (its ``member``, or the
+    path itself) names the abstracts file; the entities file has the same name with its last
+    ``abstracts`` replaced by ``entities`` (``chemprot_test_abstracts_gs.tsv`` →
+    ``chemprot_test_entities_gs.tsv``). The document text is ``title + "\\n" + abstract`` (the
+    release counts one character between title and abstract). Every entity line has exactly six
+    fields, names a PMID of the abstracts file and its mention equals the text at its offsets.
+    Relation files are not read. In ``ChemProt_Corpus.zip`` each split is a zip inside the zip:
+    ``member`` = ``ChemProt_Corpus/chemprot_training.zip/chemprot_training/
+    chemprot_training_abstracts.tsv`` (see ``nerbench.corpora.read_source_bytes``).
+
+Rules for the offset formats (pubtator, brat, bioc, chemprot)
+-------------------------------------------------------------
 1. *Discontinuous mentions* (more than one fragment) cannot be written in BIO: they are dropped
    and counted (``dropped_discontinuous``).
 2. *Overlapping mentions*: exact duplicates (same span and type) are merged silently; otherwise
@@ -72,7 +85,7 @@ from nerbench.config import parse_tag_map
 from nerbench.corpora import read_source_bytes
 from nerbench.io import InputError, write_json, write_jsonl
 
-FORMATS = ("iob-tsv", "pubtator", "brat", "bioc")
+FORMATS = ("iob-tsv", "pubtator", "brat", "bioc", "chemprot")
 DELIMITERS: dict[str, str | None] = {"tab": "\t", "space": " ", "whitespace": None}
 SPEC_KEYS = ("name", "format", "tag_map", "delimiter", "tag_column", "repair_iob")
 DROP = "O"  # a tag_map target that drops the source type
@@ -512,6 +525,122 @@ def read_pubtator(text: str, spec: BioSpec, where: str) -> Conversion:
 
 
 # --------------------------------------------------------------------------------------------
+# ChemProt (BioCreative VI)
+# --------------------------------------------------------------------------------------------
+
+CHEMPROT_ABSTRACT_FIELDS = ("PMID", "title", "abstract")
+CHEMPROT_ENTITY_FIELDS = ("PMID", "entity id", "type", "start", "end", "mention")
+
+
+def chemprot_entities_name(abstracts: str) -> str:
+    """The entities file beside a ChemProt abstracts file (same folder, same name pattern)."""
+    folder, slash, name = abstracts.rpartition("/")
+    i = name.rfind("abstracts")
+    if i < 0:
+        raise InputError(
+            f"chemprot source '{abstracts}' must name the abstracts file "
+            "(e.g. chemprot_training_abstracts.tsv); its entities file is found beside it"
+        )
+    return f"{folder}{slash}{name[:i]}entities{name[i + len('abstracts') :]}"
+
+
+def _tsv_lines(text: str) -> Iterable[tuple[int, list[str]]]:
+    """(line number, tab-separated fields) of the non-blank lines (BOM and CRLF accepted)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = raw[:-1] if raw.endswith("\r") else raw
+        if line.strip():
+            yield lineno, line.split("\t")
+
+
+def _check_fields(cols: list[str], names: tuple[str, ...], what: str, where: str, line: int):
+    if len(cols) != len(names):
+        raise InputError(
+            f"{what} line needs {len(names)} tab-separated fields ({', '.join(names)}); "
+            f"found {len(cols)}",
+            where,
+            line,
+        )
+
+
+def _chemprot_abstracts(text: str, where: str) -> dict[str, str]:
+    """PMID → ``title + "\\n" + abstract``, in file order."""
+    docs: dict[str, str] = {}
+    for lineno, cols in _tsv_lines(text):
+        _check_fields(cols, CHEMPROT_ABSTRACT_FIELDS, "abstract", where, lineno)
+        pmid, title, abstract = cols
+        if not pmid.strip():
+            raise InputError("empty PMID", where, lineno)
+        if pmid in docs:
+            raise InputError(f"second abstract for PMID '{pmid}'", where, lineno)
+        docs[pmid] = f"{title}\n{abstract}"
+    return docs
+
+
+def _offset(value: str, name: str, where: str, line: int) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise InputError(f"{name} offset '{value}' is not a non-negative integer", where, line)
+    return int(value)
+
+
+def _chemprot_mentions(
+    text: str, docs: dict[str, str], spec: BioSpec, where: str, abstracts_where: str
+) -> dict[str, list[Mention]]:
+    """PMID → the mentions of its entities (canonical types; dropped types left out)."""
+    mentions: dict[str, list[Mention]] = {pmid: [] for pmid in docs}
+    for lineno, cols in _tsv_lines(text):
+        _check_fields(cols, CHEMPROT_ENTITY_FIELDS, "entity", where, lineno)
+        pmid, entity_id, source, start_s, end_s, mention = cols
+        doc = docs.get(pmid)
+        if doc is None:
+            raise InputError(
+                f"entity '{entity_id}' names PMID '{pmid}', which has no abstract in "
+                f"{abstracts_where}",
+                where,
+                lineno,
+            )
+        start, end = _offset(start_s, "start", where, lineno), _offset(end_s, "end", where, lineno)
+        if not 0 <= start < end <= len(doc):
+            raise InputError(
+                f"offsets {start}-{end} outside document '{pmid}' ({len(doc)} chars)",
+                where,
+                lineno,
+            )
+        if doc[start:end] != mention:
+            raise InputError(
+                f"mention {mention!r} does not match the text {doc[start:end]!r} at {start}-{end} "
+                f"of document '{pmid}'",
+                where,
+                lineno,
+            )
+        canonical = map_type(source, spec, where, lineno)
+        if canonical is not None:
+            mentions[pmid].append(Mention(start, end, canonical))
+    return mentions
+
+
+def read_chemprot(path: str | Path, member: str | None, spec: BioSpec) -> Conversion:
+    """Read a ChemProt abstracts file and the entities file beside it (file or archive member)."""
+    path = Path(path)
+    if member:
+        entities_path, entities_member = path, chemprot_entities_name(member)
+    else:
+        entities_path, entities_member = path.with_name(chemprot_entities_name(path.name)), None
+    abstracts_where = _display(path, member)
+    entities_where = _display(entities_path, entities_member)
+    docs = _chemprot_abstracts(
+        decode_utf8(read_source_bytes(path, member), abstracts_where), abstracts_where
+    )
+    entities = decode_utf8(read_source_bytes(entities_path, entities_member), entities_where)
+    mentions = _chemprot_mentions(entities, docs, spec, entities_where, abstracts_where)
+    result = Conversion()
+    for pmid, text in docs.items():
+        _add_segment(result, pmid, text, mentions[pmid], entities_where)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
 # BRAT standoff
 # --------------------------------------------------------------------------------------------
 
@@ -754,6 +883,8 @@ def convert(spec: BioSpec, path: str | Path, member: str | None = None) -> Conve
     """Read one split of a corpus in ``spec.format`` (``member`` selects an archive member)."""
     if spec.format == "brat":
         return read_brat(path, member, spec)
+    if spec.format == "chemprot":
+        return read_chemprot(path, member, spec)
     where = _display(path, member)
     text = decode_utf8(read_source_bytes(path, member), where)
     reader = {"iob-tsv": read_iob, "pubtator": read_pubtator, "bioc": read_bioc}[spec.format]

@@ -6,6 +6,7 @@ import argparse
 import base64
 import hashlib
 import http.client
+import io
 import json
 import logging
 import os
@@ -32,7 +33,8 @@ REMOTE_SCHEMES = ("http", "https", "file")
 class Source:
     """One split's source: a remote URL (downloaded into resources/) or a project-relative path.
 
-    ``member`` selects a file inside an archive (``URL#path/in/archive``).
+    ``member`` selects a file inside an archive (``URL#path/in/archive``); the path may go
+    through an archive inside the archive (``URL#inner.zip/path/in/inner``).
     """
 
     url: str | None
@@ -316,16 +318,69 @@ def _clean_name(name: str) -> str:
     return name.rstrip("/")
 
 
-def _list_members(path: Path, kind: str) -> list[str]:
+def _list_members(path: Path | io.BytesIO, kind: str) -> list[str]:
     if kind == "zip":
         with zipfile.ZipFile(path) as zf:
             return [_clean_name(i.filename) for i in zf.infolist() if not i.is_dir()]
-    with tarfile.open(path) as tf:
+    with _open_tar(path) as tf:
         return [_clean_name(m.name) for m in tf.getmembers() if m.isfile()]
 
 
+def _open_tar(source: Path | io.BytesIO) -> tarfile.TarFile:
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+        return tarfile.open(fileobj=source, mode="r:*")
+    return tarfile.open(source)
+
+
+def _member_bytes(source: Path | io.BytesIO, kind: str, wanted: str) -> bytes | None:
+    """The bytes of the regular file ``wanted`` (cleaned name) of an archive; None if absent."""
+    if kind == "zip":
+        with zipfile.ZipFile(source) as zf:
+            for info in zf.infolist():
+                if not info.is_dir() and _clean_name(info.filename) == wanted:
+                    return zf.read(info)
+        return None
+    with _open_tar(source) as tf:
+        for m in tf.getmembers():
+            if m.isfile() and _clean_name(m.name) == wanted:
+                f = tf.extractfile(m)
+                assert f is not None
+                return f.read()
+    return None
+
+
+def _read_member(source: Path | io.BytesIO, kind: str, member: str, shown: str) -> bytes:
+    """``member`` of an archive, descending into archives inside it (``inner.zip/path``)."""
+    wanted = _clean_name(member)
+    try:
+        data = _member_bytes(source, kind, wanted)
+        if data is not None:
+            return data
+        parts = wanted.split("/")
+        for i in range(len(parts) - 1, 0, -1):  # the longest prefix that is an inner archive
+            inner = "/".join(parts[:i])
+            inner_kind = _archive_kind(inner)
+            if inner_kind is None:
+                continue
+            blob = _member_bytes(source, kind, inner)
+            if blob is not None:
+                rest = "/".join(parts[i:])
+                inner_shown = f"{shown}/{inner}" if "#" in shown else f"{shown}#{inner}"
+                return _read_member(io.BytesIO(blob), inner_kind, rest, inner_shown)
+        available = _list_members(source, kind)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+        raise InputError(f"cannot read archive ({e})", shown) from None
+    listed = ", ".join(available[:20]) + (" ..." if len(available) > 20 else "")
+    raise InputError(f"archive has no member '{member}'; available: {listed or '(none)'}", shown)
+
+
 def read_source_bytes(path: str | os.PathLike, member: str | None = None) -> bytes:
-    """The bytes of ``path`` or, with ``member``, of that file inside a zip/tar archive."""
+    """The bytes of ``path`` or, with ``member``, of that file inside a zip/tar archive.
+
+    A member path may go through an archive inside the archive: ``inner.zip/dir/file.tsv`` reads
+    ``dir/file.tsv`` of the member ``inner.zip`` (at any depth) when no member has that exact name.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError("source file not found", path)
@@ -336,25 +391,7 @@ def read_source_bytes(path: str | os.PathLike, member: str | None = None) -> byt
         raise InputError(
             f"member '{member}' requested but file is not a .zip/.tar(.gz|.tgz) archive", path
         )
-    wanted = _clean_name(member)
-    try:
-        if kind == "zip":
-            with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    if not info.is_dir() and _clean_name(info.filename) == wanted:
-                        return zf.read(info)
-        else:
-            with tarfile.open(path) as tf:
-                for m in tf.getmembers():
-                    if m.isfile() and _clean_name(m.name) == wanted:
-                        f = tf.extractfile(m)
-                        assert f is not None
-                        return f.read()
-        available = _list_members(path, kind)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
-        raise InputError(f"cannot read archive ({e})", path) from None
-    shown = ", ".join(available[:20]) + (" ..." if len(available) > 20 else "")
-    raise InputError(f"archive has no member '{member}'; available: {shown or '(none)'}", path)
+    return _read_member(path, kind, member, str(path))
 
 
 def _unsafe_name(name: str) -> str | None:

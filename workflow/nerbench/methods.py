@@ -40,8 +40,8 @@ Contract for implementers (all methods must honour it)
   with instruction prompts may also use it to choose what to ask for.
 * **Mixed precision**: ``bundle.extra["autocast"]`` is ``torch.bfloat16`` or ``None``; the loop
   and prediction set it. Wrap forward passes in ``with autocast(bundle):``.
-* **Prediction sidecar** (:meth:`Method.prediction_meta`): optional dict written by ``predict``
-  next to the CoNLL file as ``<output>.meta.json`` (read by :mod:`nerbench.evaluate`).
+* **Prediction sidecar** (:meth:`Method.prediction_meta`): a dict written by ``predict`` next to
+  the CoNLL file as ``<output>.meta.json`` (a declared output; read by :mod:`nerbench.evaluate`).
 * **Saving** (:meth:`Method.save` / :meth:`Method.load_trained`): ``save`` writes a directory
   that ``load_trained`` alone can restore (model + tokenizer + ``labels.json`` + ``method.json``;
   :meth:`Method.save` does this for plain HF models, override for adapters). Use
@@ -444,10 +444,10 @@ class Method(ABC):
     ) -> list[TagPrediction]:
         """One :class:`TagPrediction` per example, ``len(tokens)`` tags each."""
 
-    def prediction_meta(self, predictions: Sequence[TagPrediction]) -> dict[str, Any] | None:
-        """Extra facts about a prediction run, written by ``predict`` as ``<output>.meta.json``
-        (e.g. ``{"alignment_failures": n, "sentences": m}`` for generative); None = nothing."""
-        return None
+    def prediction_meta(self, predictions: Sequence[TagPrediction]) -> dict[str, Any]:
+        """Facts about a prediction run, written by ``predict`` as ``<output>.meta.json``:
+        ``{"sentences": m}``, plus ``"alignment_failures": n`` for generative."""
+        return {"sentences": len(predictions)}
 
     def save(self, bundle: Bundle, out_dir: Path, metadata: dict[str, Any] | None = None) -> None:
         """Write model, tokenizer, ``labels.json`` and ``method.json`` into ``out_dir``."""

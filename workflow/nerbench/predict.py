@@ -3,9 +3,9 @@
 ``predict`` loads ``<run-dir>/model`` (any method, via ``method.json``), tags every sentence of a
 canonical JSONL file -- sentences longer than the model limit in overlapping windows merged so each
 gold token gets exactly one tag -- and writes CoNLL (``# id: doc/sent`` then
-``token<TAB>gold<TAB>pred``) plus ``infer_cost.json`` (and ``<output>.meta.json`` when the
-method reports extra facts, e.g. generative alignment failures). Inference cost is timed around
-the model forward passes only (CUDA synchronised), after one untimed warm-up batch.
+``token<TAB>gold<TAB>pred``) plus ``infer_cost.json`` and ``<output>.meta.json`` (the method's
+facts about the run: sentence count, and generative alignment failures). Inference cost is timed
+around the model forward passes only (CUDA synchronised), after one untimed warm-up batch.
 
 Entity types: a model predicts only its own types. By default predictions are further restricted
 to the test set's types (from the run's ``dataset_types`` or, for other datasets, the types in the
@@ -181,9 +181,8 @@ def main_predict(argv: list[str]) -> int:
     write_conll_predictions(a.output, records)
     extra = {"dataset": a.dataset, "stride": stride, "types_predicted": allowed}
     meta = method.prediction_meta(preds)
-    if meta is not None:
-        write_json(f"{a.output}.meta.json", meta)
-        extra |= {k: v for k, v in meta.items() if k != "sentences"}
+    write_json(f"{a.output}.meta.json", meta)
+    extra |= {k: v for k, v in meta.items() if k != "sentences"}
     write_json(a.cost, infer_cost(examples, timer, total, bundle, a.batch_size, extra))
     return 0
 

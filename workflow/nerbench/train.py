@@ -303,8 +303,19 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with bf16 matrix instructions (AMX-BF16 or AVX512-BF16), where bf16 autocast
+    runs faster than fp32; elsewhere (e.g. AVX2-only CPUs) bf16 is emulated and much slower."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    try:
+        return any(getattr(torch.cpu, name)() for name in probes if hasattr(torch.cpu, name))
+    except RuntimeError:  # pragma: no cover - probes of an unusual build
+        return False
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 when ``precision`` is bf16, or auto on a CUDA device that supports it; else None."""
+    """bf16 when ``precision`` is bf16, or auto on hardware with fast bf16 (a CUDA device that
+    supports it, or a CPU with native bf16, :func:`cpu_has_native_bf16`); else None (fp32)."""
     if precision == "fp32":
         return None
     if device.type == "cuda":
@@ -312,7 +323,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         if precision == "bf16" and not supported:
             raise InputError("hparams.precision is bf16 but this GPU does not support bf16")
         return torch.bfloat16 if supported else None
-    return torch.bfloat16 if precision == "bf16" else None
+    if precision == "bf16" or cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
 
 
 def make_optimizer(model: torch.nn.Module, args: TrainingArgs) -> torch.optim.Optimizer:

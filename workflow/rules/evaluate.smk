@@ -1,7 +1,8 @@
 rule evaluate:
     """Strict/default/relaxed P/R/F1, per type, by entity length, bootstrap CIs."""
     input:
-        "results/runs/{run_id}/pred/{dataset}.conll",
+        pred="results/runs/{run_id}/pred/{dataset}.conll",
+        meta="results/runs/{run_id}/pred/{dataset}.conll.meta.json",
     output:
         "results/runs/{run_id}/metrics/{dataset}.json",
     log:
@@ -12,6 +13,6 @@ rule evaluate:
         bootstrap=lookup(dpath="evaluation/bootstrap", within=PLAN.study, default=1000),
         seed=lookup(dpath="evaluation/seed", within=PLAN.study, default=13),
     shell:
-        "python -m nerbench evaluate --pred {input:q} --output {output:q} "
+        "python -m nerbench evaluate --pred {input.pred:q} --output {output:q} "
         "--run-id {wildcards.run_id} --dataset {wildcards.dataset} "
         "--bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"

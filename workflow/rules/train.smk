@@ -54,6 +54,7 @@ rule predict:
     output:
         conll="results/runs/{run_id}/pred/{dataset}.conll",
         cost="results/runs/{run_id}/pred/{dataset}.infer_cost.json",
+        meta="results/runs/{run_id}/pred/{dataset}.conll.meta.json",
     log:
         "logs/runs/{run_id}/predict_{dataset}.log",
     benchmark:
