@@ -498,22 +498,36 @@ def _pubtator_mentions(doc: _PubtatorDoc, spec: BioSpec, where: str) -> list[Men
         if not cols[2].isdigit():
             raise InputError(f"end offset '{cols[2]}' is not an integer", where, lineno)
         start, end, mention, source = int(cols[1]), int(cols[2]), cols[3], cols[4]
-        if not 0 <= start < end <= len(text):
-            raise InputError(
-                f"offsets {start}-{end} outside document '{doc.pmid}' ({len(text)} chars)",
-                where,
-                lineno,
-            )
-        if text[start:end] != mention:
-            raise InputError(
-                f"mention {mention!r} does not match the text {text[start:end]!r} at {start}-{end}",
-                where,
-                lineno,
-            )
-        canonical = map_type(source, spec, where, lineno)
-        if canonical is not None:
-            mentions.append(Mention(start, end, canonical))
+        found = checked_mention(text, doc.pmid, (start, end, mention, source), spec, where, lineno)
+        if found is not None:
+            mentions.append(found)
     return mentions
+
+
+def checked_mention(
+    text: str,
+    doc_id: str,
+    annotation: tuple[int, int, str, str],
+    spec: BioSpec,
+    where: str,
+    lineno: int,
+) -> Mention | None:
+    """The ``(start, end, mention, source type)`` annotation of document ``doc_id`` as a
+    :class:`Mention` after checking its offsets and text; None when its type is dropped."""
+    start, end, mention, source = annotation
+    if not 0 <= start < end <= len(text):
+        raise InputError(
+            f"offsets {start}-{end} outside document '{doc_id}' ({len(text)} chars)", where, lineno
+        )
+    if text[start:end] != mention:
+        raise InputError(
+            f"mention {mention!r} does not match the text {text[start:end]!r} at {start}-{end} "
+            f"of document '{doc_id}'",
+            where,
+            lineno,
+        )
+    canonical = map_type(source, spec, where, lineno)
+    return None if canonical is None else Mention(start, end, canonical)
 
 
 def read_pubtator(text: str, spec: BioSpec, where: str) -> Conversion:
@@ -601,22 +615,9 @@ def _chemprot_mentions(
                 lineno,
             )
         start, end = _offset(start_s, "start", where, lineno), _offset(end_s, "end", where, lineno)
-        if not 0 <= start < end <= len(doc):
-            raise InputError(
-                f"offsets {start}-{end} outside document '{pmid}' ({len(doc)} chars)",
-                where,
-                lineno,
-            )
-        if doc[start:end] != mention:
-            raise InputError(
-                f"mention {mention!r} does not match the text {doc[start:end]!r} at {start}-{end} "
-                f"of document '{pmid}'",
-                where,
-                lineno,
-            )
-        canonical = map_type(source, spec, where, lineno)
-        if canonical is not None:
-            mentions[pmid].append(Mention(start, end, canonical))
+        found = checked_mention(doc, pmid, (start, end, mention, source), spec, where, lineno)
+        if found is not None:
+            mentions[pmid].append(found)
     return mentions
 
 
