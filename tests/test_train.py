@@ -358,3 +358,21 @@ def test_native_bf16_probe_is_false_without_the_cpu_flags():
         assert cpu_has_native_bf16() is False
     else:
         assert isinstance(cpu_has_native_bf16(), bool)
+
+
+def test_bf16_training_on_cpu_records_bf16_and_learns(data, tiny_bert, tmp_path):
+    """The bf16 autocast path that ``auto`` takes on AMX CPUs and bf16 GPUs trains and saves."""
+    from nerbench.methods import load_trained
+
+    run = make_run(precision="bf16", learning_rate=5e-3, epochs=2)
+    cost = run_training(job_for(run, data, tiny_bert, tmp_path))
+    assert cost["dtype"] == "bf16"
+    losses = [r["loss"] for r in read_jsonl(tmp_path / "train_log.jsonl") if r["event"] == "train"]
+    assert all(loss == loss and loss < 10 for loss in losses)  # finite
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # it learns
+    method, bundle = load_trained(tmp_path / "model", torch.device("cpu"))
+    assert all(p.dtype == torch.float32 for p in bundle.model.parameters())  # fp32 master weights
+    bundle.extra["autocast"] = torch.bfloat16
+    test = read_examples(data["test"], "NCBI-disease", ("Disease",))
+    preds = method.predict(bundle, test, batch_size=4, stride=4)
+    assert [len(p.tags) for p in preds] == [len(ex.tokens) for ex in test]
