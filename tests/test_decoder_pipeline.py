@@ -187,3 +187,25 @@ def test_decoder_method_runs_the_encoder_pipeline(method, data, tiny_llama, tmp_
         assert 0 <= failures <= SIZES["test"]
     else:
         assert "alignment_failures" not in metrics
+
+
+@pytest.mark.parametrize("method", ["labeler", "generative"])
+def test_decoder_methods_train_and_predict_under_bf16_autocast(method, data, tiny_llama, tmp_path):
+    """``precision: auto`` is bf16 on AMX CPUs and bf16 GPUs: the decoder paths must run there."""
+    run = run_slice(method)
+    run["hparams"] |= {"precision": "bf16", "max_steps": 2, "eval_every": 2, "save_every": 0}
+    run_path = tmp_path / "run.json"
+    run_path.write_text(json.dumps(run), encoding="utf-8")
+    assert main_train(train_argv(run_path, data, tiny_llama, tmp_path)) == 0
+    cost = read_json(tmp_path / "cost.json")
+    assert cost["dtype"] == "bf16" and cost["steps"] == 2
+    losses = [r["loss"] for r in read_jsonl(tmp_path / "train_log.jsonl") if r["event"] == "train"]
+    assert losses and all(loss == loss for loss in losses)  # no NaN
+    conll = tmp_path / "pred" / f"{DATASET}.conll"
+    argv = ["--run-dir", str(tmp_path), "--input", str(data["test"]), "--dataset", DATASET]
+    argv += ["--output", str(conll), "--cost", str(tmp_path / "infer.json"), "--precision", "bf16"]
+    assert main_predict(argv) == 0
+    predicted = read_conll_predictions(conll)
+    assert [len(r["pred"]) for r in predicted] == [
+        len(g["tokens"]) for g in read_jsonl(data["test"])
+    ]
