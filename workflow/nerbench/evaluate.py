@@ -396,21 +396,29 @@ def compute_metrics(
 # --------------------------------------------------------------------------- CLI
 
 
+META_SUFFIX = ".meta.json"
+
+
+def meta_path(pred_path: str | os.PathLike) -> Path:
+    """The sidecar ``predict`` writes beside a prediction file: ``<pred>.meta.json``."""
+    return Path(f"{pred_path}{META_SUFFIX}")
+
+
 def read_alignment_failures(pred_path: str | os.PathLike) -> int | None:
     """``alignment_failures`` from the sidecar ``<pred>.meta.json``, or None if absent."""
-    meta_path = Path(f"{pred_path}.meta.json")
-    if not meta_path.is_file():
+    sidecar = meta_path(pred_path)
+    if not sidecar.is_file():
         return None
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON ({e.msg})", meta_path, e.lineno) from None
+        raise InputError(f"invalid JSON ({e.msg})", sidecar, e.lineno) from None
     if not isinstance(meta, dict) or "alignment_failures" not in meta:
         return None
     value = meta["alignment_failures"]
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InputError(
-            f"alignment_failures must be a non-negative integer, got {value!r}", meta_path
+            f"alignment_failures must be a non-negative integer, got {value!r}", sidecar
         )
     return value
 

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from nerbench import peft_utils
+from nerbench.evaluate import meta_path
 from nerbench.io import InputError, write_json
 from nerbench.labeler import load_tokenizer, source_dict
 from nerbench.methods import (
@@ -61,7 +62,6 @@ HEADER = (
     "context. Write a response that appropriately completes the request.\n\n"
 )
 TAG_LIKE = re.compile(r"^(O|[BIES]-\S+)$", re.IGNORECASE)
-META_SUFFIX = ".meta.json"
 
 
 # --------------------------------------------------------------------------- prompts
@@ -160,11 +160,6 @@ def prediction_meta(predictions: Sequence[TagPrediction]) -> dict[str, int]:
     """``{"alignment_failures": n, "sentences": m}`` (predictions without the flag count as ok)."""
     failures = sum(1 for p in predictions if not getattr(p, "aligned", True))
     return {"alignment_failures": failures, "sentences": len(predictions)}
-
-
-def meta_path(pred_path: str | Path) -> Path:
-    """The sidecar of a prediction file: ``<pred>.meta.json``."""
-    return Path(f"{pred_path}{META_SUFFIX}")
 
 
 def write_prediction_meta(pred_path: str | Path, predictions: Sequence[TagPrediction]) -> Path:

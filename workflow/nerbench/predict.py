@@ -162,7 +162,7 @@ def _parse_predict_args(argv: list[str]) -> argparse.Namespace:
 
 def main_predict(argv: list[str]) -> int:
     """CLI: predict a test set; writes CoNLL and infer_cost.json (see module docstring)."""
-    from nerbench.evaluate import write_conll_predictions
+    from nerbench.evaluate import meta_path, write_conll_predictions
 
     a = _parse_predict_args(argv)
     device = pick_device(a.device)
@@ -181,7 +181,7 @@ def main_predict(argv: list[str]) -> int:
     write_conll_predictions(a.output, records)
     extra = {"dataset": a.dataset, "stride": stride, "types_predicted": allowed}
     meta = method.prediction_meta(preds)
-    write_json(f"{a.output}.meta.json", meta)
+    write_json(meta_path(a.output), meta)
     extra |= {k: v for k, v in meta.items() if k != "sentences"}
     write_json(a.cost, infer_cost(examples, timer, total, bundle, a.batch_size, extra))
     return 0
