@@ -360,13 +360,23 @@ def test_native_bf16_probe_is_false_without_the_cpu_flags():
         assert isinstance(cpu_has_native_bf16(), bool)
 
 
-def test_bf16_training_on_cpu_records_bf16_and_learns(data, tiny_bert, tmp_path):
+def test_bf16_training_on_cpu_records_bf16_and_learns(data, tiny_bert, tmp_path, monkeypatch):
     """The bf16 autocast path that ``auto`` takes on AMX CPUs and bf16 GPUs trains and saves."""
+    from nerbench.encoder import TokenClassificationMethod
     from nerbench.methods import load_trained
 
+    seen: list[tuple[bool, torch.dtype]] = []
+    original_loss = TokenClassificationMethod.loss
+
+    def spy_loss(self, bundle, batch):  # the autocast state the forward passes really run in
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return original_loss(self, bundle, batch)
+
+    monkeypatch.setattr(TokenClassificationMethod, "loss", spy_loss)
     run = make_run(precision="bf16", learning_rate=5e-3, epochs=2)
     cost = run_training(job_for(run, data, tiny_bert, tmp_path))
     assert cost["dtype"] == "bf16"
+    assert seen and set(seen) == {(True, torch.bfloat16)}
     losses = [r["loss"] for r in read_jsonl(tmp_path / "train_log.jsonl") if r["event"] == "train"]
     assert all(loss == loss and loss < 10 for loss in losses)  # finite
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # it learns
