@@ -227,6 +227,7 @@ class GenerativeMethod(Method):
         else:
             full = ModelSource(**{**info["base"], "name_or_path": str(model_dir), "local": True})
             model = load_causal_lm(full, "none", device)
+        peft_utils.set_cpu_weight_packing(model, allow=True)  # prediction only
         extra = {k: info.get(k) for k in ("base", "lora", "max_new_tokens")}
         extra["autocast"] = None
         return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
@@ -427,4 +428,5 @@ def load_causal_lm(source: ModelSource, quantization: str, device: torch.device)
     )
     if quantization == "none":
         model = model.to(device)
+    peft_utils.set_cpu_weight_packing(model, allow=False)
     return model

@@ -459,6 +459,7 @@ def load_labeler_base(
     )
     if quantization == "none":
         model = model.to(device)
+    peft_utils.set_cpu_weight_packing(model, allow=False)  # before the eval-mode probe below
     make_bidirectional(model)
     assert_bidirectional(model, source.model_id)
     return model
@@ -543,6 +544,7 @@ class LabelerMethod(Method):
             model = load_labeler_base(full, "none", device, attn)
         make_bidirectional(model)
         assert_bidirectional(model, base.model_id)
+        peft_utils.set_cpu_weight_packing(model, allow=True)  # prediction only
         extra = {k: info.get(k) for k in ("instruction", "base", "lora")}
         extra.update(
             attn_implementation=attn, autocast=None, train_datasets=info.get("prompt_datasets")

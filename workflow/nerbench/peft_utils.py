@@ -161,6 +161,46 @@ def load_kwargs(mode: str, device: torch.device, dtype: torch.dtype, skip: list[
     return kwargs
 
 
+def set_cpu_weight_packing(model: torch.nn.Module, allow: bool) -> int:
+    """Switch bitsandbytes' packed CPU format for 4-bit layers off (``allow=False``) or on where
+    it can run (``allow=True``); return how many layers may pack.
+
+    bitsandbytes 0.50 (``Linear4bit.forward``) repacks a 4-bit weight *in place* into an
+    AVX512-BF16 layout on the first eval-mode forward without grad, when the CPU has avx512_bf16.
+    That layout has no autograd path and needs ``out_features % 32 == 0``: training on it
+    silently zeroes LoRA gradients or raises, and tiny shapes fail an assertion. We therefore
+    choose to keep packing *off* for every layer while a model trains (the switch is the
+    module's ``support_avx512bf16_for_cpu`` flag; a weight that is already packed is unpacked
+    with bitsandbytes' own inverse), and allow it for prediction only on layers whose shape the
+    packed kernel accepts (the rest stay on the generic 4-bit path). Non-CPU devices never pack.
+    """
+    try:
+        import bitsandbytes as bnb
+        from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse, has_avx512bf16
+    except Exception:  # noqa: BLE001 - no bitsandbytes means no 4-bit layers
+        return 0
+    native = bool(allow and has_avx512bf16())
+    packable = 0
+    for module in model.modules():
+        if not isinstance(module, bnb.nn.Linear4bit):
+            continue
+        state = getattr(module.weight, "quant_state", None)
+        if not allow and state is not None and getattr(state, "packing_format_for_cpu", False):
+            module.weight.data, module.weight.quant_state = _convert_weight_packed_for_cpu_inverse(
+                module.weight.data, state
+            )
+        ok = native and cpu_packable(module) and module.weight.device.type == "cpu"
+        module.support_avx512bf16_for_cpu = ok
+        packable += ok
+    return packable
+
+
+def cpu_packable(module: torch.nn.Module) -> bool:
+    """Whether bitsandbytes' packed CPU kernel accepts this 4-bit layer's shape (N % 32, K even),
+    read from ``functional._convert_weight_packed_for_cpu`` (block_n 32)."""
+    return module.out_features % 32 == 0 and module.in_features % 2 == 0
+
+
 def linear_module_names(model: torch.nn.Module, exclude: tuple[str, ...] = ()) -> list[str]:
     """Sorted leaf names of all linear layers (incl. quantized ones) except ``exclude``."""
     names = set()
