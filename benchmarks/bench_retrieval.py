@@ -1,7 +1,7 @@
 """Benchmark DBR retrieval (run by hand; not a test): embedder throughput and FAISS ANN vs exact.
 
 KB: the shipped open vocabularies MEDIC + ChEBI + HGNC (resources/vocab), cleaned and
-deduplicated by :func:`nerbench.kb.build_kb` (~170k names). Queries: real AutoPhrase phrases
+deduplicated by :func:`nerbench.dbr.kb.build_kb` (~170k names). Queries: real AutoPhrase phrases
 mined from NCBI-disease train (``../shared/data`` when present, else the demo slice).
 
 Reported: embedder names/s (KB) and phrases/s, then for exact ``IndexFlatIP`` and each
@@ -26,9 +26,9 @@ import faiss
 import numpy as np
 import torch
 
-from nerbench.kb import build_kb, iter_vocabulary, read_kb
-from nerbench.phrases import ensure_staged, mine_phrases, select_phrases, write_corpus
-from nerbench.retrieval import Embedder, build_index, load_or_embed, prepare_search
+from nerbench.dbr.kb import build_kb, iter_vocabulary, read_kb
+from nerbench.dbr.phrases import ensure_staged, mine_phrases, select_phrases, write_corpus
+from nerbench.dbr.retrieval import Embedder, build_index, load_or_embed, prepare_search
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = REPO / "resources" / "vocab"

@@ -3,7 +3,7 @@
 Compares, on the same model (all-MiniLM-L6-v2), data (NCBI-disease), batch size, seed and precision,
 one epoch each:
 
-* ``project``  -- :class:`nerbench.train.Trainer`: dynamic padding + length-grouped batches;
+* ``project``  -- :class:`nerbench.training.loop.Trainer`: dynamic padding + length-grouped batches;
 * ``pad128``   -- the same loop with every batch padded to 128 and random batches (no grouping);
 * ``hf``       -- ``transformers.Trainer`` + ``DataCollatorForTokenClassification`` +
   ``train_sampling_strategy="group_by_length"`` (the v5 name of ``group_by_length``), fed the
@@ -42,10 +42,12 @@ from pathlib import Path
 
 import torch
 
-from nerbench.encoder import TokenClassificationMethod
-from nerbench.methods import Bundle, Example, ForwardTimer, ModelSource, TrainingArgs, get_method
-from nerbench.models import minilm_dir
-from nerbench.train import Trainer, TrainJob, autocast_dtype, cpu_has_native_bf16, dev_scores
+from nerbench.hparams import TrainingArgs
+from nerbench.methods.base import Bundle, Example, ForwardTimer, ModelSource, get_method
+from nerbench.methods.encoder import TokenClassificationMethod
+from nerbench.methods.models import minilm_dir
+from nerbench.training.loop import Trainer, TrainJob
+from nerbench.training.runtime import autocast_dtype, cpu_has_native_bf16, dev_scores
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "NCBI-disease"

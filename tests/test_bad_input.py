@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nerbench.bio import BioSpec, convert
 from nerbench.config import load_datasets, load_study
+from nerbench.data.convert import convert
+from nerbench.data.formats.base import BioSpec
 from nerbench.io import InputError
 
 ROOT = Path(__file__).parents[1]

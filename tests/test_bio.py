@@ -14,18 +14,11 @@ from pathlib import Path
 import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
-from nerbench.bio import (
-    BioSpec,
-    Counters,
-    Mention,
-    annotate_text,
-    convert,
-    main_to_bio,
-    resolve_overlaps,
-    to_records,
-)
 from nerbench.config import load_datasets
-from nerbench.corpora import source_of
+from nerbench.data.convert import convert, main_to_bio, to_records
+from nerbench.data.formats.base import BioSpec, Counters, Mention
+from nerbench.data.formats.text import annotate_text, resolve_overlaps
+from nerbench.data.sources import source_of
 from nerbench.io import read_json, read_jsonl
 
 FORMATS = Path(__file__).parent / "data" / "formats"

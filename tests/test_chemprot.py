@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from nerbench.bio import BioSpec, chemprot_entities_name, convert, main_to_bio, to_records
 from nerbench.config import load_datasets
-from nerbench.corpora import source_of
+from nerbench.data.convert import convert, main_to_bio, to_records
+from nerbench.data.formats.base import BioSpec
+from nerbench.data.formats.chemprot import chemprot_entities_name
+from nerbench.data.sources import source_of
 from nerbench.io import InputError, read_json, read_jsonl
 
 ROOT = Path(__file__).parents[1]
@@ -163,7 +165,7 @@ def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
 
 
 def test_overlapping_entities_follow_the_offset_format_rule(tmp_path: Path) -> None:
-    """Rule 2 of nerbench.bio: duplicates merge silently, otherwise the longest mention wins."""
+    """Rule 2 of nerbench.data.convert: duplicates merge silently, else the longest mention wins."""
     extra = (
         "10047461\tT6\tGENE-Y\t118\t139\ttumor necrosis factor\n"  # inside T5: dropped, counted
         "10047461\tT7\tCHEMICAL\t34\t43\tcelecoxib\n"  # duplicate of T1: merged, not counted

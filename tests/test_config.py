@@ -10,15 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nerbench.config import (
-    expand_runs,
-    load_datasets,
-    load_models,
-    load_plan,
-    load_study,
-    make_run_id,
-)
+from nerbench.config import load_datasets, load_models, load_study
 from nerbench.io import InputError
+from nerbench.plan import expand_runs, load_plan, make_run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = {

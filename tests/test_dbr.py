@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from nerbench.dbr import (
+from nerbench.dbr.kb import KB_COLUMNS, KBEntry, bio_spans, dedup_key
+from nerbench.dbr.samples import (
     DBRWorkflow,
     build_dbr,
     main_dbr,
@@ -19,7 +20,6 @@ from nerbench.dbr import (
     sampling_spec,
 )
 from nerbench.io import InputError, read_json, read_jsonl
-from nerbench.kb import KB_COLUMNS, KBEntry, bio_spans, dedup_key
 
 DISEASES = ["breast cancer", "lung cancer"] + [f"disease type {i}" for i in range(20)]
 CHEMICALS = ["aspirin", "insulin"] + [f"chemical number {i}" for i in range(12)]

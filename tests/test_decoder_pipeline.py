@@ -16,10 +16,10 @@ from safetensors.torch import load_file
 
 from nerbench.evaluate import main_evaluate, read_conll_predictions
 from nerbench.io import read_json, read_jsonl
-from nerbench.models import main_build_tiny_model
-from nerbench.peft_utils import ADAPTER_WEIGHTS, FULL_WEIGHTS
+from nerbench.methods.adapters import ADAPTER_WEIGHTS, FULL_WEIGHTS
+from nerbench.methods.models import main_build_tiny_model
 from nerbench.predict import main_predict
-from nerbench.train import TrainingInterrupted, build_job, main_train, run_training
+from nerbench.training.loop import TrainingInterrupted, build_job, main_train, run_training
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "corpora" / "demo" / "NCBI-disease"
 DATASET = "NCBI-disease-demo"

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 
 import nerbench
-from nerbench.bio import BioSpec, convert
 from nerbench.cli import main as cli_main
-from nerbench.corpora import (
+from nerbench.data.convert import convert
+from nerbench.data.formats.base import BioSpec
+from nerbench.data.sources import (
     DownloadError,
     download,
     main_download,
@@ -166,7 +167,7 @@ def test_unpinned_sha_warns_with_checksum(
     server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = server.add("/sample.tsv", body=SAMPLE)
-    with caplog.at_level("WARNING", logger="nerbench.corpora"):
+    with caplog.at_level("WARNING", logger="nerbench.data.sources"):
         assert download(url, tmp_path / "s.tsv", sha256="", **FAST) == SAMPLE_SHA
     assert SAMPLE_SHA in caplog.text and "no sha256 pinned" in caplog.text
 

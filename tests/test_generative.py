@@ -11,7 +11,10 @@ import torch
 
 from decoder_fixtures import save_tiny_decoder
 from nerbench.evaluate import read_alignment_failures
-from nerbench.generative import (
+from nerbench.hparams import TrainingArgs
+from nerbench.methods.adapters import ADAPTER_WEIGHTS, FULL_WEIGHTS
+from nerbench.methods.base import Example, ModelSource, TagPrediction, load_trained
+from nerbench.methods.generative import (
     GenerativeMethod,
     GenerativePrediction,
     align_to_gold,
@@ -23,8 +26,6 @@ from nerbench.generative import (
     repair_iob2,
     write_prediction_meta,
 )
-from nerbench.methods import Example, ModelSource, TagPrediction, TrainingArgs, load_trained
-from nerbench.peft_utils import ADAPTER_WEIGHTS, FULL_WEIGHTS
 
 IGNORE = -100
 LABELS = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]

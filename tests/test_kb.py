@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nerbench.io import InputError, read_json
-from nerbench.kb import (
+from nerbench.dbr.kb import (
     KBEntry,
     KBStats,
     build_kb,
@@ -27,6 +26,7 @@ from nerbench.kb import (
     read_semantic_groups,
     tokenize_name,
 )
+from nerbench.io import InputError, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 UMLS = ROOT / "tests/data/umls"

@@ -15,8 +15,11 @@ import pytest
 import torch
 
 from decoder_fixtures import build_tokenizer, save_tiny_decoder
+from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError
-from nerbench.labeler import (
+from nerbench.methods.adapters import ADAPTER_WEIGHTS, FULL_WEIGHTS, check_quantization
+from nerbench.methods.base import Example, ModelSource, get_method, load_trained
+from nerbench.methods.labeler import (
     DBR_ID_PREFIXES,
     LabelerMethod,
     Prompted,
@@ -34,8 +37,6 @@ from nerbench.labeler import (
     tokenize_prompted,
     type_labels,
 )
-from nerbench.methods import Example, ModelSource, TrainingArgs, get_method, load_trained
-from nerbench.peft_utils import ADAPTER_WEIGHTS, FULL_WEIGHTS, check_quantization
 
 IGNORE = -100
 SENT = ["Germline", "mutations", "in", "BRCA1", "cause", "breast", "cancer", "."]
@@ -75,7 +76,7 @@ def test_prompt_dataset_rules():
 
 
 def test_dbr_samples_are_recognised_and_ask_for_one_type():
-    from nerbench.dbr import VARIANTS
+    from nerbench.dbr.samples import VARIANTS
 
     assert DBR_ID_PREFIXES == tuple(f"{v}:" for v in VARIANTS)
     rec = Example("dbr:123/0", CHEM, CHEM_TAGS, "BC5CDR", ("Chemical", "Disease"))

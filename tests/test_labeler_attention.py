@@ -19,7 +19,7 @@ from transformers import AutoModelForTokenClassification
 
 from decoder_fixtures import FAMILIES, build_tiny_token_classifier, tiny_config
 from nerbench.io import InputError
-from nerbench.labeler import assert_bidirectional, is_bidirectional, make_bidirectional
+from nerbench.methods.labeler import assert_bidirectional, is_bidirectional, make_bidirectional
 
 IMPLS = ("eager", "sdpa")
 ATOL = 1e-5

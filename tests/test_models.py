@@ -10,9 +10,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError
-from nerbench.methods import METHODS, ModelSource, TrainingArgs, bio_labels, get_method
-from nerbench.models import (
+from nerbench.methods.base import METHODS, ModelSource, bio_labels, get_method
+from nerbench.methods.models import (
     build_tiny_model,
     main_build_tiny_model,
     minilm_dir,
@@ -156,8 +157,8 @@ def test_training_args_defaults_coercion_and_errors():
 def test_gpt2_style_model_without_pad_token_works_as_token_classifier(tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from nerbench.methods import Example
-    from nerbench.models import build_decoder_tokenizer
+    from nerbench.methods.base import Example
+    from nerbench.methods.models import build_decoder_tokenizer
 
     tok = build_decoder_tokenizer("gpt2")
     tok.pad_token = None

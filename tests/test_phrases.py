@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nerbench.io import InputError
-from nerbench.phrases import (
+from nerbench.dbr.phrases import (
     STAGE_MARKER,
     Phrase,
     PhraseMatcher,
@@ -23,6 +22,7 @@ from nerbench.phrases import (
     write_corpus,
     write_phrases,
 )
+from nerbench.io import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_NCBI = ROOT / "resources/corpora/demo/NCBI-disease/train.tsv"

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from nerbench.evaluate import read_conll_predictions
+from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, read_json
-from nerbench.methods import (
+from nerbench.methods.base import (
     Example,
     TagPrediction,
-    TrainingArgs,
     Window,
     bio_labels,
     get_method,
@@ -24,7 +24,7 @@ from nerbench.methods import (
     restrict_tags,
     word_windows,
 )
-from nerbench.models import build_tiny_model, resolve_model_source
+from nerbench.methods.models import build_tiny_model, resolve_model_source
 from nerbench.predict import entity_spans, main_predict, main_tag, split_sentences, tokenize
 
 TINY_ROW = {"id": "tiny-bert", "source": "tiny:bert", "family": "encoder", "max_length": 16}

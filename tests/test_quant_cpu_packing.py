@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from decoder_fixtures import FAMILIES, save_tiny_decoder
-from nerbench.methods import Example, ModelSource, TrainingArgs, get_method, load_trained
-from nerbench.peft_utils import cpu_packable, set_cpu_weight_packing
+from nerbench.hparams import TrainingArgs
+from nerbench.methods.adapters import cpu_packable, set_cpu_weight_packing
+from nerbench.methods.base import Example, ModelSource, get_method, load_trained
 
 bnb = pytest.importorskip("bitsandbytes")
 from bitsandbytes.functional import _convert_weight_packed_for_cpu, has_avx512bf16  # noqa: E402

@@ -21,17 +21,22 @@ import pytest
 from matplotlib.colors import to_hex
 
 from nerbench.io import InputError
-from nerbench.plots import FIGURE_NAMES, OKABE_ITO, build_figure, main_figures, pareto_front
-from nerbench.report import aggregate, load_metrics_table, main_aggregate
-from nerbench.tables import (
+from nerbench.reporting.aggregate import aggregate, load_metrics_table, main_aggregate
+from nerbench.reporting.compare import match_system
+from nerbench.reporting.plots import (
+    FIGURE_NAMES,
+    OKABE_ITO,
+    build_figure,
+    main_figures,
+    pareto_front,
+)
+from nerbench.reporting.render import render_latex, render_markdown
+from nerbench.reporting.tables import (
     REFERENCE_FILES,
     TABLE_NAMES,
     build_table,
     load_reference,
     main_tables,
-    match_system,
-    render_latex,
-    render_markdown,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -616,7 +621,7 @@ SNAKEFILE = """
 import json
 from types import SimpleNamespace
 
-from nerbench.tables import TABLE_NAMES
+from nerbench.reporting.tables import TABLE_NAMES
 
 GROUPS = json.load(open("groups.json"))
 PLAN = SimpleNamespace(
@@ -688,7 +693,7 @@ def test_report_rules_and_html_report(tmp_path):
     assert "VANER Table 1" in html  # the per-table caption was rendered
     # Editing plot code reruns the figure rules only (Snakemake 9 compares checksums, so a
     # bare `touch` is not an edit).
-    with open(tmp_path / "workflow/nerbench/plots.py", "a") as f:
+    with open(tmp_path / "workflow/nerbench/reporting/plots.py", "a") as f:
         f.write("# edited\n")
     res = run("-n", "--quiet", "rules")
     assert res.returncode == 0, res.stderr[-3000:]

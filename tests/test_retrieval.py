@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nerbench import retrieval
-from nerbench.io import InputError, read_json, read_jsonl
-from nerbench.kb import KB_COLUMNS
-from nerbench.phrases import Phrase, write_phrases
-from nerbench.retrieval import (
+from nerbench.dbr import retrieval
+from nerbench.dbr.kb import KB_COLUMNS
+from nerbench.dbr.phrases import Phrase, write_phrases
+from nerbench.dbr.retrieval import (
     Embedder,
     build_index,
     embedder_settings,
@@ -26,6 +25,7 @@ from nerbench.retrieval import (
     prepare_search,
     search,
 )
+from nerbench.io import InputError, read_json, read_jsonl
 
 KB_NAMES = [
     ("breast cancer", "Disease"),

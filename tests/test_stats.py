@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from nerbench.bio import main_to_bio
+from nerbench.data.convert import main_to_bio
+from nerbench.data.stats import entity_spans, main_corpus_stats, parse_vaner, summarize
 from nerbench.io import InputError, write_json, write_jsonl
-from nerbench.stats import entity_spans, main_corpus_stats, parse_vaner, summarize
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "data"
 FORMATS = Path(__file__).parent / "data" / "formats"

@@ -15,20 +15,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from nerbench import train as train_module
+from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, read_json, read_jsonl
-from nerbench.methods import Example, TrainingArgs, bio_labels, get_method
-from nerbench.models import build_tiny_model, resolve_model_source
-from nerbench.train import (
-    TrainingInterrupted,
-    autocast_dtype,
-    build_job,
-    cpu_has_native_bf16,
-    epoch_batches,
-    main_train,
-    read_examples,
-    run_training,
-)
+from nerbench.methods.base import Example, bio_labels, get_method
+from nerbench.methods.models import build_tiny_model, resolve_model_source
+from nerbench.training import runtime as train_runtime
+from nerbench.training.data import epoch_batches, read_examples
+from nerbench.training.loop import TrainingInterrupted, build_job, main_train, run_training
+from nerbench.training.runtime import autocast_dtype, cpu_has_native_bf16
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "corpora" / "demo"
 REPO = Path(__file__).resolve().parents[1]
@@ -245,7 +239,7 @@ def test_train_cli_writes_model_log_and_cost_and_never_opens_test(
 
 
 def test_train_cli_has_no_test_input():
-    from nerbench.train import _parse_args
+    from nerbench.training.loop import _parse_args
 
     with pytest.raises(SystemExit):
         _parse_args(
@@ -342,7 +336,7 @@ def test_sigterm_saves_a_checkpoint_and_rerun_resumes(tiny_bert, data, tmp_path)
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_on_cpu_only_with_native_bf16(monkeypatch, native):
-    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(train_runtime, "cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
     assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native else None)
     assert autocast_dtype("fp32", cpu) is None
@@ -362,8 +356,8 @@ def test_native_bf16_probe_is_false_without_the_cpu_flags():
 
 def test_bf16_training_on_cpu_records_bf16_and_learns(data, tiny_bert, tmp_path, monkeypatch):
     """The bf16 autocast path that ``auto`` takes on AMX CPUs and bf16 GPUs trains and saves."""
-    from nerbench.encoder import TokenClassificationMethod
-    from nerbench.methods import load_trained
+    from nerbench.methods.base import load_trained
+    from nerbench.methods.encoder import TokenClassificationMethod
 
     seen: list[tuple[bool, torch.dtype]] = []
     original_loss = TokenClassificationMethod.loss

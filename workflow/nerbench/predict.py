@@ -32,15 +32,9 @@ from typing import Any
 import torch
 
 from nerbench.io import InputError, write_json, write_text
-from nerbench.methods import Bundle, Example, ForwardTimer, Method, TagPrediction, load_trained
-from nerbench.train import (
-    autocast_dtype,
-    device_name,
-    peak_rss_mb,
-    pick_device,
-    read_examples,
-    tag_types,
-)
+from nerbench.methods.base import Bundle, Example, ForwardTimer, Method, TagPrediction, load_trained
+from nerbench.training.data import read_examples, tag_types
+from nerbench.training.runtime import autocast_dtype, device_name, peak_rss_mb, pick_device
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -52,7 +46,7 @@ def load_run_model(
     run_dir: str | Path, device: torch.device, precision: str = "auto"
 ) -> tuple[Method, Bundle, dict]:
     """Load ``<run_dir>/model``; returns the method, the bundle and ``method.json``."""
-    from nerbench.methods import read_method_file
+    from nerbench.methods.base import read_method_file
 
     model_dir = Path(run_dir) / "model"
     if not model_dir.is_dir():

@@ -4,8 +4,9 @@ import json
 
 from snakemake.utils import min_version, validate
 
-from nerbench.config import SPLITS, load_plan
-from nerbench.corpora import source_of
+from nerbench.config import SPLITS
+from nerbench.plan import load_plan
+from nerbench.data.sources import source_of
 
 min_version("8.0")
 

@@ -1,12 +1,12 @@
 """DBR step 1: the entity knowledge base (training-split entities, open vocabularies, UMLS).
 
-Reads the study's `dbr` mapping (defaults in nerbench.dbr) and the top-level config key
-`umls_dir`. DBR_WF (nerbench.dbr.DBRWorkflow) is shared by phrases/retrieval/dbr.smk.
+Reads the study's `dbr` mapping (defaults in nerbench.dbr.samples) and the top-level config key
+`umls_dir`. DBR_WF (nerbench.dbr.samples.DBRWorkflow) is shared by phrases/retrieval/dbr.smk.
 """
 
 import re
 
-from nerbench.dbr import DBRWorkflow
+from nerbench.dbr.samples import DBRWorkflow
 
 DBR_WF = DBRWorkflow(PLAN, config)
 

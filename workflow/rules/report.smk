@@ -16,7 +16,7 @@ rule aggregate:
     """One row per (run, evaluation dataset): configuration, scores, CIs and cost."""
     input:
         metrics=lambda wc: metrics_files(),
-        code="workflow/nerbench/report.py",
+        code="workflow/nerbench/reporting/aggregate.py",
     output:
         tsv=report(AGGREGATE, caption="../report/aggregate.rst", category="Data"),
     log:
@@ -34,7 +34,7 @@ rule table:
     """One paper table (TSV numbers, Markdown and LaTeX), beside the published numbers."""
     input:
         metrics=AGGREGATE,
-        code="workflow/nerbench/tables.py",
+        code="workflow/nerbench/reporting/tables.py",
         reference=reference_input,
     output:
         tsv=report(
@@ -66,7 +66,10 @@ rule figure:
     """One paper figure as PNG (in the report) and PDF."""
     input:
         metrics=AGGREGATE,
-        code=["workflow/nerbench/plots.py", "workflow/nerbench/tables.py"],
+        code=[
+            "workflow/nerbench/reporting/plots.py",
+            "workflow/nerbench/reporting/tables.py",
+        ],
     output:
         png=report(
             "results/figures/{name}.png",

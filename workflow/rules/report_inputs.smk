@@ -5,8 +5,8 @@ Needs PLAN, metrics_files() and as_json() from common.smk (or a stand-in, as in 
 
 from pathlib import Path
 
-from nerbench.plots import FIGURE_NAMES
-from nerbench.tables import REFERENCE_FILES, TABLE_NAMES
+from nerbench.reporting.plots import FIGURE_NAMES
+from nerbench.reporting.tables import REFERENCE_FILES, TABLE_NAMES
 
 AGGREGATE = "results/aggregate/metrics.tsv"
 CAPTION_DIR = Path("workflow/report")

@@ -1,10 +1,10 @@
 """The training loop: one run (model, datasets, hyperparameters, seed) -> a run directory.
 
-Any method of :mod:`nerbench.methods` plugs in; the loop owns batching, optimisation, dev
+Any method of :mod:`nerbench.methods.base` plugs in; the loop owns batching, optimisation, dev
 evaluation, checkpoints and cost accounting. Outputs in ``--out-dir``:
 
 ``model/``
-    the best-on-dev model (method's :meth:`~nerbench.methods.Method.save`), written atomically.
+    the best-on-dev model (method's :meth:`~nerbench.methods.base.Method.save`), written atomically.
 ``train_log.jsonl``
     one record per logging step (``event: "train"``: step, epoch, loss, lr, elapsed_s) and per
     dev evaluation (``event: "eval"``: step, epoch, dev_f1/precision/recall (seqeval strict
@@ -30,21 +30,18 @@ import argparse
 import logging
 import math
 import os
-import re
-import resource
 import shutil
 import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from nerbench.config import short_hash
+from nerbench.hparams import TrainingArgs
 from nerbench.io import (
     InputError,
     append_jsonl,
@@ -54,320 +51,29 @@ from nerbench.io import (
     write_json,
     write_jsonl,
 )
-from nerbench.methods import Bundle, Example, Method, TrainingArgs, get_method
-from nerbench.models import resolve_model_source
+from nerbench.methods.base import Example, Method, get_method
+from nerbench.methods.models import resolve_model_source
+from nerbench.plan import short_hash
+from nerbench.training.checkpoint import Checkpointer, RunPaths, TrainState
+from nerbench.training.data import dataset_name, epoch_batches, read_examples, tag_types
+from nerbench.training.runtime import (
+    autocast_dtype,
+    dev_scores,
+    device_name,
+    loaded_revision,
+    make_optimizer,
+    make_scheduler,
+    peak_rss_mb,
+    pick_device,
+    seed_everything,
+)
 
-log = logging.getLogger("nerbench.train")
+log = logging.getLogger("nerbench.training.loop")
 SIGTERM_EXIT = 143
-_STEP_DIR = re.compile(r"^step-(\d+)$")
-_BEST_DIR = re.compile(r"^best-(\d+)$")
 
 
 class TrainingInterrupted(Exception):
     """Raised after a checkpoint was saved because a stop was requested (SIGTERM or test hook)."""
-
-
-# --------------------------------------------------------------------------- data
-
-
-def dataset_name(path: str | os.PathLike) -> str:
-    """Dataset of a canonical file: the parent directory (``results/bio/<dataset>/train.jsonl``)."""
-    return Path(path).parent.name
-
-
-def read_examples(
-    path: str | os.PathLike,
-    dataset: str | None = None,
-    types: Sequence[str] = (),
-    limit: int | None = None,
-) -> list[Example]:
-    """Read canonical sentence records into :class:`Example` objects (at most ``limit``).
-
-    A record without ``tokens``/``tags`` or with a tag count different from the token count is
-    an :class:`InputError` naming the file and line.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("sentence file not found", path)
-    dataset = dataset or dataset_name(path)
-    out: list[Example] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if limit is not None and len(out) >= limit:
-                break
-            if not line.strip():
-                continue
-            rec = _parse_record(line, path, lineno)
-            ex_id = f"{rec.get('doc_id', dataset)}/{rec.get('sent_id', lineno)}"
-            ex_dataset, ex_types = dataset, tuple(types)
-            if rec.get("target_type"):  # a DBR sample: type-only instruction for its target type
-                ex_dataset, ex_types = f"dbr:{dataset}", (str(rec["target_type"]),)
-            out.append(Example(ex_id, list(rec["tokens"]), list(rec["tags"]), ex_dataset, ex_types))
-    return out
-
-
-def _parse_record(line: str, path: Path, lineno: int) -> dict:
-    import json
-
-    try:
-        rec = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON ({e.msg})", path, lineno) from None
-    if not isinstance(rec, dict) or not isinstance(rec.get("tokens"), list):
-        raise InputError("record has no 'tokens' list", path, lineno)
-    if not isinstance(rec.get("tags"), list) or len(rec["tags"]) != len(rec["tokens"]):
-        raise InputError("record's 'tags' are missing or not one per token", path, lineno)
-    return rec
-
-
-def tag_types(examples: Sequence[Example]) -> set[str]:
-    """Entity types occurring in the examples' tags."""
-    return {t[2:] for ex in examples for t in (ex.tags or []) if t != "O"}
-
-
-def epoch_batches(
-    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, mega_mult: int = 50
-) -> list[list[int]]:
-    """Length-grouped batches for one epoch; a pure function of (lengths, seed, epoch).
-
-    Shuffle, cut into mega-batches of ``batch_size * mega_mult``, sort each by length
-    (descending) and cut into batches, then shuffle the batch order; the batch holding the
-    longest feature goes first so memory problems show up at step one (as HF's
-    ``LengthGroupedSampler``).
-    """
-    rng = np.random.default_rng([seed, epoch])
-    perm = rng.permutation(len(lengths)).tolist()
-    mega = batch_size * max(1, mega_mult)
-    batches: list[list[int]] = []
-    for start in range(0, len(perm), mega):
-        chunk = sorted(perm[start : start + mega], key=lambda i: -lengths[i])
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    order = rng.permutation(len(batches)).tolist()
-    batches = [batches[i] for i in order]
-    if batches:
-        longest = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b]))
-        batches[0], batches[longest] = batches[longest], batches[0]
-    return batches
-
-
-# --------------------------------------------------------------------------- state
-
-
-@dataclass
-class TrainState:
-    """Everything besides tensors that a checkpoint must restore."""
-
-    step: int = 0  # optimizer steps done
-    epoch: int = 0  # current epoch
-    batch_pos: int = 0  # micro-batches of ``epoch`` already consumed
-    best_f1: float = -1.0
-    best_step: int | None = None
-    bad_evals: int = 0
-    last_eval_step: int | None = None
-    stopped_early: bool = False
-    tokens_seen: int = 0
-    elapsed_s: float = 0.0
-    step_time_s: float = 0.0
-    eval_time_s: float = 0.0
-    loss_sum: float = 0.0  # loss since the last log record
-    loss_count: int = 0
-    attempts: int = 1
-    fingerprint: str = ""
-
-
-@dataclass
-class RunPaths:
-    out_dir: Path
-    model: Path = field(init=False)
-    log: Path = field(init=False)
-    cost: Path = field(init=False)
-    ckpt: Path = field(init=False)
-    live_log: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.model = self.out_dir / "model"
-        self.log = self.out_dir / "train_log.jsonl"
-        self.cost = self.out_dir / "cost.json"
-        self.ckpt = self.out_dir / "checkpoints"
-        self.live_log = self.ckpt / "live_log.jsonl"
-
-
-def _step_dirs(root: Path, pattern: re.Pattern) -> dict[int, Path]:
-    if not root.is_dir():
-        return {}
-    found = {}
-    for p in root.iterdir():
-        m = pattern.match(p.name)
-        if m and (p / "state.json").is_file():
-            found[int(m.group(1))] = p
-    return found
-
-
-class Checkpointer:
-    """Writes, prunes and restores checkpoints under ``<out-dir>/checkpoints``."""
-
-    def __init__(self, paths: RunPaths, method: Method, keep: int = 2):
-        self.paths, self.method, self.keep = paths, method, keep
-
-    def save(self, bundle: Bundle, optimizer, scheduler, state: TrainState) -> Path:
-        target = self.paths.ckpt / f"step-{state.step:07d}"
-        with atomic_dir(target) as tmp:
-            torch.save(self.method.trainable_state(bundle), tmp / "trainable.pt")
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-            torch.save(_rng_state(), tmp / "rng.pt")
-            if self.paths.live_log.is_file():
-                shutil.copyfile(self.paths.live_log, tmp / "log.jsonl")
-            write_json(tmp / "state.json", asdict(state))
-        self.prune(state.best_step)
-        return target
-
-    def save_best(self, bundle: Bundle, state: TrainState) -> None:
-        target = self.paths.ckpt / f"best-{state.step:07d}"
-        with atomic_dir(target) as tmp:
-            torch.save(self.method.trainable_state(bundle), tmp / "trainable.pt")
-            write_json(tmp / "state.json", {"step": state.step, "dev_f1": state.best_f1})
-        self.prune(state.step)
-
-    def prune(self, current_best: int | None) -> None:
-        """Keep the newest ``keep`` step checkpoints and the best checkpoints they refer to."""
-        steps = _step_dirs(self.paths.ckpt, _STEP_DIR)
-        for s in sorted(steps)[: -self.keep]:
-            shutil.rmtree(steps.pop(s), ignore_errors=True)
-        wanted = {current_best} | {read_json(p / "state.json")["best_step"] for p in steps.values()}
-        for s, p in _step_dirs(self.paths.ckpt, _BEST_DIR).items():
-            if s not in wanted:
-                shutil.rmtree(p, ignore_errors=True)
-
-    def latest(self) -> Path | None:
-        steps = _step_dirs(self.paths.ckpt, _STEP_DIR)
-        return steps[max(steps)] if steps else None
-
-    def restore(self, path: Path, bundle: Bundle, optimizer, scheduler) -> TrainState:
-        state = TrainState(**read_json(path / "state.json"))
-        self.method.load_trainable_state(bundle, torch.load(path / "trainable.pt"))
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt"))
-        scheduler.load_state_dict(torch.load(path / "scheduler.pt"))
-        _set_rng_state(torch.load(path / "rng.pt"))
-        for s, p in _step_dirs(self.paths.ckpt, _BEST_DIR).items():
-            if s > state.step:  # written after this checkpoint: will be recomputed
-                shutil.rmtree(p, ignore_errors=True)
-        if (path / "log.jsonl").is_file():
-            shutil.copyfile(path / "log.jsonl", self.paths.live_log)
-        else:
-            self.paths.live_log.unlink(missing_ok=True)
-        return state
-
-    def load_best(self, bundle: Bundle, best_step: int | None) -> bool:
-        if best_step is None:
-            return False
-        path = self.paths.ckpt / f"best-{best_step:07d}" / "trainable.pt"
-        if not path.is_file():
-            raise RuntimeError(f"best checkpoint of step {best_step} is missing: {path}")
-        self.method.load_trainable_state(bundle, torch.load(path))
-        return True
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# --------------------------------------------------------------------------- setup helpers
-
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device '{name}' requested but CUDA is not available")
-    return device
-
-
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with bf16 matrix instructions (AMX-BF16 or AVX512-BF16), where bf16 autocast
-    runs faster than fp32; elsewhere (e.g. AVX2-only CPUs) bf16 is emulated and much slower."""
-    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    try:
-        return any(getattr(torch.cpu, name)() for name in probes if hasattr(torch.cpu, name))
-    except RuntimeError:  # pragma: no cover - probes of an unusual build
-        return False
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 when ``precision`` is bf16, or auto on hardware with fast bf16 (a CUDA device that
-    supports it, or a CPU with native bf16, :func:`cpu_has_native_bf16`); else None (fp32)."""
-    if precision == "fp32":
-        return None
-    if device.type == "cuda":
-        supported = torch.cuda.is_bf16_supported()
-        if precision == "bf16" and not supported:
-            raise InputError("hparams.precision is bf16 but this GPU does not support bf16")
-        return torch.bfloat16 if supported else None
-    if precision == "bf16" or cpu_has_native_bf16():
-        return torch.bfloat16
-    return None
-
-
-def make_optimizer(model: torch.nn.Module, args: TrainingArgs) -> torch.optim.Optimizer:
-    """AdamW (fused where supported); no weight decay on biases and norm weights (1-D params)."""
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [
-        {"params": decay, "weight_decay": args.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    try:  # fused kernel: one pass over all parameters (4x faster than per-tensor on CPU)
-        return torch.optim.AdamW(groups, lr=args.learning_rate, fused=True)
-    except (RuntimeError, TypeError):  # e.g. parameters of a dtype/device fused does not support
-        return torch.optim.AdamW(groups, lr=args.learning_rate, foreach=True)
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, args: TrainingArgs, total_steps: int):
-    from transformers import get_scheduler
-
-    name = "constant_with_warmup" if args.scheduler == "constant" else args.scheduler
-    warmup = math.ceil(args.warmup_ratio * total_steps)
-    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
-
-
-def dev_scores(golds: list[list[str]], preds: list[list[str]]) -> dict[str, float]:
-    """seqeval strict IOB2 micro precision, recall and F1."""
-    from seqeval.metrics import f1_score, precision_score, recall_score
-    from seqeval.scheme import IOB2
-
-    kw = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
-    return {
-        "dev_precision": float(precision_score(golds, preds, **kw)),
-        "dev_recall": float(recall_score(golds, preds, **kw)),
-        "dev_f1": float(f1_score(golds, preds, **kw)),
-    }
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --------------------------------------------------------------------------- the loop
@@ -378,7 +84,7 @@ class TrainJob:
     """Inputs of one training run (everything :func:`run_training` needs)."""
 
     method: Method
-    source: Any  # nerbench.methods.ModelSource
+    source: Any  # nerbench.methods.base.ModelSource
     labels: list[str]
     train: list[Example]
     dev: list[Example]
@@ -624,25 +330,11 @@ class Trainer:
         }
 
 
-def loaded_revision(model: Any) -> str | None:
-    """Hub commit the weights were loaded from (None for local models): pins an unpinned row."""
-    config = getattr(model, "config", None)
-    if config is None and hasattr(model, "get_base_model"):
-        config = getattr(model.get_base_model(), "config", None)
-    return getattr(config, "_commit_hash", None)
-
-
 def _group_by_dataset(examples: Sequence[Example]) -> list[list[Example]]:
     groups: dict[str | None, list[Example]] = {}
     for ex in examples:
         groups.setdefault(ex.dataset, []).append(ex)
     return list(groups.values())
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
 
 
 def _progress(total: int, initial: int, enabled: bool):

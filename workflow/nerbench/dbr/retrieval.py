@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from nerbench.dbr.kb import read_kb
+from nerbench.dbr.phrases import read_phrases
 from nerbench.io import InputError, atomic_path, read_json, write_json, write_jsonl
-from nerbench.kb import read_kb
-from nerbench.phrases import read_phrases
 
 EMBEDDER_DEFAULTS: dict = {
     "name": "minilm",

@@ -66,7 +66,7 @@ def hf_token() -> str | None:
 def pretrained_kwargs(source: Any) -> dict[str, Any]:
     """``from_pretrained`` keyword arguments (revision, token) for a ModelSource."""
     try:
-        from nerbench.models import pretrained_kwargs as models_kwargs
+        from nerbench.methods.models import pretrained_kwargs as models_kwargs
     except ImportError:  # pragma: no cover - models.py is part of the package
         models_kwargs = None
     if models_kwargs is not None:
@@ -297,7 +297,7 @@ def save_decoder_bundle(
 ) -> None:
     """Save a decoder run: the adapter (or the full model when LoRA is off), tokenizer, labels
     and ``method.json`` holding ``metadata``, ``info`` and whether an adapter was saved."""
-    from nerbench.methods import write_labels, write_method_file
+    from nerbench.methods.base import write_labels, write_method_file
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -4,10 +4,10 @@
   target is ``tok1:TAG1\\ntok2:TAG2...`` followed by EOS; the loss covers the response only
   (prompt tokens are labelled -100).
 * **Model**: ``AutoModelForCausalLM`` with (Q)LoRA on attention, MLP and ``lm_head``
-  (default r 128, alpha 256; 4-bit NF4 when ``quantization: 4bit``), see :mod:`.peft_utils`.
+  (default r 128, alpha 256; 4-bit NF4 when ``quantization: 4bit``), see :mod:`.adapters`.
 * **Decoding**: greedy, ``max_new_tokens`` = max(8 per word, estimated answer length) + 16, capped
   by hparam ``max_new_tokens`` (default 1024). Long sentences are split into word windows
-  (:func:`nerbench.methods.word_windows`) sized so prompt and answer fit ``max_length``.
+  (:func:`nerbench.methods.base.word_windows`) sized so prompt and answer fit ``max_length``.
 * **Parsing** (:func:`parse_response`) is forgiving: blank lines are skipped, parsing stops at a
   new ``###`` section, ``token:TAG`` is split at the *last* colon (``Na+:Cl-:B-Chemical``), a line
   whose tail is not tag-like is a token with tag ``O``, unknown tags become ``O``.
@@ -31,18 +31,17 @@ from typing import Any
 
 import torch
 
-from nerbench import peft_utils
 from nerbench.evaluate import meta_path
+from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, write_json
-from nerbench.labeler import load_tokenizer, source_dict
-from nerbench.methods import (
+from nerbench.methods import adapters
+from nerbench.methods.base import (
     Bundle,
     Example,
     ForwardTimer,
     Method,
     ModelSource,
     TagPrediction,
-    TrainingArgs,
     Window,
     autocast,
     merge_windows,
@@ -51,9 +50,10 @@ from nerbench.methods import (
     restrict_tags,
     word_windows,
 )
+from nerbench.methods.decoder import load_tokenizer, source_dict
 
 IGNORE = -100
-DEFAULT_LORA = peft_utils.LoraSettings(r=128, alpha=256, dropout=0.05)
+DEFAULT_LORA = adapters.LoraSettings(r=128, alpha=256, dropout=0.05)
 DEFAULT_MAX_NEW_TOKENS = 1024
 TOKENS_PER_WORD = 8
 EXTRA_NEW_TOKENS = 16
@@ -183,15 +183,15 @@ class GenerativeMethod(Method):
     def load_for_training(
         self, source: ModelSource, labels: list[str], args: TrainingArgs, device: torch.device
     ) -> Bundle:
-        quantization = peft_utils.resolve_quantization(args.quantization, source)
-        lora = peft_utils.LoraSettings.from_args(args, self.default_lora)
+        quantization = adapters.resolve_quantization(args.quantization, source)
+        lora = adapters.LoraSettings.from_args(args, self.default_lora)
         tokenizer = load_tokenizer(source.name_or_path, source)
         model = load_causal_lm(source, quantization, device)
-        model = peft_utils.add_lora(
+        model = adapters.add_lora(
             model,
             lora,
             task_type="CAUSAL_LM",
-            target_modules=peft_utils.linear_module_names(model),
+            target_modules=adapters.linear_module_names(model),
             modules_to_save=None,
             quantized=quantization != "none",
             gradient_checkpointing=args.gradient_checkpointing,
@@ -213,7 +213,7 @@ class GenerativeMethod(Method):
     def save(self, bundle: Bundle, out_dir: Path, metadata: dict[str, Any] | None = None) -> None:
         """Adapter (or the full model when ``lora_r`` is 0), tokenizer, labels, method."""
         info = {k: bundle.extra.get(k) for k in ("base", "lora", "max_new_tokens")}
-        peft_utils.save_decoder_bundle(bundle, out_dir, self.name, info, metadata)
+        adapters.save_decoder_bundle(bundle, out_dir, self.name, info, metadata)
 
     def load_trained(self, model_dir: Path, device: torch.device) -> Bundle:
         model_dir = Path(model_dir)
@@ -223,11 +223,11 @@ class GenerativeMethod(Method):
         tokenizer = load_tokenizer(str(model_dir))
         if info.get("adapter"):
             model = load_causal_lm(base, base.quantization, device)
-            model = peft_utils.load_adapter(model, model_dir, merge=base.quantization == "none")
+            model = adapters.load_adapter(model, model_dir, merge=base.quantization == "none")
         else:
             full = ModelSource(**{**info["base"], "name_or_path": str(model_dir), "local": True})
             model = load_causal_lm(full, "none", device)
-        peft_utils.set_cpu_weight_packing(model, allow=True)  # prediction only
+        adapters.set_cpu_weight_packing(model, allow=True)  # prediction only
         extra = {k: info.get(k) for k in ("base", "lora", "max_new_tokens")}
         extra["autocast"] = None
         return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
@@ -419,14 +419,14 @@ def load_causal_lm(source: ModelSource, quantization: str, device: torch.device)
     """``AutoModelForCausalLM`` (optionally quantized) on ``device``."""
     from transformers import AutoModelForCausalLM
 
-    from nerbench.models import load_pretrained
+    from nerbench.methods.models import load_pretrained
 
-    peft_utils.check_quantization(quantization, source.model_id, device)
-    dtype = peft_utils.model_dtype(source.dtype, device, quantization)
+    adapters.check_quantization(quantization, source.model_id, device)
+    dtype = adapters.model_dtype(source.dtype, device, quantization)
     model = load_pretrained(
-        AutoModelForCausalLM, source, **peft_utils.load_kwargs(quantization, device, dtype, [])
+        AutoModelForCausalLM, source, **adapters.load_kwargs(quantization, device, dtype, [])
     )
     if quantization == "none":
         model = model.to(device)
-    peft_utils.set_cpu_weight_packing(model, allow=False)
+    adapters.set_cpu_weight_packing(model, allow=False)
     return model

@@ -21,11 +21,12 @@
   ``temperature:<T>``, which resamples each dataset to a share proportional to ``size**(1/T)``
   (same total size, seeded by the run seed). DBR samples are passed through unchanged.
 * **PEFT**: LoRA (default r 16, alpha 32, dropout 0.1) on all linear layers, head trainable,
-  optional 4-/8-bit quantization and gradient checkpointing (:mod:`nerbench.peft_utils`). Saved
+  optional 4-/8-bit quantization and gradient checkpointing (:mod:`.adapters`). Saved
   models hold the adapter and head only; ``method.json`` names the base model.
 
 DBR samples are recognised by ``dataset`` ``None`` or ``dbr:<name>``, or by the record ids that
-:mod:`nerbench.dbr` writes (``dbr:<doc>/...``, ``random:<doc>/...``). Each asks for one type: the
+:mod:`nerbench.dbr.samples`
+writes (``dbr:<doc>/...``, ``random:<doc>/...``). Each asks for one type: the
 sample's only declared type, else the only type in its tags (see :func:`dbr_types`).
 """
 
@@ -41,16 +42,16 @@ from typing import Any
 
 import torch
 
-from nerbench import peft_utils
+from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError
-from nerbench.methods import (
+from nerbench.methods import adapters
+from nerbench.methods.base import (
     Bundle,
     Example,
     ForwardTimer,
     Method,
     ModelSource,
     TagPrediction,
-    TrainingArgs,
     Window,
     autocast,
     merge_windows,
@@ -59,14 +60,15 @@ from nerbench.methods import (
     restrict_tags,
     word_windows,
 )
+from nerbench.methods.decoder import load_tokenizer, source_dict
 
 IGNORE = -100
 BIO = ("O", "B", "I")
 HEAD_MODULES = ["score", "classifier"]
-DEFAULT_LORA = peft_utils.LoraSettings(r=16, alpha=32, dropout=0.1)
+DEFAULT_LORA = adapters.LoraSettings(r=16, alpha=32, dropout=0.1)
 INSTRUCTION_MODES = ("dataset", "type")
 DBR_PREFIX = "dbr:"
-DBR_ID_PREFIXES = ("dbr:", "random:")  # record ids "<variant>:<doc>/<sent>" of nerbench.dbr
+DBR_ID_PREFIXES = ("dbr:", "random:")  # record ids "<variant>:<doc>/<sent>" of nerbench.dbr.samples
 DEMO_SUFFIX = "-demo"
 DEFAULT_ATTN = "sdpa"
 
@@ -401,46 +403,15 @@ def assert_bidirectional(model: torch.nn.Module, model_id: str) -> None:
         )
 
 
-# --------------------------------------------------------------------------- loading
-
-
-def load_tokenizer(name_or_path: str, source: ModelSource | None = None) -> Any:
-    """Fast tokenizer (offsets are needed) with a padding token (EOS if it has none)."""
-    from transformers import AutoTokenizer
-
-    kwargs = peft_utils.pretrained_kwargs(source) if source is not None else {}
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-    if not getattr(tokenizer, "is_fast", False):
-        raise InputError(f"tokenizer of '{name_or_path}' is not a fast tokenizer (no offsets)")
-    if tokenizer.pad_token_id is None:
-        if tokenizer.eos_token_id is None:
-            raise InputError(f"tokenizer of '{name_or_path}' has neither a pad nor an EOS token")
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def source_dict(source: ModelSource, quantization: str) -> dict[str, Any]:
-    return {
-        "model_id": source.model_id,
-        "name_or_path": source.name_or_path,
-        "revision": source.revision,
-        "family": source.family,
-        "max_length": source.max_length,
-        "dtype": source.dtype,
-        "quantization": quantization,
-        "local": source.local,
-    }
-
-
 def load_labeler_base(
     source: ModelSource, quantization: str, device: torch.device, attn: str = DEFAULT_ATTN
 ) -> torch.nn.Module:
     """The decoder as a bidirectional 3-label token classifier (fresh head), on ``device``."""
     from transformers import AutoConfig, AutoModelForTokenClassification
 
-    from nerbench.models import load_pretrained
+    from nerbench.methods.models import load_pretrained
 
-    peft_utils.check_quantization(quantization, source.model_id, device)
+    adapters.check_quantization(quantization, source.model_id, device)
     config = load_pretrained(
         AutoConfig,
         source,
@@ -449,17 +420,17 @@ def load_labeler_base(
         label2id={t: i for i, t in enumerate(BIO)},
     )
     config.is_causal = False
-    dtype = peft_utils.model_dtype(source.dtype, device, quantization)
+    dtype = adapters.model_dtype(source.dtype, device, quantization)
     model = load_pretrained(
         AutoModelForTokenClassification,
         source,
         config=config,
         attn_implementation=attn,
-        **peft_utils.load_kwargs(quantization, device, dtype, HEAD_MODULES),
+        **adapters.load_kwargs(quantization, device, dtype, HEAD_MODULES),
     )
     if quantization == "none":
         model = model.to(device)
-    peft_utils.set_cpu_weight_packing(model, allow=False)  # before the eval-mode probe below
+    adapters.set_cpu_weight_packing(model, allow=False)  # before the eval-mode probe below
     make_bidirectional(model)
     assert_bidirectional(model, source.model_id)
     return model
@@ -479,20 +450,20 @@ class LabelerMethod(Method):
     def load_for_training(
         self, source: ModelSource, labels: list[str], args: TrainingArgs, device: torch.device
     ) -> Bundle:
-        from nerbench.encoder import effective_max_length
+        from nerbench.methods.encoder import effective_max_length
 
         mode = check_instruction_mode(args.instruction)
         parse_mixture(args.mixture_sampling)
-        quantization = peft_utils.resolve_quantization(args.quantization, source)
-        lora = peft_utils.LoraSettings.from_args(args, self.default_lora)
+        quantization = adapters.resolve_quantization(args.quantization, source)
+        lora = adapters.LoraSettings.from_args(args, self.default_lora)
         attn = str(args.extra.get("attn_implementation", DEFAULT_ATTN))
         tokenizer = load_tokenizer(source.name_or_path, source)
         model = load_labeler_base(source, quantization, device, attn)
-        model = peft_utils.add_lora(
+        model = adapters.add_lora(
             model,
             lora,
             task_type="TOKEN_CLS",
-            target_modules=peft_utils.linear_module_names(model, tuple(HEAD_MODULES)),
+            target_modules=adapters.linear_module_names(model, tuple(HEAD_MODULES)),
             modules_to_save=[h for h in HEAD_MODULES if hasattr(model, h)],
             quantized=quantization != "none",
             gradient_checkpointing=args.gradient_checkpointing,
@@ -527,7 +498,7 @@ class LabelerMethod(Method):
         keys = ("instruction", "mixture_sampling", "base", "lora", "attn_implementation")
         info = {k: bundle.extra.get(k) for k in keys}
         info["prompt_datasets"] = bundle.extra.get("train_datasets")
-        peft_utils.save_decoder_bundle(bundle, out_dir, self.name, info, metadata)
+        adapters.save_decoder_bundle(bundle, out_dir, self.name, info, metadata)
 
     def load_trained(self, model_dir: Path, device: torch.device) -> Bundle:
         model_dir = Path(model_dir)
@@ -538,13 +509,13 @@ class LabelerMethod(Method):
         tokenizer = load_tokenizer(str(model_dir))
         if info.get("adapter"):
             model = load_labeler_base(base, base.quantization, device, attn)
-            model = peft_utils.load_adapter(model, model_dir, merge=base.quantization == "none")
+            model = adapters.load_adapter(model, model_dir, merge=base.quantization == "none")
         else:
             full = ModelSource(**{**info["base"], "name_or_path": str(model_dir), "local": True})
             model = load_labeler_base(full, "none", device, attn)
         make_bidirectional(model)
         assert_bidirectional(model, base.model_id)
-        peft_utils.set_cpu_weight_packing(model, allow=True)  # prediction only
+        adapters.set_cpu_weight_packing(model, allow=True)  # prediction only
         extra = {k: info.get(k) for k in ("instruction", "base", "lora")}
         extra.update(
             attn_implementation=attn, autocast=None, train_datasets=info.get("prompt_datasets")

@@ -2,9 +2,9 @@
 
 * Labels sit on the first sub-token of each word; other sub-tokens and special tokens get -100.
 * Sentences longer than the model limit are split into windows of whole words
-  (:func:`nerbench.methods.word_windows`): disjoint in training (no token dropped), overlapping by
+  (:func:`.base.word_windows`): disjoint in training (no token dropped), overlapping by
   ``stride`` sub-tokens in prediction, merged so each word gets the tag of the window in which it
-  is nearest the centre (:func:`nerbench.methods.merge_windows`).
+  is nearest the centre (:func:`.base.merge_windows`).
 * A word the tokenizer turns into nothing (e.g. a lone control character) is represented by the
   unknown token so it still receives a tag.
 * Prediction batches windows sorted by length (little padding) and restores the input order.
@@ -18,15 +18,15 @@ from pathlib import Path
 
 import torch
 
+from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError
-from nerbench.methods import (
+from nerbench.methods.base import (
     Bundle,
     Example,
     ForwardTimer,
     Method,
     ModelSource,
     TagPrediction,
-    TrainingArgs,
     Window,
     autocast,
     merge_windows,
@@ -35,7 +35,7 @@ from nerbench.methods import (
     restrict_tags,
     word_windows,
 )
-from nerbench.models import load_pretrained
+from nerbench.methods.models import load_pretrained
 
 IGNORE = -100
 OFFSET_POSITION_MODELS = ("roberta", "xlm-roberta", "camembert", "longformer")

@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nerbench import phrases as phrases_mod
-from nerbench import retrieval as retrieval_mod
+from nerbench.dbr import phrases as phrases_mod
+from nerbench.dbr import retrieval as retrieval_mod
+from nerbench.dbr.kb import KBEntry, bio_spans, dedup_key, read_kb, tokenize_name
+from nerbench.dbr.phrases import PhraseMatcher
 from nerbench.io import (
     InputError,
     atomic_path,
@@ -40,8 +42,6 @@ from nerbench.io import (
     write_jsonl,
     write_text,
 )
-from nerbench.kb import KBEntry, bio_spans, dedup_key, read_kb, tokenize_name
-from nerbench.phrases import PhraseMatcher
 
 VARIANTS = ("dbr", "random")
 OPEN_VOCABULARIES = [
@@ -131,7 +131,7 @@ INDEX_SEARCH_KEYS = ("nprobe", "ef_search", "gpu")
 class DBRWorkflow:
     """Everything the DBR rule files ask of the study plan (keeps logic out of the .smk files).
 
-    ``plan`` is a :class:`nerbench.config.Plan`; ``config`` the Snakemake config (``umls_dir``).
+    ``plan`` is a :class:`nerbench.plan.Plan`; ``config`` the Snakemake config (``umls_dir``).
     """
 
     def __init__(self, plan: Any, config: dict):

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from nerbench.io import InputError, atomic_path, read_jsonl
-from nerbench.tables import add_systems, dbr_ablation_rows, match_system, summarize, to_percent
+from nerbench.reporting.compare import match_system
+from nerbench.reporting.tables import add_systems, dbr_ablation_rows, summarize, to_percent
 
 FIGURE_NAMES = (
     "grid_heatmaps",
@@ -445,7 +446,7 @@ def build_figure(name: str, df, learning_rate: float = 1e-5):
 
 def main_figures(argv: list[str]) -> int:
     """CLI: draw one named figure from the aggregated metrics."""
-    from nerbench.report import load_metrics_table
+    from nerbench.reporting.aggregate import load_metrics_table
 
     ap = argparse.ArgumentParser(prog="nerbench figures", description=__doc__)
     ap.add_argument("--metrics", required=True, help="aggregated metrics TSV")

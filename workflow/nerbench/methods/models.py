@@ -26,11 +26,11 @@ from typing import Any
 import torch
 
 from nerbench.io import InputError, atomic_dir
-from nerbench.methods import ModelSource
+from nerbench.methods.base import ModelSource
+from nerbench.paths import DEMO_CORPORA
 
 TINY_FAMILIES = ("bert", "llama", "mistral", "qwen2")
 TINY_SIZE = {"hidden": 64, "layers": 2, "heads": 4, "intermediate": 128, "positions": 512}
-DEMO_CORPORA = Path(__file__).resolve().parents[2] / "resources" / "corpora" / "demo"
 DECODER_VOCAB_SIZE = 1000
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

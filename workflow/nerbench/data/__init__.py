@@ -1,0 +1,1 @@
+"""Corpora: sources and downloads, format readers, conversion to canonical JSONL, statistics."""

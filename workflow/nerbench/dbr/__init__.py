@@ -1,0 +1,1 @@
+"""Dense Bioentities Recognition (VANER §3.4): knowledge base, phrases, retrieval, samples."""

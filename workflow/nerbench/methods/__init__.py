@@ -1,0 +1,1 @@
+"""Model methods: the common interface, the encoder, the decoder labeler and generator, adapters."""

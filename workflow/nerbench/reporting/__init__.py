@@ -1,0 +1,1 @@
+"""Aggregation of run metrics, the tables registry and renderers, and the figures."""

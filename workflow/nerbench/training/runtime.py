@@ -1,0 +1,118 @@
+"""Runtime setup shared by training and prediction: seeds, device, precision, optimizer."""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+from typing import Any
+
+import numpy as np
+import torch
+
+from nerbench.hparams import TrainingArgs
+from nerbench.io import (
+    InputError,
+)
+
+# --------------------------------------------------------------------------- setup helpers
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device '{name}' requested but CUDA is not available")
+    return device
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with bf16 matrix instructions (AMX-BF16 or AVX512-BF16), where bf16 autocast
+    runs faster than fp32; elsewhere (e.g. AVX2-only CPUs) bf16 is emulated and much slower."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    try:
+        return any(getattr(torch.cpu, name)() for name in probes if hasattr(torch.cpu, name))
+    except RuntimeError:  # pragma: no cover - probes of an unusual build
+        return False
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 when ``precision`` is bf16, or auto on hardware with fast bf16 (a CUDA device that
+    supports it, or a CPU with native bf16, :func:`cpu_has_native_bf16`); else None (fp32)."""
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+        if precision == "bf16" and not supported:
+            raise InputError("hparams.precision is bf16 but this GPU does not support bf16")
+        return torch.bfloat16 if supported else None
+    if precision == "bf16" or cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
+def make_optimizer(model: torch.nn.Module, args: TrainingArgs) -> torch.optim.Optimizer:
+    """AdamW (fused where supported); no weight decay on biases and norm weights (1-D params)."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": args.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    try:  # fused kernel: one pass over all parameters (4x faster than per-tensor on CPU)
+        return torch.optim.AdamW(groups, lr=args.learning_rate, fused=True)
+    except (RuntimeError, TypeError):  # e.g. parameters of a dtype/device fused does not support
+        return torch.optim.AdamW(groups, lr=args.learning_rate, foreach=True)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, args: TrainingArgs, total_steps: int):
+    from transformers import get_scheduler
+
+    name = "constant_with_warmup" if args.scheduler == "constant" else args.scheduler
+    warmup = math.ceil(args.warmup_ratio * total_steps)
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+
+def dev_scores(golds: list[list[str]], preds: list[list[str]]) -> dict[str, float]:
+    """seqeval strict IOB2 micro precision, recall and F1."""
+    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+
+    kw = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
+    return {
+        "dev_precision": float(precision_score(golds, preds, **kw)),
+        "dev_recall": float(recall_score(golds, preds, **kw)),
+        "dev_f1": float(f1_score(golds, preds, **kw)),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def loaded_revision(model: Any) -> str | None:
+    """Hub commit the weights were loaded from (None for local models): pins an unpinned row."""
+    config = getattr(model, "config", None)
+    if config is None and hasattr(model, "get_base_model"):
+        config = getattr(model.get_base_model(), "config", None)
+    return getattr(config, "_commit_hash", None)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
