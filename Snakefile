@@ -17,11 +17,10 @@ include: "workflow/rules/dbr.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/report_inputs.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        all_targets(),
+        FILES.all_targets(),

@@ -12,7 +12,6 @@ import pytest
 
 from nerbench.dbr.kb import KB_COLUMNS, KBEntry, bio_spans, dedup_key
 from nerbench.dbr.samples import (
-    DBRWorkflow,
     build_dbr,
     main_dbr,
     main_dbr_stats,
@@ -20,6 +19,7 @@ from nerbench.dbr.samples import (
     sampling_spec,
 )
 from nerbench.io import InputError, read_json, read_jsonl
+from nerbench.plan import DBRPlan
 
 DISEASES = ["breast cancer", "lung cancer"] + [f"disease type {i}" for i in range(20)]
 CHEMICALS = ["aspirin", "insulin"] + [f"chemical number {i}" for i in range(12)]
@@ -192,30 +192,30 @@ def fake_plan(dbr=None, figures=()):
         "BC5CDR": {"types": ["Chemical", "Disease"]},
     }
     study = {"dbr": dbr or {}, "outputs": {"figures": list(figures)}}
-    return SimpleNamespace(runs=runs, datasets=datasets, study=study)
+    return SimpleNamespace(runs=runs, datasets=datasets, study=study, name="s")
 
 
 def test_workflow_helper_targets_and_slices():
-    wf = DBRWorkflow(fake_plan(figures=["vaner_fig3"]), {"umls_dir": None})
+    wf = DBRPlan(fake_plan(figures=["vaner_fig3"]), {"umls_dir": None})
     assert wf.datasets() == ["NCBI", "s800"]
     assert wf.targets()[:3] == [
         "results/dbr/NCBI/dbr.jsonl",
         "results/dbr/s800/dbr.jsonl",
         "results/dbr/NCBI/random.jsonl",
     ]
-    assert "results/figures/vaner_fig4_dbr_length.pdf" in wf.targets()
-    assert DBRWorkflow(fake_plan(), {}).targets() == wf.targets()[:3]
+    assert "results/studies/s/figures/vaner_fig4_dbr_length.pdf" in wf.targets()
+    assert DBRPlan(fake_plan(), {}).targets() == wf.targets()[:3]
     assert wf.kb_bio_files() == ["results/bio/NCBI/train.jsonl", "results/bio/s800/train.jsonl"]
     assert wf.kb_spec()["umls_dir"] is None and wf.umls_files() == []
     assert "threads" not in wf.autophrase_spec() and "gpus" not in wf.embedder_spec()
     assert set(wf.index_spec("search")) == {"nprobe", "ef_search", "gpu"}
     assert wf.sampling_spec("s800")["types"] == ["Species"]
-    umls = DBRWorkflow(fake_plan({"kb": {"umls": "required"}}), {"umls_dir": "/u"})
+    umls = DBRPlan(fake_plan({"kb": {"umls": "required"}}), {"umls_dir": "/u"})
     assert umls.umls_files() == ["/u/MRCONSO.RRF", "/u/MRSTY.RRF"]
     with pytest.raises(InputError, match="umls_dir"):
-        DBRWorkflow(fake_plan({"kb": {"umls": "required"}}), {}).kb_spec()
+        DBRPlan(fake_plan({"kb": {"umls": "required"}}), {}).kb_spec()
     with pytest.raises(InputError, match="dbr.kb.name"):
-        DBRWorkflow(fake_plan({"kb": {"name": "a/b"}}), {})
+        DBRPlan(fake_plan({"kb": {"name": "a/b"}}), {})
 
 
 # --------------------------------------------------------------------------- commands / figures
@@ -353,7 +353,7 @@ def test_dbr_chain_runs_in_snakemake(tmp_path):
     text = snakefile.read_text(encoding="utf-8")
     missing = [inc for inc in DBR_INCLUDES if inc not in text]
     text += "".join(f'\n\ninclude: "{inc}"' for inc in missing)
-    text += "\n\n\nrule dbr_all:\n    input:\n        DBR_WF.targets(),\n"
+    text += "\n\n\nrule dbr_all:\n    input:\n        DBR.targets(),\n"
     snakefile.write_text(text, encoding="utf-8")
     (project / "config/studies/dbrtest.yaml").write_text(DBR_STUDY, encoding="utf-8")
 
@@ -365,7 +365,9 @@ def test_dbr_chain_runs_in_snakemake(tmp_path):
             assert records and all(len(r["tokens"]) == len(r["tags"]) for r in records)
     stats = read_json(project / "results/dbr/NCBI-disease-demo/dbr.stats.json")
     assert stats["samples"] > 0 and stats["pos_per_sample"] <= 10 and stats["neg_per_sample"] <= 5
-    assert (project / "results/figures/vaner_fig3_dbr_entities.pdf").stat().st_size > 0
+    assert (
+        project / "results/studies/dbrtest/figures/vaner_fig3_dbr_entities.pdf"
+    ).stat().st_size > 0
     kb_stats = read_json(project / "results/kb/tiny.stats.json")
     assert kb_stats["umls"]["used"] is False and kb_stats["by_source"]["NCBI-disease-demo"] > 0
     # Nothing reruns when nothing changed.

@@ -17,18 +17,18 @@ def test_demo_runs_end_to_end_then_nothing_to_do(project):
     study = yaml.safe_load((project / "config/studies/demo.yaml").read_text())
     for name in study["outputs"]["tables"]:
         for ext in ("tsv", "md"):
-            assert (project / f"results/tables/{name}.{ext}").stat().st_size > 0, name
+            assert (project / f"results/studies/demo/tables/{name}.{ext}").stat().st_size > 0, name
     for name in study["outputs"]["figures"]:
         for ext in ("png", "pdf"):
             # VANER Figs 3-4 carry a descriptive suffix (vaner_fig3_dbr_entities.png)
-            files = list((project / "results/figures").glob(f"{name}*.{ext}"))
+            files = list((project / "results/studies/demo/figures").glob(f"{name}*.{ext}"))
             assert files and all(f.stat().st_size > 0 for f in files), name
     metrics = sorted(project.glob("results/runs/*/metrics/*.json"))
     assert metrics
     minilm = [json.loads(p.read_text()) for p in metrics if "minilm-l6__NCBI" in str(p)]
     assert minilm and minilm[0]["strict"]["micro"]["f1"] > 0.2, "real MiniLM learns something"
-    run_snakemake(project, "--report", "results/report.html")
-    html = (project / "results/report.html").read_text(errors="replace")
+    run_snakemake(project, "--report", "results/studies/demo/report.html")
+    html = (project / "results/studies/demo/report.html").read_text(errors="replace")
     assert "corpus_stats" in html
     again = run_snakemake(project, "-n", "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr

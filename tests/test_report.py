@@ -621,30 +621,42 @@ SNAKEFILE = """
 import json
 from types import SimpleNamespace
 
+from nerbench import paths
+from nerbench.plan import StudyFiles, report_code
+from nerbench.reporting.plots import FIGURE_NAMES
 from nerbench.reporting.tables import TABLE_NAMES
 
-GROUPS = json.load(open("groups.json"))
+# A stand-in for common.smk: the real StudyFiles over a fake plan whose metrics are on disk.
+STUDY = "teststudy"
 PLAN = SimpleNamespace(
-    run_groups=GROUPS,
+    name=STUDY,
+    run_groups=json.load(open("groups.json")),
+    runs={{}},
+    datasets={{}},
     study={{"outputs": {{"tables": ["metrics", "vaner_table1"], "figures": ["f1_by_length"]}}}},
 )
 
 
-def metrics_files():
-    return sorted(str(p) for p in Path("results/runs").glob("*/metrics/*.json"))
+class Files(StudyFiles):
+    def metrics_files(self):
+        return sorted(str(p) for p in Path("results/runs").glob("*/metrics/*.json"))
 
 
-def as_json(obj):
-    return json.dumps(obj, sort_keys=True)
+FILES = Files(PLAN, {{}})
+metrics_files = lambda wildcards=None: FILES.metrics_files()
+as_json = lambda obj: json.dumps(obj, sort_keys=True)
+study_path = FILES.study_path
+reference_input = lambda wildcards: FILES.reference_input(wildcards.name)
+caption_text = lambda kind: lambda wildcards: FILES.caption_text(kind, wildcards.name)
+output_prefix = lambda wildcards, output: str(output[0]).rsplit(".", 1)[0]
 
 
-include: "{report_inputs}"
 include: "{report_smk}"
 
 
 rule all:
     input:
-        report_targets(),
+        FILES.report_targets(),
 """
 
 
@@ -657,12 +669,10 @@ def test_report_rules_and_html_report(tmp_path):
     for sub in ("workflow/nerbench", "workflow/report", "config/reference", "envs"):
         shutil.copytree(REPO / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "workflow/rules").mkdir()
-    for smk in ("report_inputs.smk", "report.smk"):
-        shutil.copy(REPO / "workflow/rules" / smk, tmp_path / "workflow/rules" / smk)
+    shutil.copy(REPO / "workflow/rules/report.smk", tmp_path / "workflow/rules/report.smk")
     (tmp_path / "Snakefile").write_text(
         "from pathlib import Path\n"
         + textwrap.dedent(SNAKEFILE).format(
-            report_inputs="workflow/rules/report_inputs.smk",
             report_smk="workflow/rules/report.smk",
         )
     )
@@ -678,13 +688,13 @@ def test_report_rules_and_html_report(tmp_path):
     res = run()
     assert res.returncode == 0, res.stderr[-3000:]
     for path in (
-        "results/aggregate/metrics.tsv",
-        "results/tables/vaner_table1.tex",
-        "results/tables/metrics.md",
-        "results/figures/f1_by_length.pdf",
+        "results/studies/teststudy/aggregate/metrics.tsv",
+        "results/studies/teststudy/tables/vaner_table1.tex",
+        "results/studies/teststudy/tables/metrics.md",
+        "results/studies/teststudy/figures/f1_by_length.pdf",
     ):
         assert (tmp_path / path).is_file(), path
-    assert (tmp_path / "logs/report/aggregate.log").is_file()
+    assert (tmp_path / "logs/teststudy/report/aggregate.log").is_file()
     res = run("--report", "results/report.html")
     assert res.returncode == 0, res.stderr[-3000:]
     html = (tmp_path / "results/report.html").read_text(errors="replace")

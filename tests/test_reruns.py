@@ -88,7 +88,7 @@ def test_learning_rate_change_reruns_only_that_run(project):
 
 def test_plot_code_edit_reruns_only_figures(project):
     proj, _ = project
-    plots = proj / "workflow" / "nerbench" / "plots.py"
+    plots = proj / "workflow" / "nerbench" / "reporting" / "plots.py"
     original = plots.read_text()
     try:
         plots.write_text(original + "\n# a comment: the code changed\n")
@@ -113,6 +113,28 @@ def test_dataset_added_reruns_only_its_chain(project):
     assert run.startswith("tiny-bert__BC5CDR-chem-demo__")
     assert _runs_of(jobs, "evaluate") == {run} and _runs_of(jobs, "write_run_spec") == {run}
     assert [w["dataset"] for w in jobs["predict"]] == ["BC5CDR-chem-demo"]
+
+
+def test_two_studies_share_a_run_and_keep_their_own_outputs(project):
+    """A second study listing a run of the first trains nothing; both studies' tables coexist."""
+    proj, study = project
+    other = copy.deepcopy(study)
+    other["runs"] = [r for r in other["runs"] if r["name"] == "tinybert"]  # the same slice
+    other["outputs"] = {"tables": ["metrics"], "figures": []}
+    write_study(proj, other, "testother")
+    jobs = dry_run(proj, study="testother")
+    assert set(jobs) == {"corpus_stats", "aggregate", "table"}, jobs.keys()  # no run chain
+    costs = {p: p.stat().st_mtime_ns for p in (proj / "results" / "runs").glob("*/cost.json")}
+    res = snakemake(proj, "--cores", "2", study="testother")
+    assert res.returncode == 0, _fail(res)
+    for name in ("testmini", "testother"):
+        tables = proj / "results" / "studies" / name / "tables"
+        assert (tables / "metrics.md").stat().st_size > 0, name
+        assert (tables / "corpus_stats.md").stat().st_size > 0, name
+    assert {p: p.stat().st_mtime_ns for p in costs} == costs  # the shared run trained once
+    # Neither study has anything left to do: neither overwrote the other's outputs.
+    assert dry_run(proj, study="testother") == {}
+    assert dry_run(proj) == {}
 
 
 # --------------------------------------------------------------------------- preemption

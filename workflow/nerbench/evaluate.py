@@ -33,6 +33,7 @@ from nervaluate import Evaluator
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2, Entities
 
+from nerbench import defaults, paths
 from nerbench.io import InputError, atomic_path, write_json
 
 ID_PREFIX = "# id: "
@@ -396,12 +397,7 @@ def compute_metrics(
 # --------------------------------------------------------------------------- CLI
 
 
-META_SUFFIX = ".meta.json"
-
-
-def meta_path(pred_path: str | os.PathLike) -> Path:
-    """The sidecar ``predict`` writes beside a prediction file: ``<pred>.meta.json``."""
-    return Path(f"{pred_path}{META_SUFFIX}")
+meta_path = paths.pred_meta  # the sidecar predict writes beside a prediction file
 
 
 def read_alignment_failures(pred_path: str | os.PathLike) -> int | None:
@@ -436,8 +432,15 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="metrics JSON to write")
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--bootstrap", type=_positive_int, default=1000, help="resamples")
-    parser.add_argument("--seed", type=int, default=13, help="bootstrap seed")
+    parser.add_argument(
+        "--bootstrap",
+        type=_positive_int,
+        default=defaults.EVALUATION["bootstrap"],
+        help="resamples",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=defaults.EVALUATION["seed"], help="bootstrap seed"
+    )
     return parser.parse_args(argv)
 
 

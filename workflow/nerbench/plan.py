@@ -6,11 +6,13 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nerbench.config import _validate, load_datasets, load_models, load_schema, load_study
+from nerbench import defaults, paths
+from nerbench.config import SPLITS, _validate, load_datasets, load_models, load_schema, load_study
 from nerbench.io import InputError
 
 # --------------------------------------------------------------------------- runs
@@ -69,6 +71,7 @@ class Plan:
     runs: dict[str, dict] = field(default_factory=dict)
     run_groups: dict[str, str] = field(default_factory=dict)
     eval_sets: dict[str, list[str]] = field(default_factory=dict)
+    name: str = ""  # the study's name (config key `study`): its outputs' folder
 
     @property
     def study_datasets(self) -> list[str]:
@@ -145,7 +148,10 @@ def load_plan(config: dict, root: str | Path = ".") -> Plan:
     datasets = load_datasets(root / config["datasets_table"])
     models = load_models(root / config["models_table"])
     study = load_study(config["study"], root / config["studies_dir"])
-    return expand_runs(study, datasets, models, f"{config['studies_dir']}/{config['study']}.yaml")
+    where = f"{config['studies_dir']}/{config['study']}.yaml"
+    plan = expand_runs(study, datasets, models, where)
+    plan.name = str(config["study"])
+    return plan
 
 
 def main_run_spec(argv: list[str]) -> int:
@@ -161,3 +167,308 @@ def main_run_spec(argv: list[str]) -> int:
     spec = json.loads(args.spec)
     write_json(args.output, {**spec, "run_id": make_run_id(spec)})
     return 0
+
+
+# --------------------------------------------------------------------------- a study's files
+# What the rules ask of the plan: input functions, config slices and targets. common.smk wraps
+# these in thin functions; no rule file computes a path or a slice itself.
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+INDEX_BUILD_KEYS = ("type", "exact_max", "ann", "nlist", "hnsw_m", "ef_construction", "seed", "gpu")
+INDEX_SEARCH_KEYS = ("nprobe", "ef_search", "gpu")
+DATASET_SPEC_KEYS = ("name", "format", "tag_map", "delimiter", "tag_column", "repair_iob")
+# Package files whose edit reruns a report rule (Snakemake compares their checksums).
+REPORT_CODE = {
+    "aggregate": ("reporting/aggregate.py",),
+    "table": ("reporting/tables.py", "reporting/render.py", "reporting/compare.py"),
+    "figure": ("reporting/plots.py", "reporting/tables.py", "reporting/compare.py"),
+}
+
+
+def report_code(rule: str) -> list[str]:
+    """Project-relative paths of the package files a report rule's output depends on."""
+    return [f"workflow/nerbench/{f}" for f in REPORT_CODE[rule]]
+
+
+class DBRPlan:
+    """Everything the DBR rules ask of the study plan: settings, slices, paths, targets.
+
+    ``plan`` is a :class:`Plan`; ``config`` the Snakemake config (``umls_dir``).
+    """
+
+    def __init__(self, plan: Plan, config: dict):
+        from nerbench.dbr.samples import resolve_settings
+
+        self.plan = plan
+        self.config = config
+        self.settings = resolve_settings(plan.study.get("dbr"))
+        self.kb = str(self.settings["kb"]["name"])
+        self.embedder = str(self.settings["embedder"]["name"])
+        for key, name in (("dbr.kb.name", self.kb), ("dbr.embedder.name", self.embedder)):
+            if not _NAME_RE.fullmatch(name):
+                raise InputError(f"{key} '{name}' must be letters, digits, '_', '.', '-'")
+
+    # paths
+    @property
+    def kb_path(self) -> str:
+        return paths.fill(paths.KB, kb=self.kb)
+
+    @property
+    def embeddings_path(self) -> str:
+        return paths.fill(paths.EMBEDDINGS, kb=self.kb, embedder=self.embedder)
+
+    @property
+    def index_path(self) -> str:
+        return paths.fill(paths.INDEX, kb=self.kb, embedder=self.embedder)
+
+    @property
+    def index_info_path(self) -> str:
+        return paths.fill(paths.INDEX_INFO, kb=self.kb, embedder=self.embedder)
+
+    def figure_prefix(self, fig: str) -> str:
+        """``results/studies/<study>/figures/vaner_fig3_dbr_entities`` (without extension)."""
+        name = paths.DBR_FIGURES[fig]
+        return paths.fill(paths.FIGURE, study=self.plan.name, name=name, ext="").removesuffix(".")
+
+    def figure_files(self) -> list[str]:
+        return [f"{self.figure_prefix(f)}.{ext}" for f in ("fig3", "fig4") for ext in DBR_FIG_EXTS]
+
+    # datasets
+    def datasets(self) -> list[str]:
+        """Datasets that some run trains with DBR samples (variant dbr or random)."""
+        names = [
+            d for r in self.plan.runs.values() if r["dbr"] != "none" for d in r["train_datasets"]
+        ]
+        return list(dict.fromkeys(names))
+
+    def kb_train_datasets(self) -> list[str]:
+        """Datasets whose training-split entities join the KB (default: every DBR dataset)."""
+        given = self.settings["kb"]["train_datasets"]
+        names = self.datasets() if given is None else list(given)
+        unknown = [d for d in names if d not in self.plan.datasets]
+        if unknown:
+            raise InputError(f"unknown dataset(s) {unknown} in dbr.kb.train_datasets")
+        return names
+
+    def kb_bio_files(self) -> list[str]:
+        return bio_files(self.kb_train_datasets(), ["train"])
+
+    # config slices
+    def kb_spec(self) -> dict:
+        """dbr.kb (minus name), dbr.category_of_type and the top-level umls_dir."""
+        spec = {k: v for k, v in self.settings["kb"].items() if k != "name"}
+        spec["train_datasets"] = self.kb_train_datasets()
+        spec["category_of_type"] = self.settings["category_of_type"]
+        spec["umls_dir"] = self.config.get("umls_dir") if spec["umls"] != "off" else None
+        if spec["umls"] == "required" and not spec["umls_dir"]:
+            raise InputError("dbr.kb.umls is 'required' but config key 'umls_dir' is not set")
+        return spec
+
+    def vocab_files(self) -> list[str]:
+        return [v["path"] for v in self.settings["kb"]["vocabularies"]]
+
+    def umls_files(self) -> list[str]:
+        umls_dir = self.kb_spec()["umls_dir"]
+        return [str(Path(umls_dir) / n) for n in ("MRCONSO.RRF", "MRSTY.RRF")] if umls_dir else []
+
+    def autophrase_spec(self) -> dict:
+        """dbr.autophrase without the keys that only change speed or the tool build."""
+        drop = ("threads", "compile")
+        return {k: v for k, v in self.settings["autophrase"].items() if k not in drop}
+
+    def embedder_spec(self) -> dict:
+        """dbr.embedder without the keys that only size the job (threads, gpus)."""
+        drop = ("threads", "gpus")
+        return {k: v for k, v in self.settings["embedder"].items() if k not in drop}
+
+    def index_spec(self, stage: str) -> dict:
+        keys = INDEX_BUILD_KEYS if stage == "build" else INDEX_SEARCH_KEYS
+        return {k: self.settings["index"][k] for k in keys}
+
+    def threads(self, section: str) -> int:
+        return max(1, int(self.settings[section].get("threads") or 1))
+
+    def gpus(self) -> int:
+        return int(self.settings["embedder"]["gpus"])
+
+    def sampling_spec(self, dataset: str) -> dict:
+        from nerbench.dbr.samples import sampling_spec
+
+        if dataset not in self.plan.datasets:
+            raise InputError(f"unknown dataset '{dataset}'; known: {sorted(self.plan.datasets)}")
+        return sampling_spec(self.settings, dataset, self.plan.datasets[dataset]["types"])
+
+    # targets
+    def samples(self, dataset: str, variant: str) -> str:
+        return paths.fill(paths.DBR_SAMPLES, dataset=dataset, variant=variant)
+
+    def targets(self) -> list[str]:
+        """DBR samples the study's runs train on, and Figs 3-4 if outputs.figures lists them."""
+        targets = [
+            self.samples(d, r["dbr"])
+            for r in self.plan.runs.values()
+            if r["dbr"] != "none"
+            for d in r["train_datasets"]
+        ]
+        figures = (self.plan.study.get("outputs") or {}).get("figures") or []
+        if self.datasets() and {"vaner_fig3", "vaner_fig4"} & set(figures):
+            targets += self.figure_files()
+        return list(dict.fromkeys(targets))
+
+    def figure_stats(self) -> list[str]:
+        return [paths.fill(paths.DBR_STATS, dataset=d, variant="dbr") for d in self.datasets()]
+
+
+DBR_FIG_EXTS = ("png", "pdf", "tsv")
+
+
+def bio_files(datasets: list[str], splits: tuple[str, ...] | list[str] = SPLITS) -> list[str]:
+    """Canonical JSONL of each split of each dataset."""
+    return [paths.fill(paths.BIO, dataset=d, split=s) for d in datasets for s in splits]
+
+
+class StudyFiles:
+    """The input functions of every rule, over one study's :class:`Plan` and the config."""
+
+    def __init__(self, plan: Plan, config: dict):
+        self.plan = plan
+        self.config = config
+        self.dbr = DBRPlan(plan, config)
+
+    # ------------------------------------------------------------------ corpora
+    def dataset_row(self, dataset: str) -> dict:
+        if dataset not in self.plan.datasets:
+            raise InputError(f"unknown dataset '{dataset}'; known: {sorted(self.plan.datasets)}")
+        return self.plan.datasets[dataset]
+
+    def dataset_spec(self, dataset: str) -> dict:
+        """The slice of datasets.tsv one conversion job uses."""
+        row = self.dataset_row(dataset)
+        return {k: row[k] for k in DATASET_SPEC_KEYS}
+
+    def raw_split_path(self, dataset: str, split: str) -> str:
+        """Local path of a split's source file: downloaded into resources/ or shipped there."""
+        from nerbench.data.sources import source_of
+
+        src = source_of(self.dataset_row(dataset), split)
+        if src.is_remote:
+            return paths.fill(paths.RAW, dataset=dataset, filename=src.filename)
+        return src.path
+
+    def split_member(self, dataset: str, split: str) -> str:
+        from nerbench.data.sources import source_of
+
+        return source_of(self.dataset_row(dataset), split).member or ""
+
+    def download_params(self, dataset: str, filename: str) -> dict:
+        """URL and expected checksum of one remote file of a dataset, plus download settings."""
+        from nerbench.data.sources import source_of
+
+        for split in SPLITS:
+            src = source_of(self.dataset_row(dataset), split)
+            if src.is_remote and src.filename == filename:
+                return {"url": src.url, "sha256": src.sha256, **self.config.get("download", {})}
+        raise InputError(f"no remote file '{filename}' for dataset '{dataset}'")
+
+    def vaner_counts(self) -> dict:
+        return {d: self.plan.datasets[d]["vaner_counts"] for d in self.plan.study_datasets}
+
+    def corpus_reports(self) -> list[str]:
+        return [
+            paths.fill(paths.BIO_REPORT, dataset=d, split=s)
+            for d in self.plan.study_datasets
+            for s in SPLITS
+        ]
+
+    # ------------------------------------------------------------------ runs
+    def run_spec(self, run_id: str) -> dict:
+        """The config slice of one run (what run.json holds)."""
+        if run_id not in self.plan.runs:
+            raise InputError(f"unknown run '{run_id}' for study '{self.plan.name}'")
+        return self.plan.runs[run_id]
+
+    def run_split_files(self, run_id: str, split: str) -> list[str]:
+        """Canonical JSONL of one split of each training dataset of a run (never 'test')."""
+        if split not in ("train", "devel"):
+            raise ValueError("training reads train and devel only")
+        return bio_files(self.run_spec(run_id)["train_datasets"], [split])
+
+    def run_dbr_files(self, run_id: str) -> list[str]:
+        """DBR samples for each training dataset of a run, unless its variant is 'none'."""
+        spec = self.run_spec(run_id)
+        if spec["dbr"] == "none":
+            return []
+        return [self.dbr.samples(d, spec["dbr"]) for d in spec["train_datasets"]]
+
+    def run_model_dir(self, run_id: str) -> list[str]:
+        """A locally built model directory, for tiny random models; [] for hub/local sources."""
+        source = self.run_spec(run_id)["model"]["source"]
+        if source.startswith("tiny:"):
+            return [paths.fill(paths.TINY_MODEL, family=source.split(":", 1)[1])]
+        return []
+
+    def run_resource(self, run_id: str, stage: str, key: str) -> Any:
+        """Cluster resources for a run's job: the study's `resources` over the family defaults."""
+        family = self.run_spec(run_id)["model"]["family"]
+        given = (self.plan.study.get("resources") or {}).get(family, {}).get(stage, {})
+        return given.get(key, defaults.RESOURCES[family][stage][key])
+
+    def evaluation(self, key: str) -> Any:
+        return (self.plan.study.get("evaluation") or {}).get(key, defaults.EVALUATION[key])
+
+    def metrics_files(self) -> list[str]:
+        """One metrics file per (run, evaluation dataset) of the study."""
+        return [
+            paths.fill(paths.METRICS, run_id=run_id, dataset=dataset)
+            for run_id in self.plan.runs
+            for dataset in self.plan.eval_sets[run_id]
+        ]
+
+    # ------------------------------------------------------------------ the study's outputs
+    def study_path(self, template: str, **values: Any) -> str:
+        return paths.study_path(template, self.plan.name, **values)
+
+    def study_outputs(self, kind: str) -> list[str]:
+        """Names of the tables or figures the study lists (corpus_stats and DBR figures are
+        made by their own rules)."""
+        from nerbench.reporting.plots import FIGURE_NAMES
+        from nerbench.reporting.tables import TABLE_NAMES
+
+        names = (self.plan.study.get("outputs") or {}).get(kind) or []
+        known = TABLE_NAMES if kind == "tables" else FIGURE_NAMES
+        return [n for n in names if n in known]
+
+    def report_targets(self) -> list[str]:
+        """Aggregate table plus every table and figure the study lists."""
+        if not self.metrics_files():
+            return []
+        targets = [self.study_path(paths.AGGREGATE)]
+        for name in self.study_outputs("tables"):
+            targets += [self.study_path(paths.TABLE, name=name, ext=e) for e in paths.TABLE_EXTS]
+        for name in self.study_outputs("figures"):
+            targets += [self.study_path(paths.FIGURE, name=name, ext=e) for e in paths.FIGURE_EXTS]
+        return targets
+
+    def reference_input(self, name: str) -> list[str]:
+        """Published numbers a table is compared with (config/reference/), if any."""
+        from nerbench.reporting.tables import REFERENCE_FILES
+
+        ref = REFERENCE_FILES.get(name)
+        return [paths.reference_file(ref)] if ref else []
+
+    @staticmethod
+    def caption_text(kind: str, name: str) -> str:
+        """Caption of one table or figure for the HTML report: workflow/report/<kind>_<name>.rst."""
+        path = Path(paths.caption_file(kind, name))
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+        return f"{kind.capitalize()} ``{name}``."
+
+    def all_targets(self) -> list[str]:
+        """Everything the study asks for."""
+        targets = [self.study_path(paths.CORPUS_STATS, ext=e) for e in ("tsv", "md")]
+        targets += bio_files(self.plan.study_datasets)
+        targets += self.metrics_files()
+        targets += self.report_targets()
+        targets += self.dbr.targets()
+        return targets

@@ -31,12 +31,13 @@ from typing import Any
 
 import torch
 
+from nerbench import defaults
 from nerbench.io import InputError, write_json, write_text
 from nerbench.methods.base import Bundle, Example, ForwardTimer, Method, TagPrediction, load_trained
 from nerbench.training.data import read_examples, tag_types
 from nerbench.training.runtime import autocast_dtype, device_name, peak_rss_mb, pick_device
 
-DEFAULT_BATCH_SIZE = 32
+DEFAULT_BATCH_SIZE = defaults.PREDICT_BATCH_SIZE
 
 
 # --------------------------------------------------------------------------- loading

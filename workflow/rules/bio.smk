@@ -3,15 +3,15 @@ rule to_bio:
     input:
         raw_split_path,
     output:
-        jsonl="results/bio/{dataset}/{split}.jsonl",
-        report="results/bio/{dataset}/{split}.report.json",
+        jsonl=paths.BIO,
+        report=paths.BIO_REPORT,
     log:
         "logs/to_bio/{dataset}/{split}.log",
     conda:
         "../../envs/data.yaml"
     params:
-        spec=lambda wc: as_json(dataset_spec(wc.dataset)),
-        member=lambda wc: split_member(wc.dataset, wc.split),
+        spec=dataset_spec,
+        member=split_member,
     shell:
         "python -m nerbench to-bio --spec {params.spec:q} --input {input:q} "
         "--member={params.member:q} --output {output.jsonl:q} --report {output.report:q} "
@@ -21,27 +21,21 @@ rule to_bio:
 rule corpus_stats:
     """Per dataset and split: sentences, tokens, entities, entity-length histogram, repairs."""
     input:
-        reports=lambda wc: [
-            f"results/bio/{d}/{s}.report.json"
-            for d in PLAN.study_datasets
-            for s in SPLITS
-        ],
-        bio=lambda wc: bio_files(PLAN.study_datasets),
+        reports=corpus_reports,
+        bio=study_bio_files,
     output:
         tsv=report(
-            "results/tables/corpus_stats.tsv",
+            study_path(paths.CORPUS_STATS, ext="tsv"),
             caption="../report/corpus_stats.rst",
             category="Tables",
         ),
-        md="results/tables/corpus_stats.md",
+        md=study_path(paths.CORPUS_STATS, ext="md"),
     log:
-        "logs/corpus_stats.log",
+        f"logs/{STUDY}/corpus_stats.log",
     conda:
         "../../envs/data.yaml"
     params:
-        vaner=lambda wc: as_json(
-            {d: DATASETS[d]["vaner_counts"] for d in PLAN.study_datasets}
-        ),
+        vaner=lambda wc: as_json(FILES.vaner_counts()),
     shell:
         "python -m nerbench corpus-stats --bio {input.bio:q} --vaner {params.vaner:q} "
         "--tsv {output.tsv:q} --md {output.md:q} > {log:q} 2>&1"

@@ -1,20 +1,30 @@
-"""Config validation, the study plan and input functions shared by every rule file."""
+"""Config validation, the study plan and every input function of the rule files.
+
+All logic lives in the package: `nerbench.plan.StudyFiles` (input functions, config slices,
+targets) and `nerbench.paths` (every result path). This file only wraps them for the rules.
+"""
 
 import json
+import re
 
 from snakemake.utils import min_version, validate
 
+from nerbench import paths
 from nerbench.config import SPLITS
-from nerbench.plan import load_plan
-from nerbench.data.sources import source_of
+from nerbench.plan import StudyFiles, bio_files, load_plan, report_code
+from nerbench.reporting.plots import FIGURE_NAMES
+from nerbench.reporting.tables import TABLE_NAMES
 
 min_version("8.0")
 
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 PLAN = load_plan(config)
+FILES = StudyFiles(PLAN, config)
+DBR = FILES.dbr
 DATASETS = PLAN.datasets
 RUNS = PLAN.runs
+STUDY = PLAN.name
 
 
 wildcard_constraints:
@@ -28,108 +38,80 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
-def dataset_spec(dataset):
-    """The slice of datasets.tsv one conversion job uses."""
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset '{dataset}'; known: {sorted(DATASETS)}")
-    row = DATASETS[dataset]
-    keep = ("name", "format", "tag_map", "delimiter", "tag_column", "repair_iob")
-    return {k: row[k] for k in keep}
+def study_path(template, **values):
+    """A path under results/studies/<study>/ (other wildcards kept for the rule)."""
+    return FILES.study_path(template, **values)
+
+
+# ----------------------------------------------------------------------------- corpora
+
+
+def dataset_spec(wildcards):
+    return as_json(FILES.dataset_spec(wildcards.dataset))
 
 
 def raw_split_path(wildcards):
-    """Local path of a split's source file: downloaded into resources/ or shipped there."""
-    src = source_of(DATASETS[wildcards.dataset], wildcards.split)
-    if src.is_remote:
-        return f"resources/corpora/{wildcards.dataset}/raw/{src.filename}"
-    return src.path
+    return FILES.raw_split_path(wildcards.dataset, wildcards.split)
 
 
-def split_member(dataset, split):
-    return source_of(DATASETS[dataset], split).member or ""
+def split_member(wildcards):
+    return FILES.split_member(wildcards.dataset, wildcards.split)
 
 
 def download_params(wildcards):
-    """URL and expected checksum of one remote file of a dataset."""
-    for split in SPLITS:
-        src = source_of(DATASETS[wildcards.dataset], split)
-        if src.is_remote and src.filename == wildcards.filename:
-            return {"url": src.url, "sha256": src.sha256, **config.get("download", {})}
-    raise ValueError(
-        f"no remote file '{wildcards.filename}' for dataset '{wildcards.dataset}'"
-    )
+    return FILES.download_params(wildcards.dataset, wildcards.filename)
 
 
-def bio_files(datasets, splits=SPLITS):
-    return [f"results/bio/{d}/{s}.jsonl" for d in datasets for s in splits]
+def corpus_reports(wildcards):
+    return FILES.corpus_reports()
+
+
+def study_bio_files(wildcards):
+    return bio_files(PLAN.study_datasets)
 
 
 # ----------------------------------------------------------------------------- runs
 
-DEFAULT_RESOURCES = {
-    "encoder": {
-        "train": {"gpu": 1, "mem_mb": 16000, "runtime": 240, "threads": 4},
-        "predict": {"gpu": 1, "mem_mb": 16000, "runtime": 60, "threads": 4},
-    },
-    "decoder": {
-        "train": {"gpu": 1, "mem_mb": 64000, "runtime": 1440, "threads": 8},
-        "predict": {"gpu": 1, "mem_mb": 64000, "runtime": 240, "threads": 8},
-    },
-}
+
+def run_spec(wildcards):
+    return as_json(FILES.run_spec(wildcards.run_id))
 
 
-def run_spec(run_id):
-    """The config slice of one run (what run.json holds)."""
-    if run_id not in RUNS:
-        raise ValueError(f"unknown run '{run_id}' for study '{config['study']}'")
-    return RUNS[run_id]
+def run_split_files(split):
+    return lambda wildcards: FILES.run_split_files(wildcards.run_id, split)
 
 
-def run_split_files(run_id, split):
-    """Canonical JSONL of one split of each training dataset of a run (never 'test')."""
-    assert split in ("train", "devel"), "training reads train and devel only"
-    return bio_files(run_spec(run_id)["train_datasets"], [split])
+def run_dbr_files(wildcards):
+    return FILES.run_dbr_files(wildcards.run_id)
 
 
-def run_dbr_files(run_id):
-    """DBR samples for each training dataset of a run, unless its variant is 'none'."""
-    spec = run_spec(run_id)
-    if spec["dbr"] == "none":
-        return []
-    return [f"results/dbr/{d}/{spec['dbr']}.jsonl" for d in spec["train_datasets"]]
+def run_model_dir(wildcards):
+    return FILES.run_model_dir(wildcards.run_id)
 
 
-def run_model_dir(run_id):
-    """A locally built model directory, for tiny random models; [] for hub/local sources."""
-    source = run_spec(run_id)["model"]["source"]
-    if source.startswith("tiny:"):
-        return [f"results/models/tiny-{source.split(':', 1)[1]}"]
-    return []
+def run_resource(stage, key):
+    return lambda wildcards: FILES.run_resource(wildcards.run_id, stage, key)
 
 
-def run_resource(run_id, stage, key):
-    """Cluster resources for a run's job: study `resources` over the family defaults."""
-    family = run_spec(run_id)["model"]["family"]
-    value = DEFAULT_RESOURCES[family][stage][key]
-    return lookup(
-        dpath=f"resources/{family}/{stage}/{key}", within=PLAN.study, default=value
-    )
+# A run's folder inside a shell command (Snakemake formats {wildcards.run_id}).
+RUN_DIR_SHELL = paths.fill(paths.RUN_DIR, run_id="{wildcards.run_id}")
 
 
-def metrics_files():
-    """One metrics file per (run, evaluation dataset) of the study."""
-    return [
-        f"results/runs/{run_id}/metrics/{dataset}.json"
-        for run_id in RUNS
-        for dataset in PLAN.eval_sets[run_id]
-    ]
+def metrics_files(wildcards=None):
+    return FILES.metrics_files()
 
 
-def all_targets():
-    """Everything the study asks for."""
-    targets = ["results/tables/corpus_stats.tsv", "results/tables/corpus_stats.md"]
-    targets += bio_files(PLAN.study_datasets)
-    targets += metrics_files()
-    targets += report_targets()
-    targets += DBR_WF.targets()
-    return targets
+# ----------------------------------------------------------------------------- reports
+
+
+def reference_input(wildcards):
+    return FILES.reference_input(wildcards.name)
+
+
+def caption_text(kind):
+    return lambda wildcards: FILES.caption_text(kind, wildcards.name)
+
+
+def output_prefix(wildcards, output):
+    """The common prefix of a table's or figure's files (its first output minus the suffix)."""
+    return str(output[0]).rsplit(".", 1)[0]

@@ -1,7 +1,7 @@
 rule download:
     """Fetch one corpus file: streamed, retried with backoff, sha256-checked, renamed atomically."""
     output:
-        "resources/corpora/{dataset}/raw/{filename}",
+        paths.RAW,
     log:
         "logs/download/{dataset}/{filename}.log",
     retries: 0

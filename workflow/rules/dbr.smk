@@ -1,6 +1,6 @@
 """DBR step 4: dense entity samples per dataset and variant, and VANER Figs 3-4.
 
-Targets for `rule all`: DBR_WF.targets() (samples the runs train on; Figs 3-4 when the
+Targets for `rule all`: DBR.targets() (samples the runs train on; Figs 3-4 when the
 study's outputs.figures lists vaner_fig3 or vaner_fig4).
 """
 
@@ -8,12 +8,12 @@ study's outputs.figures lists vaner_fig3 or vaner_fig4).
 rule dbr:
     """Dense sentences of retrieved (dbr) or random KB entities with BIO tags of the target type."""
     input:
-        bio="results/bio/{dataset}/train.jsonl",
-        retrieval="results/retrieval/{dataset}.jsonl",
-        kb=DBR_WF.kb_path,
+        bio=paths.fill(paths.BIO, dataset="{dataset}", split="train"),
+        retrieval=paths.RETRIEVAL,
+        kb=DBR.kb_path,
     output:
-        jsonl="results/dbr/{dataset}/{variant}.jsonl",
-        stats="results/dbr/{dataset}/{variant}.stats.json",
+        jsonl=paths.DBR_SAMPLES,
+        stats=paths.DBR_STATS,
     log:
         "logs/dbr/{dataset}/{variant}.log",
     wildcard_constraints:
@@ -24,7 +24,7 @@ rule dbr:
         mem_mb=16000,
         runtime=60,
     params:
-        spec=lambda wc: as_json(DBR_WF.sampling_spec(wc.dataset)),
+        spec=lambda wc: as_json(DBR.sampling_spec(wc.dataset)),
     shell:
         "python -m nerbench dbr --bio {input.bio:q} --retrieval {input.retrieval:q} "
         "--kb {input.kb:q} --variant {wildcards.variant} --spec {params.spec:q} "
@@ -34,16 +34,26 @@ rule dbr:
 rule dbr_figures:
     """VANER Fig 3 (entities per sample) and Fig 4 (tokens per sample) over the DBR datasets."""
     input:
-        stats=lambda wc: DBR_WF.figure_stats(),
+        stats=lambda wc: DBR.figure_stats(),
     output:
-        fig3_png="results/figures/vaner_fig3_dbr_entities.png",
-        fig3_pdf="results/figures/vaner_fig3_dbr_entities.pdf",
-        fig3_tsv="results/figures/vaner_fig3_dbr_entities.tsv",
-        fig4_png="results/figures/vaner_fig4_dbr_length.png",
-        fig4_pdf="results/figures/vaner_fig4_dbr_length.pdf",
-        fig4_tsv="results/figures/vaner_fig4_dbr_length.tsv",
+        fig3_png=report(
+            DBR.figure_prefix("fig3") + ".png",
+            caption="../report/figure_vaner_fig3.rst",
+            category="Figures",
+            labels={"figure": "vaner_fig3"},
+        ),
+        fig3_pdf=DBR.figure_prefix("fig3") + ".pdf",
+        fig3_tsv=DBR.figure_prefix("fig3") + ".tsv",
+        fig4_png=report(
+            DBR.figure_prefix("fig4") + ".png",
+            caption="../report/figure_vaner_fig4.rst",
+            category="Figures",
+            labels={"figure": "vaner_fig4"},
+        ),
+        fig4_pdf=DBR.figure_prefix("fig4") + ".pdf",
+        fig4_tsv=DBR.figure_prefix("fig4") + ".tsv",
     log:
-        "logs/dbr/figures.log",
+        f"logs/{STUDY}/dbr_figures.log",
     conda:
         "../../envs/report.yaml"
     params:

@@ -1,17 +1,17 @@
 rule evaluate:
     """Strict/default/relaxed P/R/F1, per type, by entity length, bootstrap CIs."""
     input:
-        pred="results/runs/{run_id}/pred/{dataset}.conll",
-        meta="results/runs/{run_id}/pred/{dataset}.conll.meta.json",
+        pred=paths.PRED,
+        meta=paths.PRED_META,
     output:
-        "results/runs/{run_id}/metrics/{dataset}.json",
+        paths.METRICS,
     log:
         "logs/runs/{run_id}/evaluate_{dataset}.log",
     conda:
         "../../envs/report.yaml"
     params:
-        bootstrap=lookup(dpath="evaluation/bootstrap", within=PLAN.study, default=1000),
-        seed=lookup(dpath="evaluation/seed", within=PLAN.study, default=13),
+        bootstrap=FILES.evaluation("bootstrap"),
+        seed=FILES.evaluation("seed"),
     shell:
         "python -m nerbench evaluate --pred {input.pred:q} --output {output:q} "
         "--run-id {wildcards.run_id} --dataset {wildcards.dataset} "

@@ -1,37 +1,31 @@
 """DBR step 1: the entity knowledge base (training-split entities, open vocabularies, UMLS).
 
-Reads the study's `dbr` mapping (defaults in nerbench.dbr.samples) and the top-level config key
-`umls_dir`. DBR_WF (nerbench.dbr.samples.DBRWorkflow) is shared by phrases/retrieval/dbr.smk.
+Reads the study's `dbr` mapping (defaults in nerbench.defaults) and the top-level config key
+`umls_dir`, through DBR (nerbench.plan.DBRPlan, made in common.smk).
 """
-
-import re
-
-from nerbench.dbr.samples import DBRWorkflow
-
-DBR_WF = DBRWorkflow(PLAN, config)
 
 
 rule kb:
     """Entity KB (name, category, source, id), deduplicated per normalized name and category."""
     input:
-        bio=lambda wc: DBR_WF.kb_bio_files(),
-        vocab=DBR_WF.vocab_files(),
-        semantic_groups=DBR_WF.settings["kb"]["semantic_groups"],
-        umls=lambda wc: DBR_WF.umls_files(),
+        bio=lambda wc: DBR.kb_bio_files(),
+        vocab=DBR.vocab_files(),
+        semantic_groups=DBR.settings["kb"]["semantic_groups"],
+        umls=lambda wc: DBR.umls_files(),
     output:
-        tsv="results/kb/{kb}.tsv",
-        stats="results/kb/{kb}.stats.json",
+        tsv=paths.KB,
+        stats=paths.KB_STATS,
     log:
         "logs/kb/{kb}.log",
     wildcard_constraints:
-        kb=re.escape(DBR_WF.kb),
+        kb=re.escape(DBR.kb),
     conda:
         "../../envs/data.yaml"
     resources:
         mem_mb=16000,
         runtime=120,
     params:
-        spec=lambda wc: as_json(DBR_WF.kb_spec()),
+        spec=lambda wc: as_json(DBR.kb_spec()),
         bio=lambda wc, input: " ".join(f"--bio {p}" for p in input.bio),
     shell:
         "python -m nerbench kb --spec {params.spec:q} {params.bio} "

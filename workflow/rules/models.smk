@@ -1,7 +1,7 @@
 rule build_tiny_model:
     """A tiny random model of one architecture family, for offline code-path tests and the demo."""
     output:
-        directory("results/models/tiny-{family}"),
+        directory(paths.TINY_MODEL),
     log:
         "logs/models/tiny-{family}.log",
     conda:

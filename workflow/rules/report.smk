@@ -1,8 +1,8 @@
-"""Aggregation, paper tables and figures; every output is flagged for `snakemake --report`.
+"""Aggregation, paper tables and figures of one study; every output is flagged for the report.
 
-Needs from common.smk: PLAN (run_groups, study["outputs"]), metrics_files(), as_json().
-Each table/figure rule takes its code file as an input, so editing plots.py reruns only the
-figure rules and editing tables.py only the table (and figure) rules.
+Outputs live under results/studies/<study>/ (nerbench.paths). Each rule takes the package files
+it depends on as inputs (nerbench.plan.report_code), so editing plots.py reruns only the figure
+rules and editing tables.py only the table and figure rules.
 """
 
 
@@ -15,12 +15,16 @@ localrules:
 rule aggregate:
     """One row per (run, evaluation dataset): configuration, scores, CIs and cost."""
     input:
-        metrics=lambda wc: metrics_files(),
-        code="workflow/nerbench/reporting/aggregate.py",
+        metrics=metrics_files,
+        code=report_code("aggregate"),
     output:
-        tsv=report(AGGREGATE, caption="../report/aggregate.rst", category="Data"),
+        tsv=report(
+            study_path(paths.AGGREGATE),
+            caption="../report/aggregate.rst",
+            category="Data",
+        ),
     log:
-        "logs/report/aggregate.log",
+        f"logs/{STUDY}/report/aggregate.log",
     conda:
         "../../envs/report.yaml"
     params:
@@ -33,20 +37,20 @@ rule aggregate:
 rule table:
     """One paper table (TSV numbers, Markdown and LaTeX), beside the published numbers."""
     input:
-        metrics=AGGREGATE,
-        code="workflow/nerbench/reporting/tables.py",
+        metrics=study_path(paths.AGGREGATE),
+        code=report_code("table"),
         reference=reference_input,
     output:
         tsv=report(
-            "results/tables/{name}.tsv",
+            study_path(paths.TABLE, ext="tsv"),
             caption="../report/table.rst",
             category="Tables",
             labels={"table": "{name}"},
         ),
-        md="results/tables/{name}.md",
-        tex="results/tables/{name}.tex",
+        md=study_path(paths.TABLE, ext="md"),
+        tex=study_path(paths.TABLE, ext="tex"),
     log:
-        "logs/report/table_{name}.log",
+        f"logs/{STUDY}/report/table_{{name}}.log",
     wildcard_constraints:
         name="|".join(TABLE_NAMES),
     conda:
@@ -55,8 +59,8 @@ rule table:
         reference=lambda wc, input: (
             f"--reference '{input.reference}'" if input.reference else ""
         ),
-        prefix="results/tables/{name}",
-        caption=lambda wc: caption_text("table", wc.name),
+        prefix=output_prefix,
+        caption=caption_text("table"),
     shell:
         "python -m nerbench tables --metrics {input.metrics:q} --which {wildcards.name} "
         "{params.reference} --out-prefix {params.prefix:q} > {log:q} 2>&1"
@@ -65,28 +69,25 @@ rule table:
 rule figure:
     """One paper figure as PNG (in the report) and PDF."""
     input:
-        metrics=AGGREGATE,
-        code=[
-            "workflow/nerbench/reporting/plots.py",
-            "workflow/nerbench/reporting/tables.py",
-        ],
+        metrics=study_path(paths.AGGREGATE),
+        code=report_code("figure"),
     output:
         png=report(
-            "results/figures/{name}.png",
+            study_path(paths.FIGURE, ext="png"),
             caption="../report/figure.rst",
             category="Figures",
             labels={"figure": "{name}"},
         ),
-        pdf="results/figures/{name}.pdf",
+        pdf=study_path(paths.FIGURE, ext="pdf"),
     log:
-        "logs/report/figure_{name}.log",
+        f"logs/{STUDY}/report/figure_{{name}}.log",
     wildcard_constraints:
         name="|".join(FIGURE_NAMES),
     conda:
         "../../envs/report.yaml"
     params:
-        prefix="results/figures/{name}",
-        caption=lambda wc: caption_text("figure", wc.name),
+        prefix=output_prefix,
+        caption=caption_text("figure"),
     shell:
         "python -m nerbench figures --metrics {input.metrics:q} --which {wildcards.name} "
         "--out-prefix {params.prefix:q} > {log:q} 2>&1"

@@ -4,24 +4,24 @@
 rule embed_kb:
     """Embeddings of every KB name (L2-normalized .npy + meta), batched, fp16 on GPU."""
     input:
-        kb="results/kb/{kb}.tsv",
+        kb=paths.KB,
     output:
-        npy="results/retrieval/embeddings/{kb}/{embedder}.npy",
-        meta="results/retrieval/embeddings/{kb}/{embedder}.json",
+        npy=paths.EMBEDDINGS,
+        meta=paths.EMBEDDINGS_META,
     log:
         "logs/retrieval/embed_{kb}_{embedder}.log",
     wildcard_constraints:
-        kb=re.escape(DBR_WF.kb),
-        embedder=re.escape(DBR_WF.embedder),
+        kb=re.escape(DBR.kb),
+        embedder=re.escape(DBR.embedder),
     conda:
         "../../envs/train-gpu.yaml"
-    threads: DBR_WF.threads("embedder")
+    threads: DBR.threads("embedder")
     resources:
-        gpu=DBR_WF.gpus(),
+        gpu=DBR.gpus(),
         mem_mb=16000,
         runtime=240,
     params:
-        embedder=lambda wc: as_json(DBR_WF.embedder_spec()),
+        embedder=lambda wc: as_json(DBR.embedder_spec()),
     shell:
         "python -m nerbench embed --kb {input.kb:q} --embedder {params.embedder:q} "
         "--threads {threads} --output {output.npy:q} > {log:q} 2>&1"
@@ -30,25 +30,25 @@ rule embed_kb:
 rule index_kb:
     """FAISS inner-product index over the KB embeddings: exact, IVF or HNSW per dbr.index."""
     input:
-        npy="results/retrieval/embeddings/{kb}/{embedder}.npy",
-        meta="results/retrieval/embeddings/{kb}/{embedder}.json",
+        npy=paths.EMBEDDINGS,
+        meta=paths.EMBEDDINGS_META,
     output:
-        index="results/retrieval/index/{kb}/{embedder}.faiss",
-        info="results/retrieval/index/{kb}/{embedder}.faiss.json",
+        index=paths.INDEX,
+        info=paths.INDEX_INFO,
     log:
         "logs/retrieval/index_{kb}_{embedder}.log",
     wildcard_constraints:
-        kb=re.escape(DBR_WF.kb),
-        embedder=re.escape(DBR_WF.embedder),
+        kb=re.escape(DBR.kb),
+        embedder=re.escape(DBR.embedder),
     conda:
         "../../envs/train-gpu.yaml"
-    threads: DBR_WF.threads("embedder")
+    threads: DBR.threads("embedder")
     resources:
-        gpu=DBR_WF.gpus(),
+        gpu=DBR.gpus(),
         mem_mb=32000,
         runtime=120,
     params:
-        spec=lambda wc: as_json(DBR_WF.index_spec("build")),
+        spec=lambda wc: as_json(DBR.index_spec("build")),
     shell:
         "python -m nerbench index --embeddings {input.npy:q} --spec {params.spec:q} "
         "--threads {threads} --output {output.index:q} > {log:q} 2>&1"
@@ -57,25 +57,25 @@ rule index_kb:
 rule retrieve:
     """Top-K KB entities (cosine) for every mined phrase of one dataset."""
     input:
-        phrases="results/phrases/{dataset}.tsv",
-        kb=DBR_WF.kb_path,
-        index=DBR_WF.index_path,
-        info=DBR_WF.index_info_path,
+        phrases=paths.PHRASES,
+        kb=DBR.kb_path,
+        index=DBR.index_path,
+        info=DBR.index_info_path,
     output:
-        "results/retrieval/{dataset}.jsonl",
+        paths.RETRIEVAL,
     log:
         "logs/retrieval/{dataset}.log",
     conda:
         "../../envs/train-gpu.yaml"
-    threads: DBR_WF.threads("embedder")
+    threads: DBR.threads("embedder")
     resources:
-        gpu=DBR_WF.gpus(),
+        gpu=DBR.gpus(),
         mem_mb=16000,
         runtime=60,
     params:
-        embedder=lambda wc: as_json(DBR_WF.embedder_spec()),
-        spec=lambda wc: as_json(DBR_WF.index_spec("search")),
-        top_k=DBR_WF.settings["top_k"],
+        embedder=lambda wc: as_json(DBR.embedder_spec()),
+        spec=lambda wc: as_json(DBR.index_spec("search")),
+        top_k=DBR.settings["top_k"],
     shell:
         "python -m nerbench retrieve --kb {input.kb:q} --index {input.index:q} "
         "--phrases {input.phrases:q} --embedder {params.embedder:q} --spec {params.spec:q} "

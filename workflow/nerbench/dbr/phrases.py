@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from nerbench import defaults
 from nerbench.io import InputError, atomic_dir, atomic_path, read_jsonl, write_json
 
 PHRASE_COLUMNS = ("phrase", "quality", "kind", "n_words", "support")
@@ -45,20 +46,7 @@ _CXXFLAGS = ["-std=c++11", "-O3", "-msse2", "-fopenmp", "-pthread", "-w"]
 _BINARIES = {"segphrase_train": "src/main.cpp", "segphrase_segment": "src/segment.cpp"}
 _CHUNK_RE = re.compile(r"[^\W\d_]+|\d+")
 
-DEFAULTS: dict = {
-    "min_sup": 3,
-    "max_words": 6,
-    "min_words": 1,
-    "min_quality_multi": 0.5,
-    "min_quality_single": 0.8,
-    "single_words": True,
-    "min_support": 1,
-    "pos_tagging": False,
-    "treetagger_par": None,
-    "compile": "auto",
-    "prefilter_wiki": True,
-    "threads": 1,
-}
+DEFAULTS = defaults.AUTOPHRASE
 
 Log = Callable[[str], None]
 

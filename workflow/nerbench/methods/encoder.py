@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from nerbench import defaults
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError
 from nerbench.methods.base import (
@@ -201,7 +202,7 @@ class TokenClassificationMethod(Method):
         bundle: Bundle,
         examples: Sequence[Example],
         *,
-        batch_size: int = 32,
+        batch_size: int = defaults.PREDICT_BATCH_SIZE,
         stride: int = 32,
         timer: ForwardTimer | None = None,
         allowed_types: Iterable[str] | None = None,

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from nerbench import defaults
 from nerbench.evaluate import meta_path
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, write_json
@@ -310,7 +311,7 @@ class GenerativeMethod(Method):
         bundle: Bundle,
         examples: Sequence[Example],
         *,
-        batch_size: int = 32,
+        batch_size: int = defaults.PREDICT_BATCH_SIZE,
         stride: int = 32,
         timer: ForwardTimer | None = None,
         allowed_types: Iterable[str] | None = None,

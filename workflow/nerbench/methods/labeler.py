@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 
+from nerbench import defaults
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError
 from nerbench.methods import adapters
@@ -605,7 +606,7 @@ class LabelerMethod(Method):
         bundle: Bundle,
         examples: Sequence[Example],
         *,
-        batch_size: int = 32,
+        batch_size: int = defaults.PREDICT_BATCH_SIZE,
         stride: int = 32,
         timer: ForwardTimer | None = None,
         allowed_types: Iterable[str] | None = None,

