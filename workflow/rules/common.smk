@@ -5,7 +5,7 @@ import json
 from snakemake.utils import min_version, validate
 
 from nerbench.config import SPLITS, load_plan
-from nerbench.corpora import source_of
+from nerbench.corpora import check_mirror, source_of
 
 min_version("8.0")
 
@@ -25,6 +25,12 @@ wildcard_constraints:
 def as_json(obj):
     """A config slice as one JSON string: passed to the package via params, so a change reruns."""
     return json.dumps(obj, sort_keys=True)
+
+
+# download.mirror goes to the download job on the command line, not in its params: the bytes are
+# sha256-checked either way, so a new mirror does not rerun downloads that are already there.
+DOWNLOAD = dict(config.get("download") or {})
+DOWNLOAD_MIRROR = as_json(check_mirror(DOWNLOAD.pop("mirror", None)))
 
 
 def dataset_spec(dataset):
@@ -53,7 +59,7 @@ def download_params(wildcards):
     for split in SPLITS:
         src = source_of(DATASETS[wildcards.dataset], split)
         if src.is_remote and src.filename == wildcards.filename:
-            return {"url": src.url, "sha256": src.sha256, **config.get("download", {})}
+            return {"url": src.url, "sha256": src.sha256, **DOWNLOAD}
     raise ValueError(
         f"no remote file '{wildcards.filename}' for dataset '{wildcards.dataset}'"
     )
