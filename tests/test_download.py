@@ -462,6 +462,37 @@ def test_cli_bad_mirror_names_download_mirror(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+def test_serve_mirror_script_serves_a_folder_in_the_upstream_layout(tmp_path: Path) -> None:
+    """scripts/serve_mirror.py: /<NAME>-IOB/<split>.tsv from ROOT/<NAME>/, on 127.0.0.1 only."""
+    import importlib.util
+
+    script = REDUCED.parents[3] / "workflow" / "scripts" / "serve_mirror.py"
+    spec = importlib.util.spec_from_file_location("serve_mirror", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root = tmp_path / "data"
+    (root / "NCBI-disease").mkdir(parents=True)
+    body = (REDUCED / "test.tsv").read_bytes()
+    (root / "NCBI-disease" / "test.tsv").write_bytes(body)
+    (tmp_path / "secret.txt").write_text("no")
+    srv = module.make_server(root, 0)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        host, port = srv.server_address[:2]
+        assert host == "127.0.0.1"
+        url = apply_mirror(MTL + "NCBI-disease-IOB/test.tsv", {MTL: f"http://{host}:{port}/"})
+        dest = tmp_path / "raw" / "test.tsv"
+        sha = hashlib.sha256(body).hexdigest()
+        assert download(url, dest, sha256=sha, **FAST) == sha
+        for path in ("/s800-IOB/test.tsv", "/../secret.txt", "/NCBI-disease-IOB/../../secret.txt"):
+            with pytest.raises(DownloadError, match="HTTP 404"):
+                download(f"http://{host}:{port}{path}", tmp_path / "x", **FAST)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def _mirror_config(project: Path, name: str, mirror: object) -> str:
     (project / name).write_text(yaml.safe_dump({"download": {"mirror": mirror}}))
     return name
