@@ -9,6 +9,9 @@ import re
 from nerbench.dbr import DBRWorkflow
 
 DBR_WF = DBRWorkflow(PLAN, config)
+# The DBR chain (KB -> AutoPhrase -> embedding -> retrieval -> samples) is the longest path to
+# the DBR training runs: its jobs go before training jobs that are ready at the same time.
+DBR_PRIORITY = 10
 
 
 rule kb:
@@ -25,6 +28,7 @@ rule kb:
         "logs/kb/{kb}.log",
     wildcard_constraints:
         kb=re.escape(DBR_WF.kb),
+    priority: DBR_PRIORITY
     conda:
         "../../envs/data.yaml"
     resources:

@@ -25,6 +25,7 @@ rule autophrase:
         "results/phrases/{dataset}.tsv",
     log:
         "logs/autophrase/{dataset}.log",
+    priority: DBR_PRIORITY
     conda:
         "../../envs/data.yaml"
     threads: DBR_WF.threads("autophrase")
