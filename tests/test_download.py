@@ -20,13 +20,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 import nerbench
+from conftest import run_snakemake
 from nerbench.cli import main as cli_main
 from nerbench.data.convert import convert
 from nerbench.data.formats.base import BioSpec
 from nerbench.data.sources import (
     DownloadError,
+    apply_mirror,
+    check_mirror,
     download,
     main_download,
     read_source_bytes,
@@ -354,6 +358,184 @@ def test_cli_routes_download_error_to_exit_2(
     assert cli_main(["download", "--spec", spec, "--output", str(tmp_path / "gone.tsv")]) == 2
     assert "HTTP 404" in capsys.readouterr().err
     assert leftovers(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# download.mirror
+# --------------------------------------------------------------------------------------------
+
+MTL = (
+    "https://raw.githubusercontent.com/cambridgeltl/MTL-Bioinformatics-2016/"
+    "df0df02fae6dbb87d88ffcf323b9096528f06f84/data/"
+)
+# A reduced corpus file: the shipped 400-sentence slice of NCBI-disease train.
+REDUCED = Path(nerbench.__file__).resolve().parents[2] / "resources/corpora/demo/NCBI-disease"
+
+
+def test_mirror_cli_downloads_from_local_server_with_sha256(server: Server, tmp_path: Path) -> None:
+    """The upstream URL (unreachable here) is fetched from a 127.0.0.1 mirror, checksum verified."""
+    body = (REDUCED / "train.tsv").read_bytes()
+    sha = hashlib.sha256(body).hexdigest()
+    server.add("/mtl/NCBI-disease-IOB/train.tsv", body=body)
+    upstream = MTL + "NCBI-disease-IOB/train.tsv"
+    mirrored = server.base + "/mtl/NCBI-disease-IOB/train.tsv"
+    out = tmp_path / "raw" / "train.tsv"
+    mirror = {MTL: server.base + "/mtl/", "https://raw.githubusercontent.com/": "http://0.0.0.0:9/"}
+    spec = {"url": upstream, "sha256": sha, **FAST}
+    done = run_cli("--spec", json.dumps(spec), "--mirror", json.dumps(mirror), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == body
+    assert f"mirror: {upstream} -> {mirrored}" in done.stderr.splitlines()
+    assert f"ok: {out} sha256 {sha}" in done.stderr
+    assert server.count("/mtl/NCBI-disease-IOB/train.tsv") == 1
+    assert leftovers(out.parent) == ["train.tsv"]
+
+
+def test_mirror_wrong_checksum_fails_loudly_and_leaves_nothing(
+    server: Server, tmp_path: Path
+) -> None:
+    body = (REDUCED / "devel.tsv").read_bytes()
+    pinned = hashlib.sha256(body).hexdigest()
+    changed = body.replace(b"\tO\n", b"\tB-Disease\n", 1)
+    server.add("/mtl/NCBI-disease-IOB/devel.tsv", body=changed)
+    mirrored = server.base + "/mtl/NCBI-disease-IOB/devel.tsv"
+    out = tmp_path / "raw" / "devel.tsv"
+    out.parent.mkdir()
+    spec = {"url": MTL + "NCBI-disease-IOB/devel.tsv", "sha256": pinned, **FAST}
+    mirror = {MTL: server.base + "/mtl/"}
+    done = run_cli("--spec", json.dumps(spec), "--mirror", json.dumps(mirror), "--output", str(out))
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: checksum mismatch for {mirrored}: expected sha256 {pinned}")
+    assert hashlib.sha256(changed).hexdigest() in last
+    assert leftovers(out.parent) == []  # no output file, no temporary file
+
+
+def test_mirror_longest_prefix_wins_in_any_order() -> None:
+    url = MTL + "BC5CDR-chem-IOB/test.tsv"
+    pairs = [
+        ("https://raw.githubusercontent.com/", "http://cache/gh/"),
+        (MTL, "http://127.0.0.1:8765/"),
+        (MTL + "BC5CDR-chem-IOB/", "file:///srv/bc5cdr-chem/"),
+        (MTL + "NCBI-disease-IOB/", "http://other/"),
+    ]
+    for mapping in (dict(pairs), dict(reversed(pairs))):
+        assert apply_mirror(url, mapping) == "file:///srv/bc5cdr-chem/test.tsv"
+        assert (
+            apply_mirror(MTL + "linnaeus-IOB/a.tsv", mapping)
+            == "http://127.0.0.1:8765/linnaeus-IOB/a.tsv"
+        )
+        assert apply_mirror("https://raw.githubusercontent.com/x", mapping) == "http://cache/gh/x"
+        assert apply_mirror("https://ftp.ncbi.nlm.nih.gov/a.zip", mapping) == (
+            "https://ftp.ncbi.nlm.nih.gov/a.zip"
+        )
+    assert apply_mirror(url, {}) == url
+    assert check_mirror(None) == {} and check_mirror({}) == {}
+    assert check_mirror(dict(pairs)) == dict(pairs)
+
+
+@pytest.mark.parametrize(
+    ("mirror", "match"),
+    [
+        (["https://a/", "http://b/"], r"download\.mirror must be a mapping .* not list"),
+        ("http://b/", r"download\.mirror must be a mapping .* not str"),
+        ({"": "http://b/"}, r"download\.mirror: prefix must be a non-empty string, got ''"),
+        ({1: "http://b/"}, r"download\.mirror: prefix must be a non-empty string, got 1"),
+        ({"https://a/": 8080}, r"download\.mirror: replacement of prefix 'https://a/' .* got 8080"),
+        ({"https://a/": None}, r"download\.mirror: replacement of prefix 'https://a/' .* got None"),
+        ({"https://a/": ""}, r"download\.mirror: replacement of prefix 'https://a/' .* got ''"),
+        ({"https://a/": "/srv/cache/"}, r"download\.mirror: replacement .* must start with"),
+        ({"a.org/": "http://b/"}, r"download\.mirror: prefix 'a\.org/' must start with one of"),
+    ],
+)
+def test_bad_mirror_config_names_download_mirror(mirror: object, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        check_mirror(mirror)
+
+
+def test_cli_bad_mirror_names_download_mirror(tmp_path: Path) -> None:
+    spec = json.dumps({"url": MTL + "x.tsv"})
+    out = str(tmp_path / "x.tsv")
+    with pytest.raises(InputError, match=r"download\.mirror: prefix must be a non-empty"):
+        main_download(["--spec", spec, "--mirror", '{"": "http://127.0.0.1:1/"}', "--output", out])
+    with pytest.raises(InputError, match=r"--mirror \(download\.mirror\) is not valid JSON"):
+        main_download(["--spec", spec, "--mirror", "{nope", "--output", out])
+    assert leftovers(tmp_path) == []
+
+
+def test_serve_mirror_script_serves_a_folder_in_the_upstream_layout(tmp_path: Path) -> None:
+    """scripts/serve_mirror.py: /<NAME>-IOB/<split>.tsv from ROOT/<NAME>/, on 127.0.0.1 only."""
+    import importlib.util
+
+    script = REDUCED.parents[3] / "workflow" / "scripts" / "serve_mirror.py"
+    spec = importlib.util.spec_from_file_location("serve_mirror", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root = tmp_path / "data"
+    (root / "NCBI-disease").mkdir(parents=True)
+    body = (REDUCED / "test.tsv").read_bytes()
+    (root / "NCBI-disease" / "test.tsv").write_bytes(body)
+    (tmp_path / "secret.txt").write_text("no")
+    srv = module.make_server(root, 0)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        host, port = srv.server_address[:2]
+        assert host == "127.0.0.1"
+        url = apply_mirror(MTL + "NCBI-disease-IOB/test.tsv", {MTL: f"http://{host}:{port}/"})
+        dest = tmp_path / "raw" / "test.tsv"
+        sha = hashlib.sha256(body).hexdigest()
+        assert download(url, dest, sha256=sha, **FAST) == sha
+        for path in ("/s800-IOB/test.tsv", "/../secret.txt", "/NCBI-disease-IOB/../../secret.txt"):
+            with pytest.raises(DownloadError, match="HTTP 404"):
+                download(f"http://{host}:{port}{path}", tmp_path / "x", **FAST)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _mirror_config(project: Path, name: str, mirror: object) -> str:
+    (project / name).write_text(yaml.safe_dump({"download": {"mirror": mirror}}))
+    return name
+
+
+def test_workflow_download_rule_uses_mirror_and_a_new_mirror_reruns_nothing(
+    server: Server, project: Path
+) -> None:
+    """The download rule fetches an upstream MTL URL through download.mirror from 127.0.0.1."""
+    table = project / "config" / "datasets.tsv"
+    header, *rows = table.read_text().splitlines()
+    cols = header.split("\t")
+    ncbi = next(r for r in rows if r.startswith("NCBI-disease\t")).split("\t")
+    row = dict(zip(cols, ncbi, strict=True))
+    row["name"] = "NCBI-mirror-test"
+    for split in ("train", "devel", "test"):
+        body = (REDUCED / f"{split}.tsv").read_bytes()
+        assert row[split] == MTL + f"NCBI-disease-IOB/{split}.tsv"
+        row[f"sha256_{split}"] = hashlib.sha256(body).hexdigest()
+        server.add(f"/mtl/NCBI-disease-IOB/{split}.tsv", body=body)
+    table.write_text("\n".join([header, *rows, "\t".join(row[c] for c in cols)]) + "\n")
+    targets = [f"resources/corpora/NCBI-mirror-test/raw/{s}.tsv" for s in ("train", "devel")]
+
+    cfg = _mirror_config(project, "mirror.yaml", {MTL: server.base + "/mtl/"})
+    run_snakemake(project, "--cores", "1", "--configfile", cfg, "--", *targets)
+    for split in ("train", "devel"):
+        raw = project / f"resources/corpora/NCBI-mirror-test/raw/{split}.tsv"
+        assert raw.read_bytes() == (REDUCED / f"{split}.tsv").read_bytes()
+        log = (project / f"logs/download/NCBI-mirror-test/{split}.tsv.log").read_text()
+        assert f"mirror: {MTL}NCBI-disease-IOB/{split}.tsv -> {server.base}/mtl/" in log
+        assert server.count(f"/mtl/NCBI-disease-IOB/{split}.tsv") == 1
+
+    # Another mirror (or none) does not rerun downloads that are there with their checksum.
+    other = _mirror_config(project, "other.yaml", {MTL: "http://127.0.0.1:9/"})
+    for extra in (["--configfile", other], []):
+        dry = run_snakemake(project, "-n", "--cores", "1", *extra, "--", *targets)
+        assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]
+
+    bad = _mirror_config(project, "bad.yaml", {MTL: 8765})
+    res = run_snakemake(project, "-n", "--configfile", bad, "--", *targets, check=False)
+    assert res.returncode != 0
+    assert "download.mirror: replacement of prefix" in res.stdout + res.stderr
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, run_snakemake
 
-STUDIES = ("demo", "vaner", "llm_vs_encoder", "foundation_grid")
+STUDIES = ("demo", "open", "vaner", "llm_vs_encoder", "foundation_grid")
 
 
 def _dry_run(study: str, *extra: str) -> str:

@@ -364,11 +364,18 @@ class StudyFiles:
         """URL and expected checksum of one remote file of a dataset, plus download settings."""
         from nerbench.data.sources import source_of
 
+        settings = {k: v for k, v in (self.config.get("download") or {}).items() if k != "mirror"}
         for split in SPLITS:
             src = source_of(self.dataset_row(dataset), split)
             if src.is_remote and src.filename == filename:
-                return {"url": src.url, "sha256": src.sha256, **self.config.get("download", {})}
+                return {"url": src.url, "sha256": src.sha256, **settings}
         raise InputError(f"no remote file '{filename}' for dataset '{dataset}'")
+
+    def download_mirror(self) -> dict[str, str]:
+        """``download.mirror`` checked (URL prefix -> replacement prefix; empty if unset)."""
+        from nerbench.data.sources import check_mirror
+
+        return check_mirror((self.config.get("download") or {}).get("mirror"))
 
     def vaner_counts(self) -> dict:
         return {d: self.plan.datasets[d]["vaner_counts"] for d in self.plan.study_datasets}

@@ -62,12 +62,23 @@ def download_params(wildcards):
     return FILES.download_params(wildcards.dataset, wildcards.filename)
 
 
+# download.mirror goes to the download job on the command line, not in its params: the bytes are
+# sha256-checked either way, so a new mirror does not rerun downloads that are already there.
+DOWNLOAD_MIRROR = as_json(FILES.download_mirror())
+
+
 def corpus_reports(wildcards):
     return FILES.corpus_reports()
 
 
 def study_bio_files(wildcards):
     return bio_files(PLAN.study_datasets)
+
+
+# ----------------------------------------------------------------------------- DBR
+# The DBR chain (KB -> AutoPhrase -> embedding -> retrieval -> samples) is the longest path to
+# the DBR training runs: its jobs go before training jobs that are ready at the same time.
+DBR_PRIORITY = 10
 
 
 # ----------------------------------------------------------------------------- runs

@@ -1,5 +1,9 @@
 rule download:
-    """Fetch one corpus file: streamed, retried with backoff, sha256-checked, renamed atomically."""
+    """Fetch one corpus file: streamed, retried with backoff, sha256-checked, renamed atomically.
+
+    download.mirror (longest URL prefix wins) is passed with --mirror, outside params, so that
+    changing the mirror does not rerun downloads whose files are already there.
+    """
     output:
         paths.RAW,
     log:
@@ -10,4 +14,5 @@ rule download:
     params:
         spec=lambda wc: as_json(download_params(wc)),
     shell:
-        "python -m nerbench download --spec {params.spec:q} --output {output:q} > {log:q} 2>&1"
+        "python -m nerbench download --spec {params.spec:q} --mirror {DOWNLOAD_MIRROR:q} "
+        "--output {output:q} > {log:q} 2>&1"

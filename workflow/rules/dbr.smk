@@ -18,6 +18,7 @@ rule dbr:
         "logs/dbr/{dataset}/{variant}.log",
     wildcard_constraints:
         variant="dbr|random",
+    priority: DBR_PRIORITY
     conda:
         "../../envs/data.yaml"
     resources:

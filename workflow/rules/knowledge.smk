@@ -19,6 +19,7 @@ rule kb:
         "logs/kb/{kb}.log",
     wildcard_constraints:
         kb=re.escape(DBR.kb),
+    priority: DBR_PRIORITY
     conda:
         "../../envs/data.yaml"
     resources:

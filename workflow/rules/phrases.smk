@@ -25,6 +25,7 @@ rule autophrase:
         paths.PHRASES,
     log:
         "logs/autophrase/{dataset}.log",
+    priority: DBR_PRIORITY
     conda:
         "../../envs/data.yaml"
     threads: DBR.threads("autophrase")

@@ -13,6 +13,7 @@ rule embed_kb:
     wildcard_constraints:
         kb=re.escape(DBR.kb),
         embedder=re.escape(DBR.embedder),
+    priority: DBR_PRIORITY
     conda:
         "../../envs/train-gpu.yaml"
     threads: DBR.threads("embedder")
@@ -40,6 +41,7 @@ rule index_kb:
     wildcard_constraints:
         kb=re.escape(DBR.kb),
         embedder=re.escape(DBR.embedder),
+    priority: DBR_PRIORITY
     conda:
         "../../envs/train-gpu.yaml"
     threads: DBR.threads("embedder")
@@ -65,6 +67,7 @@ rule retrieve:
         paths.RETRIEVAL,
     log:
         "logs/retrieval/{dataset}.log",
+    priority: DBR_PRIORITY
     conda:
         "../../envs/train-gpu.yaml"
     threads: DBR.threads("embedder")

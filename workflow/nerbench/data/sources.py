@@ -236,6 +236,42 @@ def download(
     raise AssertionError("unreachable")
 
 
+def check_mirror(mirror: object) -> dict[str, str]:
+    """``download.mirror`` checked: URL prefix -> replacement prefix (``None`` = no mirror).
+
+    Both sides must be non-empty strings starting with a scheme the download stage supports;
+    errors name ``download.mirror``.
+    """
+    if mirror is None:
+        return {}
+    if not isinstance(mirror, dict):
+        raise InputError(
+            f"download.mirror must be a mapping of URL prefixes to replacement prefixes, "
+            f"not {type(mirror).__name__}"
+        )
+    for prefix, target in mirror.items():
+        for what, value in (("prefix", prefix), (f"replacement of prefix {prefix!r}", target)):
+            if not isinstance(value, str) or not value:
+                raise InputError(
+                    f"download.mirror: {what} must be a non-empty string, got {value!r}"
+                )
+            if urlsplit(value).scheme not in REMOTE_SCHEMES:
+                raise InputError(
+                    f"download.mirror: {what} {redact_url(value)!r} must start with one of "
+                    f"{', '.join(s + '://' for s in REMOTE_SCHEMES)}"
+                )
+    return dict(mirror)
+
+
+def apply_mirror(url: str, mirror: dict[str, str]) -> str:
+    """``url`` with its longest matching ``download.mirror`` prefix replaced (unchanged if none)."""
+    matches = [prefix for prefix in mirror if url.startswith(prefix)]
+    if not matches:
+        return url
+    prefix = max(matches, key=len)
+    return mirror[prefix] + url[len(prefix) :]
+
+
 class _ProgressPrinter:
     """Prints ``bytes, MB/s`` lines to stderr at most every ``every_s`` seconds and at the end."""
 
@@ -269,20 +305,35 @@ def _parse_spec(text: str) -> dict:
 
 
 def main_download(argv: list[str]) -> int:
-    """``python -m nerbench download --spec JSON --output PATH``."""
+    """``python -m nerbench download --spec JSON --output PATH [--mirror JSON]``."""
     parser = argparse.ArgumentParser(prog="nerbench download", description=main_download.__doc__)
     parser.add_argument("--spec", required=True, help="JSON: url, sha256, timeout_s, retries, ...")
     parser.add_argument("--output", required=True, help="destination file")
+    parser.add_argument(
+        "--mirror",
+        default="{}",
+        help="JSON: download.mirror (URL prefix -> replacement prefix; longest prefix wins)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
     spec = _parse_spec(args.spec)
+    try:
+        mirror = check_mirror(json.loads(args.mirror))
+    except json.JSONDecodeError as e:
+        raise InputError(f"--mirror (download.mirror) is not valid JSON ({e.msg})") from None
     try:
         options = {k: float(spec[k]) for k in ("timeout_s", "backoff_s") if k in spec}
         if "retries" in spec:
             options["retries"] = int(spec["retries"])
     except (TypeError, ValueError):
         raise InputError("--spec: timeout_s, backoff_s and retries must be numbers") from None
-    url = spec["url"]
+    url = apply_mirror(spec["url"], mirror)
+    if url != spec["url"]:
+        print(
+            f"mirror: {redact_url(spec['url'])} -> {redact_url(url)}", file=sys.stderr, flush=True
+        )
+    elif mirror:
+        print(f"mirror: no prefix matches {redact_url(url)}", file=sys.stderr, flush=True)
     print(f"downloading {redact_url(url)} -> {args.output}", file=sys.stderr, flush=True)
     actual = download(
         url,
