@@ -5,12 +5,14 @@ targets) and `nerbench.paths` (every result path). This file only wraps them for
 """
 
 import json
+import os
 import re
 
 from snakemake.utils import min_version, validate
 
 from nerbench import paths
 from nerbench.config import SPLITS
+from nerbench.data.sources import MIRROR_ENV
 from nerbench.plan import StudyFiles, bio_files, load_plan, report_code
 from nerbench.reporting.plots import FIGURE_NAMES
 from nerbench.reporting.tables import TABLE_NAMES
@@ -62,9 +64,9 @@ def download_params(wildcards):
     return FILES.download_params(wildcards.dataset, wildcards.filename)
 
 
-# download.mirror goes to the download job on the command line, not in its params: the bytes are
-# sha256-checked either way, so a new mirror does not rerun downloads that are already there.
-DOWNLOAD_MIRROR = as_json(FILES.download_mirror())
+# download.mirror reaches the download jobs (local rules) through the environment, not params
+# (see nerbench.data.sources.MIRROR_ENV): a new mirror reruns nothing that is already there.
+os.environ[MIRROR_ENV] = as_json(FILES.download_mirror())
 
 
 def corpus_reports(wildcards):

@@ -1,8 +1,13 @@
+localrules:
+    download,
+
+
 rule download:
     """Fetch one corpus file: streamed, retried with backoff, sha256-checked, renamed atomically.
 
-    download.mirror (longest URL prefix wins) is passed with --mirror, outside params, so that
-    changing the mirror does not rerun downloads whose files are already there.
+    A local rule: it runs on the submit host, which has network access where compute nodes may
+    not. download.mirror (longest URL prefix wins) reaches it through $NERBENCH_DOWNLOAD_MIRROR,
+    outside params, so changing the mirror does not rerun downloads that are already there.
     """
     output:
         paths.RAW,
@@ -14,5 +19,4 @@ rule download:
     params:
         spec=lambda wc: as_json(download_params(wc)),
     shell:
-        "python -m nerbench download --spec {params.spec:q} --mirror {DOWNLOAD_MIRROR:q} "
-        "--output {output:q} > {log:q} 2>&1"
+        "python -m nerbench download --spec {params.spec:q} --output {output:q} > {log:q} 2>&1"
