@@ -12,7 +12,7 @@
   ``###`` section. Each other line is one ``(token, tag)`` pair, split at the first separator,
   in this order, whose tail is a tag (``O`` or ``B-``/``I-``/``E-``/``S-`` + type, any case):
   the last tab (``token<TAB>TAG``), the last colon (``token:TAG``, so ``Na+:Cl-:B-Chemical``
-  is token ``Na+:Cl-``), the last run of spaces (``token TAG``). A line without such a tail
+  is token ``Na+:Cl-``), the last run of whitespace (``token TAG``). A line without such a tail
   has no tag (``None``); a tag of a type outside the label set is read as ``O``.
 * **Alignment** (:func:`align_to_gold`) never guesses. Line *i* of the answer belongs to word
   *i* of the window (the prompt asks for one line per word, in order). A window is aligned
