@@ -50,21 +50,47 @@ def assert_prf(scores: dict, precision: float, recall: float, f1: float, support
 # --------------------------------------------------------------------------- strict vs default
 
 
-def test_entity_starting_with_i_counts_in_default_but_not_strict():
+def test_stray_i_in_predictions_is_decoded_before_both_modes():
+    # pred I-D I-D: decoded to B-D I-D for every method, so strict and default agree.
     m = compute_metrics([["B-D", "I-D", "O"]], [["I-D", "I-D", "O"]], bootstrap=10)
     assert_prf(m["default"]["micro"], 1.0, 1.0, 1.0, 1)
-    assert_prf(m["strict"]["micro"], 0.0, 0.0, 0.0, 1)
-    assert m["n_pred_entities"] == 0  # strict extraction drops the stray I- run
+    assert_prf(m["strict"]["micro"], 1.0, 1.0, 1.0, 1)
+    assert m["n_pred_entities"] == 1
+    assert m["decoding"] == {"rule": "iob2-conlleval", "pred_tags_changed": 1}
 
 
 def test_improper_type_continuation():
-    # pred B-D I-C: default mode sees D(0) and C(1); strict mode sees D(0) only.
+    # pred B-D I-C is decoded to B-D B-C: both modes see D(0) and C(1).
     m = compute_metrics([["B-D", "I-D"]], [["B-D", "I-C"]], bootstrap=10)
-    assert_prf(m["default"]["micro"], 0.0, 0.0, 0.0, 1)
-    assert set(m["default"]["per_type"]) == {"C", "D"}
-    assert m["default"]["per_type"]["C"]["support"] == 0
-    assert set(m["strict"]["per_type"]) == {"D"}
-    assert m["n_pred_entities"] == 1
+    for mode in ("strict", "default"):
+        assert_prf(m[mode]["micro"], 0.0, 0.0, 0.0, 1)
+        assert set(m[mode]["per_type"]) == {"C", "D"}
+        assert m[mode]["per_type"]["C"]["support"] == 0
+    assert m["n_pred_entities"] == 2
+
+
+def test_one_decoding_rule_whatever_the_method_wrote():
+    """Raw tags (encoder) and tags a method decoded itself (labeler spans) score alike."""
+    gold, raw = random_corpus(200, seed=3, noise=0.3)
+    decoded = [ev.decode_iob2(s) for s in raw]
+    assert decoded != raw  # the corpus has stray I- tags to decode
+    a = compute_metrics(gold, raw, bootstrap=20)
+    b = compute_metrics(gold, decoded, bootstrap=20)
+    assert a["decoding"]["pred_tags_changed"] > 0 and b["decoding"]["pred_tags_changed"] == 0
+    del a["decoding"], b["decoding"]
+    assert a == b
+    # decoded predictions are valid IOB2: strict and default read the same entities
+    valid_gold = [ev.decode_iob2(s) for s in gold]
+    c = compute_metrics(valid_gold, raw, bootstrap=20)
+    assert c["strict"] == c["default"]
+    assert ev.decode_iob2(["I-C", "B-D", "I-C", "I-C", "O", "I-D"]) == [
+        "B-C",
+        "B-D",
+        "B-C",
+        "I-C",
+        "O",
+        "B-D",
+    ]
 
 
 def test_improper_gold_scored_differently():
@@ -77,7 +103,8 @@ def test_improper_gold_scored_differently():
 def test_strict_counts_agree_with_seqeval_strict():
     gold, pred = random_corpus(300, seed=1)
     m = compute_metrics(gold, pred, bootstrap=10)
-    tp, n_pred, n_gold = ev.sentence_counts(ev.strict_entities(gold), ev.strict_entities(pred))
+    decoded = [ev.decode_iob2(s) for s in pred]
+    tp, n_pred, n_gold = ev.sentence_counts(ev.strict_entities(gold), ev.strict_entities(decoded))
     micro = m["strict"]["micro"]
     assert micro["support"] == n_gold.sum() == m["n_gold_entities"]
     assert n_pred.sum() == m["n_pred_entities"]
@@ -332,6 +359,7 @@ TOP_KEYS = {
     "relaxed",
     "by_length",
     "bootstrap",
+    "decoding",
     "run_id",
     "dataset",
 }

@@ -21,9 +21,9 @@ from nerbench.methods.generative import (
     build_prompt,
     build_target,
     meta_path,
+    normalize_token,
     parse_response,
     prediction_meta,
-    repair_iob2,
     write_prediction_meta,
 )
 
@@ -62,17 +62,23 @@ def test_prompt_lists_labels_and_target_has_one_line_per_token():
         ("\n\n  \n", []),
         ("a:O\n\nb:B-Disease\n", [("a", "O"), ("b", "B-Disease")]),  # blank lines
         ("Na+:Cl-:B-Chemical", [("Na+:Cl-", "B-Chemical")]),  # split on the last colon
-        ("Na+:Cl-", [("Na+:Cl-", "O")]),  # tag missing: the whole line is the token
+        ("Na+:Cl-", [("Na+:Cl-", None)]),  # tag missing: the whole line, no tag
         ("::O", [(":", "O")]),  # the token is a colon
         ("x:B-Gene", [("x", "O")]),  # unknown type -> O
-        ("x:banana", [("x:banana", "O")]),  # not tag-like -> token, O
+        ("x:banana", [("x:banana", None)]),  # not tag-like -> no tag
         ("x : b-disease ", [("x", "B-Disease")]),  # spaces and case
         ("x\tI-Chemical", [("x", "I-Chemical")]),  # tab separator
-        ("lonely", [("lonely", "O")]),  # no separator
-        (":B-Disease", [(":B-Disease", "O")]),  # empty token
-        ("a:O\na:O\na:O", [("a", "O")] * 3),  # repeated lines are kept (aligner drops them)
+        ("Na+:Cl-\tB-Chemical", [("Na+:Cl-", "B-Chemical")]),  # tab before colon
+        ("x B-Disease", [("x", "B-Disease")]),  # "token TAG", no colon
+        ("Na+:Cl-  b-chemical", [("Na+:Cl-", "B-Chemical")]),  # space after a colon token
+        ("x:O extra", [("x:O extra", None)]),  # nothing tag-like at the end
+        ("B-Disease", [("B-Disease", None)]),  # a tag without its token
+        ("lonely", [("lonely", None)]),  # no separator
+        (":B-Disease", [(":B-Disease", None)]),  # empty token
+        ("a:O\na:O\na:O", [("a", "O")] * 3),  # repeated lines are kept (aligner rejects them)
         ("a:O\n### Input:\nb:B-Disease", [("a", "O")]),  # stop at a new section
-        ("a:O\nb:B-Dis", [("a", "O"), ("b", "O")]),  # truncated generation
+        ("a:O\nb:B-Dis", [("a", "O"), ("b", "O")]),  # truncated type: unknown -> O
+        ("a:O\nb:B-", [("a", "O"), ("b:B-", None)]),  # truncated tag: no tag
     ],
 )
 def test_parse_response_malformed(text, expected):
@@ -86,49 +92,86 @@ def pairs(tokens, tags):
     return list(zip(tokens, tags, strict=True))
 
 
+def lines(tokens, tags, sep=":"):
+    return "\n".join(f"{tok}{sep}{tag}" for tok, tag in zip(tokens, tags, strict=True))
+
+
 def test_align_exact():
     a = align_to_gold(GOLD, pairs(GOLD, GOLD_TAGS))
-    assert a.tags == GOLD_TAGS and a.complete
+    assert a.tags == GOLD_TAGS and a.complete and a.problem is None
 
 
-def test_align_insertions_are_ignored():
+def test_normalisation_is_nfkc_and_surrounding_space_only():
+    assert normalize_token(" \uff2e\uff41+ ") == "Na+"  # full-width letters
+    assert normalize_token("Renal") != normalize_token("renal")
+    a = align_to_gold(["\uff2e\uff41+", "salt"], pairs(["Na+", "salt"], ["B-Chemical", "O"]))
+    assert a.complete and a.tags == ["B-Chemical", "O"]
+
+
+# Adversarial answers of issue #15. In every failing case: the sentence is a counted failure,
+# no generated tag is used (all O), so no tag can land on a word it was not written for.
+SENT = ["Cisplatin", "induced", "acute", "renal", "failure", "."]
+SENT_TAGS = ["B-Chemical", "O", "B-Disease", "I-Disease", "I-Disease", "O"]
+
+
+def assert_failed(alignment, n):
+    assert not alignment.complete and alignment.aligned == 0 and alignment.problem
+    assert alignment.tags == ["O"] * n
+
+
+def test_align_dropped_word_plus_split_word_fails():
+    # "induced" dropped and "Cisplatin" split: as many lines as words, but every line after the
+    # first belongs to another word (the old aligner gave "induced" the tag I-Chemical).
     gen = pairs(
-        ["Na+:Cl-", "extra", "induced", "renal", "renal", "failure", ".", "tail"],
-        ["B-Chemical", "B-Disease", "O", "B-Disease", "O", "I-Disease", "O", "B-Chemical"],
+        ["Cis", "platin", "acute", "renal", "failure", "."],
+        ["B-Chemical", "I-Chemical", "B-Disease", "I-Disease", "I-Disease", "O"],
     )
-    a = align_to_gold(GOLD, gen)
-    assert a.complete and len(a.tags) == len(GOLD)
-    assert a.tags[0] == "B-Chemical" and a.tags[1] == "O" and a.tags[-1] == "O"
-    assert a.tags[2:4] in (["B-Disease", "I-Disease"], ["O", "B-Disease"])
+    assert_failed(align_to_gold(SENT, gen), 6)
 
 
-def test_align_deletions_get_o_and_count_as_failure():
-    gen = pairs(["Na+:Cl-", "renal", "failure"], ["B-Chemical", "B-Disease", "I-Disease"])
-    a = align_to_gold(GOLD, gen)
-    assert a.tags == ["B-Chemical", "O", "B-Disease", "I-Disease", "O"]
-    assert a.aligned == 3 and not a.complete
+def test_align_answer_about_a_different_sentence_fails():
+    other = ["Aspirin", "reduced", "chronic", "kidney", "disease", "."]
+    assert_failed(align_to_gold(SENT, pairs(other, SENT_TAGS)), 6)
 
 
-def test_align_substitutions_one_to_one_keep_their_tags():
-    gen = pairs(["Na+", "induced", "Renal", "failure", "."], GOLD_TAGS)
-    a = align_to_gold(GOLD, gen)
-    assert a.tags == GOLD_TAGS and a.complete
-    uneven = pairs(["Na+", "Cl-", "induced"], ["B-Chemical", "I-Chemical", "O"])
-    b = align_to_gold(GOLD[:2], uneven)  # two tokens for one gold token: unaligned
-    assert b.tags == ["O", "O"] and b.aligned == 1
+def test_align_reordered_lines_fail():
+    order = [0, 2, 1, 3, 4, 5]  # "acute" before "induced"
+    gen = pairs([SENT[i] for i in order], [SENT_TAGS[i] for i in order])
+    a = align_to_gold(SENT, gen)
+    assert_failed(a, 6)
+    assert "line 2" in a.problem
 
 
-def test_align_empty_outputs_and_repair():
-    a = align_to_gold(GOLD, [])
-    assert a.tags == ["O"] * 5 and a.aligned == 0
-    assert align_to_gold([], pairs(["x"], ["O"])).complete
+def test_align_no_colon_and_tab_lines_are_parsed_as_such():
+    for sep in (" ", "\t", " : "):
+        a = align_to_gold(SENT, parse_response(lines(SENT, SENT_TAGS, sep), LABELS))
+        assert a.complete and a.tags == SENT_TAGS, sep
+    # lines with no tag at all are not an all-O answer: they are a failure
+    assert_failed(align_to_gold(SENT, parse_response("\n".join(SENT), LABELS)), 6)
+
+
+def test_align_insertions_deletions_and_substitutions_fail():
+    inserted = pairs(
+        ["Na+:Cl-", "extra", "induced", "renal", "failure", "."],
+        ["B-Chemical", "B-Disease", "O", "B-Disease", "I-Disease", "O"],
+    )
+    assert_failed(align_to_gold(GOLD, inserted), 5)
+    repeated = pairs([*GOLD, "."], [*GOLD_TAGS, "O"])  # one extra line at the end
+    assert_failed(align_to_gold(GOLD, repeated), 5)
+    deleted = pairs(["Na+:Cl-", "renal", "failure"], ["B-Chemical", "B-Disease", "I-Disease"])
+    assert_failed(align_to_gold(GOLD, deleted), 5)
+    changed = pairs(["Na+", "induced", "Renal", "failure", "."], GOLD_TAGS)  # same length
+    assert_failed(align_to_gold(GOLD, changed), 5)
+    untagged = [(t, None if t == "renal" else g) for t, g in pairs(GOLD, GOLD_TAGS)]
+    assert "no tag" in align_to_gold(GOLD, untagged).problem
+
+
+def test_align_empty_outputs_and_raw_tags():
+    assert_failed(align_to_gold(GOLD, []), 5)
+    assert align_to_gold([], pairs(["x"], ["O"])).complete  # nothing to tag
     dangling = pairs(GOLD, ["I-Chemical", "O", "I-Disease", "I-Disease", "O"])
-    assert align_to_gold(GOLD, dangling).tags == GOLD_TAGS
-    assert repair_iob2(["B-Chemical", "I-Disease", "I-Disease"]) == [
-        "B-Chemical",
-        "B-Disease",
-        "I-Disease",
-    ]
+    # tags are passed on as written; the scorer's one decoding rule handles stray I- tags
+    assert align_to_gold(GOLD, dangling).tags == [t for _, t in dangling]
 
 
 def test_sidecar_counts_failures_and_evaluate_reads_it(tmp_path):
@@ -137,11 +180,13 @@ def test_sidecar_counts_failures_and_evaluate_reads_it(tmp_path):
         GenerativePrediction(["O"], [1.0], aligned=False),
         TagPrediction(["O"], [1.0]),
     ]
-    assert prediction_meta(preds) == {"alignment_failures": 1, "sentences": 3}
+    preds[1].unaligned = 1
+    expected = {"alignment_failures": 1, "unaligned_tokens": 1, "sentences": 3}
+    assert prediction_meta(preds) == expected
     conll = tmp_path / "pred" / "NCBI-disease.conll"
     path = write_prediction_meta(conll, preds)
     assert path == meta_path(conll) == Path(f"{conll}.meta.json")
-    assert json.loads(path.read_text()) == {"alignment_failures": 1, "sentences": 3}
+    assert json.loads(path.read_text()) == expected
     assert read_alignment_failures(conll) == 1
 
 
@@ -212,6 +257,68 @@ def test_max_new_tokens_is_bounded(tiny_dir):
     assert method.max_new_tokens(uncapped, feats[:1]) == 3 * 8 + 16
 
 
+def canned(answers):
+    """A ``generate`` that answers each prompt feature with ``answers(feature, words)``."""
+
+    def generate(bundle, features, batch_size, timer):
+        return [answers(f, f["words"]) for f in features]
+
+    return generate
+
+
+def test_predict_counts_alignment_failures_per_sentence(tiny_dir, monkeypatch):
+    method, bundle = load(tiny_dir)
+    original = method._feature
+
+    def feature(bundle, words, tags, i, win):  # keep the words for the canned answers
+        return {**original(bundle, words, tags, i, win), "words": list(words)}
+
+    monkeypatch.setattr(method, "_feature", feature)
+    other = ["Aspirin", "reduced", "chronic", "kidney", "disease", "."]
+    texts = {
+        0: lines(SENT, SENT_TAGS),  # right
+        1: lines(["Cis", "platin", *SENT[2:]], SENT_TAGS),  # dropped + split word
+        2: lines(SENT, SENT_TAGS, "\t"),  # tab lines: right
+        3: lines(other, SENT_TAGS),  # another sentence
+        4: lines(SENT, SENT_TAGS, " "),  # "token TAG" lines: right
+    }
+    monkeypatch.setattr(method, "generate", canned(lambda f, words: texts[f["example"]]))
+    tests = [Example(f"d/{i}", list(SENT), None, "BC5CDR", ("Chemical",)) for i in range(5)]
+    preds = method.predict(bundle, tests, batch_size=2)
+    assert [p.aligned for p in preds] == [True, False, True, False, True]
+    for i in (0, 2, 4):
+        assert preds[i].tags == SENT_TAGS and preds[i].unaligned == 0
+    for i in (1, 3):  # nothing of a failed answer is used
+        assert preds[i].tags == ["O"] * 6 and preds[i].unaligned == 6
+    meta = method.prediction_meta(preds)
+    assert meta == {"alignment_failures": 2, "unaligned_tokens": 12, "sentences": 5}
+
+
+def test_predict_uses_only_aligned_windows(tiny_dir, monkeypatch):
+    method, bundle = load(tiny_dir, max_length=300)
+    original = method._feature
+
+    def feature(bundle, words, tags, i, win):
+        return {**original(bundle, words, tags, i, win), "words": list(words)}
+
+    monkeypatch.setattr(method, "_feature", feature)
+    words = SENT * 10
+    gold = SENT_TAGS * 10
+
+    def answer(f, window_words):  # the first window answers right, every other one drops a word
+        w = f["window"]
+        text = lines(window_words, gold[w.start : w.end])
+        return text if w.start == 0 else "\n".join(text.splitlines()[1:])
+
+    monkeypatch.setattr(method, "generate", canned(answer))
+    (pred,) = method.predict(bundle, [Example("d/0", words, None, "x", ())], stride=0)
+    first = method.windows(bundle, words, stride=0)[0]
+    assert 0 < first.end < len(words) and not pred.aligned
+    assert pred.tags[: first.end] == gold[: first.end]
+    assert pred.tags[first.end :] == ["O"] * (len(words) - first.end)
+    assert pred.unaligned == len(words) - first.end
+
+
 def test_tiny_lm_trains_generates_and_tags_every_token(tiny_dir, tmp_path):
     method, bundle = load(tiny_dir, max_new_tokens=48)
     train = [ex(0), ex(1, ["Aspirin", "helps", "."], ["B-Chemical", "O", "O"])]
@@ -229,11 +336,13 @@ def test_tiny_lm_trains_generates_and_tags_every_token(tiny_dir, tmp_path):
     tests = [ex(2, tags=None), ex(3, ["x"], None), ex(4, [], None), ex(5, GOLD * 3, None)]
     preds = method.predict(bundle, tests, batch_size=2, allowed_types=["Chemical"])
     assert [len(p.tags) for p in preds] == [5, 1, 0, 15]
-    for p in preds:
+    for p, t in zip(preds, tests, strict=True):
         assert set(p.tags) <= {"O", "B-Chemical", "I-Chemical"}
-        assert isinstance(p.aligned, bool) and p.tags == repair_iob2(p.tags)
+        assert isinstance(p.aligned, bool)
+        assert p.aligned or (set(p.tags) <= {"O"} and p.unaligned == len(t.tokens))
     meta = method.prediction_meta(preds)
     assert meta["sentences"] == 4 and 0 <= meta["alignment_failures"] <= 4
+    assert meta["unaligned_tokens"] == sum(p.unaligned for p in preds)
     method.save(bundle, tmp_path / "model")
     files = {p.name for p in (tmp_path / "model").iterdir()}
     assert files & set(ADAPTER_WEIGHTS) and not files & set(FULL_WEIGHTS)

@@ -53,12 +53,32 @@ def ex(i: int, tokens=SENT, tags=TAGS, dataset="NCBI-disease-demo", types=("Dise
 
 
 def test_instruction_forms():
+    """VANER's exact strings: github.com/Eulring/VANER utils_vaner.py parse_mt() token1/token2
+    (commit 8289c169d38acd90dd6f0a55bd02eeb356b1f71f), dataset names spelled as its cohorts."""
     assert build_instruction("Disease", "NCBI-disease") == (
-        "### Instruction: Recognize Disease entities in the NCBI-disease dataset.\n### Input: "
+        "If any Disease entity is mentioned in the ncbi input, extract it. ##input: "
+    )
+    assert build_instruction("Gene", "JNLPBA-gene") == (
+        "If any Gene entity is mentioned in the JNLPBA input, extract it. ##input: "
+    )
+    assert build_instruction("Chemical", "BC5CDR-chem", "vaner") == (
+        "If any Chemical entity is mentioned in the BC5CDR-chem input, extract it. ##input: "
+    )
+    assert build_instruction("Species") == (
+        "If any Species entity is mentioned in the input, extract it. ##input: "
     )
     assert build_instruction("cell_line") == (
+        "If any cell line entity is mentioned in the input, extract it. ##input: "
+    )
+    # the project's earlier wording, kept as the named template "recognize"
+    assert build_instruction("Disease", "NCBI-disease", "recognize") == (
+        "### Instruction: Recognize Disease entities in the NCBI-disease dataset.\n### Input: "
+    )
+    assert build_instruction("cell_line", None, "recognize") == (
         "### Instruction: Recognize cell line entities.\n### Input: "
     )
+    with pytest.raises(InputError, match="'prompt_template'"):
+        build_instruction("Disease", "NCBI-disease", "alpaca")
     assert display_dataset("NCBI-disease-demo") == "NCBI-disease"
     assert display_dataset("BC5CDR") == "BC5CDR"
 
@@ -250,8 +270,10 @@ def test_encode_labels_prompt_and_types(tiny_dirs):
     assert queries == [(0, "Disease"), (1, "Chemical"), (1, "Disease")]
     tok = bundle.tokenizer
     text = tok.decode(feats[0]["input_ids"], skip_special_tokens=True)
-    assert "Recognize Disease entities in the NCBI-disease dataset." in text
-    assert "demo" not in text
+    assert text == (
+        "If any Disease entity is mentioned in the ncbi input, extract it. ##input: "
+        + " ".join(SENT)
+    )
     golds = [[0] * 5 + [1, 2, 0], [1, 0, 0, 0, 1, 0], [0, 0, 1, 0, 0, 0]]
     for f, gold in zip(feats, golds, strict=True):
         labelled = [(k, y) for k, y in enumerate(f["labels"]) if y != IGNORE]
@@ -262,10 +284,22 @@ def test_encode_labels_prompt_and_types(tiny_dirs):
     dbr = Example("dbr:7/0", CHEM, ["B-Chemical"] + ["O"] * 5, "BC5CDR", ("Chemical", "Disease"))
     (f,) = method.encode(bundle, [dbr], train=True)
     text = tok.decode(f["input_ids"], skip_special_tokens=True)
-    assert f["type"] == "Chemical" and "Recognize Chemical entities.\n" in text
+    assert f["type"] == "Chemical"
+    assert text.startswith(
+        "If any Chemical entity is mentioned in the input, extract it. ##input: "
+    )
     adapt = load(tiny_dirs, instruction="type")
-    text = tok.decode(adapt[0].encode(adapt[1], [ex(0)], train=True)[0]["input_ids"])
-    assert "Recognize Disease entities." in text and "NCBI" not in text
+    feature = adapt[0].encode(adapt[1], [ex(0)], train=True)[0]
+    text = tok.decode(feature["input_ids"], skip_special_tokens=True)
+    assert text == build_instruction("Disease") + " ".join(SENT)
+    legacy = load(tiny_dirs, prompt_template="recognize")
+    feature = legacy[0].encode(legacy[1], [ex(0)], train=True)[0]
+    text = tok.decode(feature["input_ids"], skip_special_tokens=True)
+    assert text.startswith(
+        "### Instruction: Recognize Disease entities in the NCBI-disease dataset."
+    )
+    with pytest.raises(InputError, match="'prompt_template'"):
+        load(tiny_dirs, prompt_template="alpaca")
 
 
 def test_collate_pads_right_with_mask_and_ignored_labels(tiny_dirs):
@@ -321,6 +355,7 @@ def test_lora_train_save_reload_predict(tiny_dirs, tmp_path, family, monkeypatch
     info = json.loads((tmp_path / "model" / "method.json").read_text())
     assert info["adapter"] and info["base"]["name_or_path"] == str(tiny_dirs[family])
     assert info["prompt_datasets"] == ["BC5CDR", "NCBI-disease"] and info["seed"] == 1
+    assert info["prompt_template"] == "vaner"
     for p in (tmp_path / "model").iterdir():
         assert b"hf_secret_never_written" not in p.read_bytes()
     loaded_method, loaded = load_trained(tmp_path / "model")
@@ -329,6 +364,11 @@ def test_lora_train_save_reload_predict(tiny_dirs, tmp_path, family, monkeypatch
     for a, b in zip(before, after, strict=True):
         assert a.tags == b.tags
         assert a.scores == pytest.approx(b.scores, abs=1e-4)
+    assert loaded.extra["prompt_template"] == "vaner"
+    # a model saved before templates were named was trained with the "recognize" wording
+    del info["prompt_template"]
+    (tmp_path / "model" / "method.json").write_text(json.dumps(info))
+    assert load_trained(tmp_path / "model")[1].extra["prompt_template"] == "recognize"
 
 
 def test_full_finetuning_when_lora_r_is_zero(tiny_dirs, tmp_path):

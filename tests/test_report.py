@@ -537,6 +537,60 @@ def test_foundation_f1_and_missing_learning_rate(tmp_path):
         _table(out, "foundation_f1", learning_rate=3e-3)
 
 
+def test_foundation_f1_matches_the_papers_learning_rate(tmp_path):
+    files, groups = grid_study(tmp_path)
+    out = tmp_path / "m.tsv"
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    # The paper gives F1 at 1e-5 only: at 1e-4 no paper row, no Δ, not the 1e-5 numbers.
+    t = _table(out, "foundation_f1", learning_rate=1e-4)
+    assert set(t.display.Source) == {"ours"}
+    assert t.data["paper"].isna().all() and t.data["delta"].isna().all()
+    assert any("no F1 at learning rate 0.0001" in n for n in t.notes)
+    # A published number at 1e-4 is used at 1e-4, and only there.
+    ref = load_reference(REFERENCE_DIR / "foundation_f1.tsv", ["learning_rate"])
+    extra = {"system": "BioBERT", "batch_size": 8, "learning_rate": 1e-4, "metric": "F1"}
+    ref = pd.concat([ref, pd.DataFrame([{**extra, "value": 50.0}])], ignore_index=True)
+    df = load_metrics_table(out)
+    at_1e4 = build_table("foundation_f1", df, ref, learning_rate=1e-4)
+    d = at_1e4.display
+    col = "BioBERT (biobert-v1.1)"
+    assert d[(d["Batch size"] == 8) & (d.Source == "paper")].iloc[0][col] == "50.00"
+    assert d[(d["Batch size"] == 8) & (d.Source == "Δ")].iloc[0][col] == "+4.50"  # 54.50 - 50
+    assert d[(d["Batch size"] == 16) & (d.Source == "paper")].iloc[0][col] == "–"
+    at_1e5 = build_table("foundation_f1", df, ref, learning_rate=1e-5).display
+    assert at_1e5[(at_1e5["Batch size"] == 8) & (at_1e5.Source == "paper")].iloc[0][col] == "95.08"
+    no_lr = ref.drop(columns="learning_rate")
+    with pytest.raises(InputError, match="learning_rate"):
+        build_table("foundation_f1", df, no_lr, learning_rate=1e-5)
+
+
+def test_metrics_table_reports_alignment_failures_per_dataset(tmp_path):
+    files, groups = llm_study(tmp_path)
+    for path in files:
+        if "tiny-mistral" in str(path):
+            m = json.loads(path.read_text())
+            m["alignment_failures"] = 7 if "NCBI" in path.name else 2
+            path.write_text(json.dumps(m))
+    out = tmp_path / "m.tsv"
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    t = _table(out, "metrics")
+    d = t.display.set_index(["Model", "Dataset"])
+    assert d.loc[("tiny-mistral", "NCBI-disease"), "Align. failures"] == "7"
+    assert d.loc[("tiny-mistral", "BC5CDR-disease"), "Align. failures"] == "2"
+    assert d.loc[("bert-base-cased", "NCBI-disease"), "Align. failures"] == "–"
+    assert any("Align. failures" in n for n in t.notes)
+    files2, groups2 = grid_study(tmp_path / "enc")
+    out2 = tmp_path / "m2.tsv"
+    main_aggregate(
+        ["--metrics", *map(str, files2), "--groups", json.dumps(groups2), "--out", str(out2)]
+    )
+    assert "Align. failures" not in _table(out2, "metrics").display.columns
+
+
 def test_llm_tables_and_inference_ratio(tmp_path):
     files, groups = llm_study(tmp_path)
     out = tmp_path / "m.tsv"

@@ -10,11 +10,24 @@ Prediction files use the project's CoNLL format, one block per sentence::
 The first line of every block is the ``# id:`` comment; every later line of the block is a token
 line, so tokens may themselves start with ``#``. Tags are IOB2 with a type (``B-Disease``).
 
+**One decoding rule for every method.** Before anything is scored, the *predicted* tags of every
+sentence go through :func:`decode_iob2`, whichever method wrote them (encoder, labeler,
+generative, or a file from elsewhere): an ``I-T`` that does not continue an entity of type ``T``
+(at the start of a sentence, after ``O`` or after an entity of another type) is read as
+``B-T``, the conlleval reading that the labeler's span decoding and raw-text tagging also use.
+Methods write their raw tags; the scorer alone decodes them, and ``decoding.pred_tags_changed``
+in the metrics counts the tags it rewrote. Decoded predictions are valid IOB2, so seqeval's
+strict and default modes read them the same way and both compare across methods; where the two
+modes still differ, it is because of the gold tags, identically for every method. Gold tags
+are scored as written (``to_bio`` already makes them valid IOB2, repairing with the same rule
+only where ``repair_iob`` is set for a dataset).
+
 Except for seqeval's *default* (conlleval-like) mode, entities are extracted **strictly** from
 IOB2 (seqeval's ``Entities(..., IOB2)``): an entity starts at ``B-T`` and continues over ``I-T``;
-an ``I-`` tag that does not continue an entity of its type starts nothing and is ignored. The
-strict entities feed the length buckets, the relaxed scores, nervaluate and the bootstrap, so
-their counts agree with seqeval's strict mode. Every ratio with a zero denominator is 0.
+an ``I-`` tag that does not continue an entity of its type starts nothing and is ignored (after
+decoding, this can only happen in gold tags). The strict entities feed the length buckets, the
+relaxed scores, nervaluate and the bootstrap, so their counts agree with seqeval's strict mode.
+Every ratio with a zero denominator is 0.
 """
 
 from __future__ import annotations
@@ -156,6 +169,27 @@ def record_id(record: Mapping[str, Any]) -> str:
     if "id" in record:
         return str(record["id"])
     return f"{record['doc_id']}/{record['sent_id']}"
+
+
+# --------------------------------------------------------------------------- decoding
+
+DECODING_RULE = "iob2-conlleval"  # a stray I-T is read as B-T (see the module docstring)
+
+
+def decode_iob2(tags: Sequence[str]) -> list[str]:
+    """The decoding rule applied to every method's predicted tags before scoring.
+
+    An ``I-T`` that does not continue an entity of type ``T`` becomes ``B-T``; everything else is
+    kept. The result is valid IOB2; decoding valid IOB2 changes nothing.
+    """
+    out: list[str] = []
+    prev = "O"
+    for tag in tags:
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        prev = tag
+    return out
 
 
 # --------------------------------------------------------------------------- entities
@@ -368,15 +402,19 @@ def _check_inputs(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
 def compute_metrics(
     gold: list[list[str]], pred: list[list[str]], bootstrap: int = 1000, seed: int = 13
 ) -> dict:
-    """All metrics for one prediction set (see the module docstring for the extraction rule).
+    """All metrics for one prediction set (see the module docstring for the decoding rule).
 
-    Keys: n_sentences, n_tokens, n_gold_entities, n_pred_entities (strict), strict and default
+    ``pred`` is decoded with :func:`decode_iob2` first, whatever method wrote it. Keys:
+    n_sentences, n_tokens, n_gold_entities, n_pred_entities (strict), strict and default
     (seqeval), relaxed (partial overlap, plus nervaluate's partial/exact under
-    ``relaxed["nervaluate"]``), by_length and bootstrap (CIs of strict micro P/R/F1).
+    ``relaxed["nervaluate"]``), by_length, bootstrap (CIs of strict micro P/R/F1) and decoding
+    (``{"rule": "iob2-conlleval", "pred_tags_changed": n}``).
     """
     _check_inputs(gold, pred)
     gold = [list(s) for s in gold]
-    pred = [list(s) for s in pred]
+    raw = [list(s) for s in pred]
+    pred = [decode_iob2(s) for s in raw]
+    changed = sum(a != b for r, d in zip(raw, pred, strict=True) for a, b in zip(r, d, strict=True))
     gold_ents, pred_ents = strict_entities(gold), strict_entities(pred)
     tp, n_pred, n_gold = sentence_counts(gold_ents, pred_ents)
     relaxed = relaxed_scores(gold_ents, pred_ents)
@@ -391,6 +429,7 @@ def compute_metrics(
         "relaxed": relaxed,
         "by_length": length_bucket_scores(gold_ents, pred_ents),
         "bootstrap": bootstrap_ci(tp, n_pred, n_gold, bootstrap, seed),
+        "decoding": {"rule": DECODING_RULE, "pred_tags_changed": int(changed)},
     }
 
 

@@ -8,22 +8,37 @@
 * **Decoding**: greedy, ``max_new_tokens`` = max(8 per word, estimated answer length) + 16, capped
   by hparam ``max_new_tokens`` (default 1024). Long sentences are split into word windows
   (:func:`nerbench.methods.base.word_windows`) sized so prompt and answer fit ``max_length``.
-* **Parsing** (:func:`parse_response`) is forgiving: blank lines are skipped, parsing stops at a
-  new ``###`` section, ``token:TAG`` is split at the *last* colon (``Na+:Cl-:B-Chemical``), a line
-  whose tail is not tag-like is a token with tag ``O``, unknown tags become ``O``.
-* **Alignment** (:func:`align_to_gold`): generated tokens are matched to gold tokens with
-  ``difflib.SequenceMatcher``; equal blocks and one-to-one substitutions carry their tag, gold
-  tokens left unmatched (deletions, uneven replacements) get ``O``. Tags are then repaired to valid
-  IOB2 (an ``I-X`` not continuing an ``X`` entity becomes ``B-X``). A sentence with any unmatched
-  gold token is an *alignment failure*; predictions carry the flag and
+* **Parsing** (:func:`parse_response`): blank lines are skipped and parsing stops at a new
+  ``###`` section. Each other line is one ``(token, tag)`` pair, split at the first separator,
+  in this order, whose tail is a tag (``O`` or ``B-``/``I-``/``E-``/``S-`` + type, any case):
+  the last tab (``token<TAB>TAG``), the last colon (``token:TAG``, so ``Na+:Cl-:B-Chemical``
+  is token ``Na+:Cl-``), the last run of whitespace (``token TAG``). A line without such a tail
+  has no tag (``None``); a tag of a type outside the label set is read as ``O``.
+* **Alignment** (:func:`align_to_gold`) never guesses. Line *i* of the answer belongs to word
+  *i* of the window (the prompt asks for one line per word, in order). A window is aligned
+  only if the answer has exactly one line per word, every line has a tag and every line's
+  token equals its word after :func:`normalize_token` (Unicode NFKC, surrounding whitespace
+  removed; case and inner characters must match). Anything else (a dropped, added, split,
+  merged, reordered or changed word, a line without a tag, an answer about another sentence)
+  is an *alignment failure*: none of the window's tags is used and its words are predicted
+  ``O``, since which line belongs to which word is then unknown (with repeated words even a
+  matching prefix can be shifted). An empty window is aligned whatever the answer.
+  Overlapping windows: each word takes its tag from the aligned window in which it lies
+  farthest from an edge; a word in no aligned window is ``O`` and *unaligned*.
+* **Failures are counted**: a sentence with any failed window is an alignment failure.
   :func:`write_prediction_meta` writes ``<pred>.meta.json`` = ``{"alignment_failures": n,
-  "sentences": m}`` next to the CoNLL file (read by :mod:`nerbench.evaluate`).
+  "unaligned_tokens": k, "sentences": m}`` next to the CoNLL file of each dataset;
+  :mod:`nerbench.evaluate` copies ``alignment_failures`` into that dataset's metrics and the
+  aggregated ``metrics.tsv`` / ``metrics`` table show it per run and dataset.
+* **Tags are written raw**: the predicted tags go to the CoNLL file as aligned; the IOB2
+  decoding rule that every method shares is applied by the scorer
+  (:func:`nerbench.evaluate.decode_iob2`), not here.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +78,7 @@ HEADER = (
     "context. Write a response that appropriately completes the request.\n\n"
 )
 TAG_LIKE = re.compile(r"^(O|[BIES]-\S+)$", re.IGNORECASE)
+SEPARATORS = ("\t", ":", None)  # tried in this order; None = a run of whitespace
 
 
 # --------------------------------------------------------------------------- prompts
@@ -88,65 +104,82 @@ def build_target(tokens: Sequence[str], tags: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_response(text: str, labels: Iterable[str]) -> list[tuple[str, str]]:
-    """``(token, tag)`` pairs from generated text (see the module docstring for the rules)."""
+def parse_response(text: str, labels: Iterable[str]) -> list[tuple[str, str | None]]:
+    """``(token, tag)`` pairs from generated text, one per line (rules: module docstring).
+
+    ``tag`` is None for a line without a tag; tags of unknown types are ``O``.
+    """
     known = {label: label for label in labels}
     known.update({label.lower(): label for label in list(known)})
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[str, str | None]] = []
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue
         if line.startswith("###"):
             break
-        sep = ":" if ":" in line else ("\t" if "\t" in line else None)
-        if sep is None:
-            pairs.append((line, "O"))
-            continue
-        token, _, tag = line.rpartition(sep)
-        token, tag = token.strip(), tag.strip()
-        if not TAG_LIKE.match(tag) or not token:
-            pairs.append((line, "O"))  # e.g. "Na+:Cl-" with the tag missing
-            continue
-        pairs.append((token, known.get(tag) or known.get(tag.lower()) or "O"))
+        pairs.append(_parse_line(line, known))
     return pairs
 
 
-def repair_iob2(tags: Sequence[str]) -> list[str]:
-    """Make ``tags`` valid IOB2: an ``I-X`` that does not continue an X entity becomes ``B-X``."""
-    out: list[str] = []
-    prev = "O"
-    for tag in tags:
-        if tag.startswith("I-") and prev[2:] != tag[2:]:
-            tag = "B-" + tag[2:]
-        out.append(tag)
-        prev = tag
-    return out
+def _parse_line(line: str, known: dict[str, str]) -> tuple[str, str | None]:
+    for sep in SEPARATORS:
+        if sep is None:
+            parts = line.rsplit(None, 1)
+            if len(parts) < 2:
+                continue
+            token, tag = parts
+        else:
+            if sep not in line:
+                continue
+            token, _, tag = line.rpartition(sep)
+        token, tag = token.strip(), tag.strip()
+        if token and TAG_LIKE.match(tag):
+            return token, known.get(tag) or known.get(tag.lower()) or "O"
+    return line, None
+
+
+def normalize_token(token: str) -> str:
+    """The form in which a generated token must equal its gold token: NFKC, stripped."""
+    return unicodedata.normalize("NFKC", token).strip()
 
 
 @dataclass
 class Alignment:
     tags: list[str]
-    aligned: int  # gold tokens that received a generated tag
+    aligned: int  # gold tokens that received a generated tag (all or none)
     total: int
+    problem: str | None = None  # why the window failed (None when aligned)
 
     @property
     def complete(self) -> bool:
         return self.aligned == self.total
 
 
-def align_to_gold(gold: Sequence[str], pairs: Sequence[tuple[str, str]]) -> Alignment:
-    """Tags for ``gold`` tokens from generated ``(token, tag)`` pairs (unmatched gold -> O)."""
-    pred_tokens = [tok for tok, _ in pairs]
-    tags = ["O"] * len(gold)
-    aligned = 0
-    matcher = difflib.SequenceMatcher(None, list(gold), pred_tokens, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal" or (op == "replace" and i2 - i1 == j2 - j1):
-            for k in range(i2 - i1):
-                tags[i1 + k] = pairs[j1 + k][1]
-            aligned += i2 - i1
-    return Alignment(repair_iob2(tags), aligned, len(gold))
+def align_to_gold(gold: Sequence[str], pairs: Sequence[tuple[str, str | None]]) -> Alignment:
+    """Tags for ``gold`` from generated ``(token, tag)`` pairs, all or nothing (module docstring).
+
+    Returns the generated tags when line *i* has a tag and its token equals ``gold[i]`` after
+    :func:`normalize_token` for every *i* and there are no other lines; otherwise all ``O`` with
+    ``aligned`` 0 and ``problem`` naming the first mismatch.
+    """
+    total = len(gold)
+    if total == 0:
+        return Alignment([], 0, 0)
+    problem = None
+    if len(pairs) != total:
+        problem = f"{len(pairs)} lines for {total} words"
+    else:
+        for i, (word, (token, tag)) in enumerate(zip(gold, pairs, strict=True)):
+            if normalize_token(token) != normalize_token(word):
+                problem = f"line {i + 1}: token {token!r} is not word {word!r}"
+                break
+            if tag is None:
+                problem = f"line {i + 1}: no tag"
+                break
+    if problem is not None:
+        return Alignment(["O"] * total, 0, total, problem)
+    return Alignment([str(tag) for _, tag in pairs], total, total)
 
 
 @dataclass
@@ -155,12 +188,21 @@ class GenerativePrediction(TagPrediction):
 
     aligned: bool = True
     raw: str = ""
+    unaligned: int = 0  # words that got no generated tag (predicted O)
 
 
 def prediction_meta(predictions: Sequence[TagPrediction]) -> dict[str, int]:
-    """``{"alignment_failures": n, "sentences": m}`` (predictions without the flag count as ok)."""
+    """``{"alignment_failures": n, "unaligned_tokens": k, "sentences": m}``.
+
+    Predictions without the flag (other methods) count as aligned.
+    """
     failures = sum(1 for p in predictions if not getattr(p, "aligned", True))
-    return {"alignment_failures": failures, "sentences": len(predictions)}
+    unaligned = sum(int(getattr(p, "unaligned", 0)) for p in predictions)
+    return {
+        "alignment_failures": failures,
+        "unaligned_tokens": unaligned,
+        "sentences": len(predictions),
+    }
 
 
 def write_prediction_meta(pred_path: str | Path, predictions: Sequence[TagPrediction]) -> Path:
@@ -335,15 +377,17 @@ class GenerativeMethod(Method):
         out = []
         for i, ex in enumerate(examples):
             parts = grouped.get(i, [])
-            windows = [w for w, _, _ in parts]
-            tags = merge_windows(len(ex.tokens), windows, [a.tags for _, a, _ in parts], "O")
-            tags = repair_iob2(restrict_tags(tags, allowed))
+            ok = [(w, a) for w, a, _ in parts if a.complete]
+            rows = [[(tag, True) for tag in a.tags] for _, a in ok]
+            merged = merge_windows(len(ex.tokens), [w for w, _ in ok], rows, ("O", False))
+            tags = restrict_tags([tag for tag, _ in merged], allowed)
             out.append(
                 GenerativePrediction(
                     tags=tags,
                     scores=[1.0] * len(tags),
                     aligned=all(a.complete for _, a, _ in parts),
                     raw="\n".join(t for _, _, t in parts),
+                    unaligned=sum(1 for _, hit in merged if not hit),
                 )
             )
         return out

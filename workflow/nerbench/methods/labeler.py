@@ -6,10 +6,32 @@
   Mistral sliding window becomes a two-sided window) and the **padding mask is kept**: pads are
   never attended to (VANER's public code passes an all-zero mask, which lets tokens attend to pads;
   we do not copy that). Every load runs a probe that fails loudly if attention is still causal.
-* **Instructions**: ``### Instruction: Recognize <Type> entities in the <Dataset> dataset.\\n###
-  Input: <sentence>``; hparam ``instruction: type`` (VANER_adapt), DBR samples, raw text and
-  datasets unseen in training get the type-only form ``Recognize <Type> entities.``. A ``-demo``
-  suffix is stripped from dataset names.
+* **Instructions** are VANER's own (template ``vaner``, the default), read from its released
+  code, github.com/Eulring/VANER ``utils_vaner.py`` function ``parse_mt`` (``token1``,
+  ``token2``) at commit ``8289c169d38acd90dd6f0a55bd02eeb356b1f71f``, unchanged at HEAD
+  ``239b273439e38228f45075bb27f577bcbff3d3b4``:
+  ``If any <Type> entity is mentioned in the <dataset> input, extract it. ##input: `` and the
+  type-only form ``If any <Type> entity is mentioned in the input, extract it. ##input: ``,
+  each followed directly by the sentence. The paper (Eqs. 1 and 6) says what an instruction
+  holds: dataset name and type, or the type alone for DBR samples (section 3.4), VANER_adapt
+  (4.2.3) and the unseen CRAFT corpus (4.6); it does not give the wording (its Fig. 1 is an
+  image), so the wording is the code's. Where the two disagree we follow the paper: the code's
+  CRAFT evaluation (``unllama_eval_vaner.py``) passes dataset names (``craft_chemicals``,
+  ``test_craft_genes``, ``craft_species``), the paper says none was given; here every dataset
+  the model was not trained on gets the type-only form. Spelling as in the code: the type as
+  the dataset's type (``Gene``, ``Chemical``, ``Disease``, ``Species``; a ``_`` becomes a space,
+  e.g. ``cell line``, a type VANER does not have), the dataset as VANER's cohort name
+  (:data:`VANER_DATASET_NAMES`: ``NCBI-disease`` -> ``ncbi``, ``JNLPBA-gene`` -> ``JNLPBA``,
+  the other six alike), a ``-demo`` suffix stripped. The code puts the instruction in place of
+  the first word of a pre-split sentence (``is_split_into_words``); here ``instruction + "
+  ".join(words)`` is tokenised as one text. Hparam ``instruction: type`` (VANER_adapt), DBR
+  samples, raw text and datasets unseen in training get the type-only form.
+  **This template changes what a labeler run trains on**: runs trained before it became the
+  default used the wording kept as template ``recognize`` (``### Instruction: Recognize <Type>
+  entities in the <Dataset> dataset.\n### Input: `` / ``### Instruction: Recognize <Type>
+  entities.\n### Input: ``, dataset names unchanged), chosen with hparam ``prompt_template:
+  recognize``. A saved model whose ``method.json`` names no template was trained with
+  ``recognize`` and is queried with it.
 * **Labels**: prompt tokens get -100; the first sub-token of each sentence word carries B/I/O of
   the requested type, other sub-tokens -100. A sentence of a multi-type dataset (BC5CDR, JNLPBA)
   yields one sample per type.
@@ -68,6 +90,24 @@ BIO = ("O", "B", "I")
 HEAD_MODULES = ["score", "classifier"]
 DEFAULT_LORA = adapters.LoraSettings(r=16, alpha=32, dropout=0.1)
 INSTRUCTION_MODES = ("dataset", "type")
+# Instruction templates: (dataset + type, type only); the sentence follows directly.
+# "vaner": github.com/Eulring/VANER utils_vaner.py parse_mt() (token1, token2), commit
+# 8289c169d38acd90dd6f0a55bd02eeb356b1f71f. "recognize": this project's earlier wording.
+PROMPT_TEMPLATES = {
+    "vaner": (
+        "If any {type} entity is mentioned in the {dataset} input, extract it. ##input: ",
+        "If any {type} entity is mentioned in the input, extract it. ##input: ",
+    ),
+    "recognize": (
+        "### Instruction: Recognize {type} entities in the {dataset} dataset.\n### Input: ",
+        "### Instruction: Recognize {type} entities.\n### Input: ",
+    ),
+}
+DEFAULT_TEMPLATE = "vaner"
+LEGACY_TEMPLATE = "recognize"  # models saved without a template name were trained with it
+# VANER's spelling of our dataset names (the cohort names its unllama_train_vaner.py and
+# unllama_eval_vaner.py pass to parse_mt); names not listed are spelled alike.
+VANER_DATASET_NAMES = {"NCBI-disease": "ncbi", "JNLPBA-gene": "JNLPBA"}
 DBR_PREFIX = "dbr:"
 DBR_ID_PREFIXES = ("dbr:", "random:")  # record ids "<variant>:<doc>/<sent>" of nerbench.dbr.samples
 DEMO_SUFFIX = "-demo"
@@ -109,11 +149,31 @@ def dbr_types(example: Example) -> list[str]:
     return in_tags if len(in_tags) == 1 else []
 
 
-def build_instruction(entity_type: str, dataset: str | None = None) -> str:
-    """VANER prompt prefix; the sentence follows it directly."""
-    what = f"Recognize {display_type(entity_type)} entities"
-    where = f" in the {dataset} dataset" if dataset else ""
-    return f"### Instruction: {what}{where}.\n### Input: "
+def build_instruction(
+    entity_type: str, dataset: str | None = None, template: str = DEFAULT_TEMPLATE
+) -> str:
+    """Prompt prefix for ``entity_type`` (and ``dataset``, None = type only); the sentence follows.
+
+    ``dataset`` is the display name (:func:`display_dataset`); template ``vaner`` spells it
+    as VANER does (:data:`VANER_DATASET_NAMES`).
+    """
+    with_dataset, type_only = PROMPT_TEMPLATES[check_prompt_template(template)]
+    what = display_type(entity_type)
+    if not dataset:
+        return type_only.format(type=what)
+    if template == "vaner":
+        dataset = VANER_DATASET_NAMES.get(dataset, dataset)
+    return with_dataset.format(type=what, dataset=dataset)
+
+
+def check_prompt_template(name: str | None) -> str:
+    """A known template name (None = the default); anything else is an :class:`InputError`."""
+    name = name or DEFAULT_TEMPLATE
+    if name not in PROMPT_TEMPLATES:
+        raise InputError(
+            f"hparam 'prompt_template' is '{name}'; allowed: {', '.join(PROMPT_TEMPLATES)}"
+        )
+    return name
 
 
 def prompt_dataset(example: Example, mode: str, known: Iterable[str] | None) -> str | None:
@@ -454,6 +514,7 @@ class LabelerMethod(Method):
         from nerbench.methods.encoder import effective_max_length
 
         mode = check_instruction_mode(args.instruction)
+        template = check_prompt_template(args.extra.get("prompt_template"))
         parse_mixture(args.mixture_sampling)
         quantization = adapters.resolve_quantization(args.quantization, source)
         lora = adapters.LoraSettings.from_args(args, self.default_lora)
@@ -474,6 +535,7 @@ class LabelerMethod(Method):
         )
         extra = {
             "instruction": mode,
+            "prompt_template": template,
             "mixture_sampling": args.mixture_sampling or "concat",
             "base": source_dict(source, quantization),
             "lora": lora.__dict__ if lora.r else None,
@@ -496,7 +558,8 @@ class LabelerMethod(Method):
 
     def save(self, bundle: Bundle, out_dir: Path, metadata: dict[str, Any] | None = None) -> None:
         """Adapter + head (or the full model when ``lora_r`` is 0), tokenizer, labels, method."""
-        keys = ("instruction", "mixture_sampling", "base", "lora", "attn_implementation")
+        keys = ("instruction", "prompt_template", "mixture_sampling", "base", "lora")
+        keys += ("attn_implementation",)
         info = {k: bundle.extra.get(k) for k in keys}
         info["prompt_datasets"] = bundle.extra.get("train_datasets")
         adapters.save_decoder_bundle(bundle, out_dir, self.name, info, metadata)
@@ -519,7 +582,10 @@ class LabelerMethod(Method):
         adapters.set_cpu_weight_packing(model, allow=True)  # prediction only
         extra = {k: info.get(k) for k in ("instruction", "base", "lora")}
         extra.update(
-            attn_implementation=attn, autocast=None, train_datasets=info.get("prompt_datasets")
+            prompt_template=check_prompt_template(info.get("prompt_template") or LEGACY_TEMPLATE),
+            attn_implementation=attn,
+            autocast=None,
+            train_datasets=info.get("prompt_datasets"),
         )
         return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
 
@@ -562,9 +628,11 @@ class LabelerMethod(Method):
         ``window``, ``length``.
         """
         mode = bundle.extra.get("instruction") or "dataset"
+        template = bundle.extra.get("prompt_template") or DEFAULT_TEMPLATE
         known = bundle.extra.get("train_datasets")
         prompts = [
-            build_instruction(t, prompt_dataset(examples[i], mode, known)) for i, t in queries
+            build_instruction(t, prompt_dataset(examples[i], mode, known), template)
+            for i, t in queries
         ]
         sentences = [examples[i].tokens for i, _ in queries]
         encoded = tokenize_prompted(bundle.tokenizer, prompts, sentences)

@@ -433,7 +433,12 @@ def inference_ratio(df, ref) -> Table:
 
 
 def foundation_f1(df, ref, learning_rate: float = 1e-5) -> Table:
-    """Paper 002 Fig 13: F1 per model and batch size at one learning rate."""
+    """Paper 002 Fig 13: F1 per model and batch size at one learning rate.
+
+    Published numbers are matched on system, batch size *and* learning rate (the reference's
+    ``learning_rate`` column): at a learning rate the paper gives no number for, there is no
+    paper row and no Δ (paper 002 states Fig 13's numbers at 1e-5 only).
+    """
     import pandas as pd
 
     df = _prepared(df)
@@ -449,13 +454,20 @@ def foundation_f1(df, ref, learning_rate: float = 1e-5) -> Table:
     paper_names = [] if ref is None else list(dict.fromkeys(ref["system"]))
     ours_systems = list(dict.fromkeys(summary["system"]))
     match = {s: match_system(s, paper_names) for s in ours_systems}
-    columns = [p for p in paper_names] + [s for s in ours_systems if match[s] is None]
     owner = {p: s for s, p in match.items() if p}
-    header = {c: (f"{c} ({owner[c]})" if c in owner else c) for c in columns}
     paper = {}
     if ref is not None:
-        sub = ref[ref["metric"] == "F1"]
+        if "learning_rate" not in ref.columns:
+            raise InputError("foundation_f1: the reference table needs a 'learning_rate' column")
+        at_lr = ref["learning_rate"].map(
+            lambda v: math.isclose(float(v), learning_rate, rel_tol=1e-6)
+        )
+        sub = ref[(ref["metric"] == "F1") & at_lr.astype(bool)]
         paper = {(r.system, int(r.batch_size)): r.value for r in sub.itertuples()}
+    published = {c for c, _ in paper}
+    columns = [p for p in paper_names if p in owner or p in published]
+    columns += [s for s in ours_systems if match[s] is None]
+    header = {c: (f"{c} ({owner[c]})" if c in owner else c) for c in columns}
     batches = sorted(set(summary["hp_batch_size"].astype(int)) | {b for _, b in paper})
     records, marks, data = [], {}, []
     datasets = list(dict.fromkeys(summary["dataset"]))
@@ -502,8 +514,13 @@ def foundation_f1(df, ref, learning_rate: float = 1e-5) -> Table:
         "(paper 002 Fig 13)."
     )
     notes = ["Bold: best of our models per batch size; underlined: second."]
-    if ref is not None:
-        notes.append("Paper: Europe PMC full-text corpus (GP/DS/OG); Δ = ours − published.")
+    if paper:
+        notes.append(
+            "Paper: Europe PMC full-text corpus (GP/DS/OG), same learning rate; "
+            "Δ = ours − published."
+        )
+    elif ref is not None:
+        notes.append(f"The paper gives no F1 at learning rate {learning_rate:g}: no Δ.")
     return Table(
         "foundation_f1", caption, pd.DataFrame(data), pd.DataFrame(records), marks, notes=notes
     )
@@ -526,6 +543,7 @@ def metrics_table(df) -> Table:
         "peak_rss_mb",
         "peak_gpu_mb",
         "infer_sent_per_s",
+        "alignment_failures",
     ]
     summary = summarize(df, keys, values).sort_values(keys, kind="stable").reset_index(drop=True)
     show = {
@@ -537,6 +555,9 @@ def metrics_table(df) -> Table:
         "train_wall_s": ("Train time (s)", 0),
         "infer_sent_per_s": ("Infer. (sent/s)", 1),
     }
+    if "alignment_failures" in df and df["alignment_failures"].notna().any():
+        # generative runs: sentences whose answer did not align (their words predicted O)
+        show["alignment_failures"] = ("Align. failures", 0)
     display = pd.DataFrame(
         {
             "Group": summary["group"],
@@ -563,6 +584,11 @@ def metrics_table(df) -> Table:
             )
     caption = "All runs: scores (%) and cost, mean ± sd over seeds."
     notes = ["Bold: best strict F1 per dataset; underlined: second."]
+    if "alignment_failures" in show:
+        notes.append(
+            "Align. failures: test sentences whose generated answer did not match the sentence "
+            "word for word; none of their tags was used (generative runs only)."
+        )
     return Table("metrics", caption, summary, display, marks, notes=notes)
 
 
@@ -590,7 +616,7 @@ REFERENCE_COLUMNS = {
     "vaner_table1": ["system", "dataset", "category", "metric", "value"],
     "vaner_table3": ["system", "dataset", "category", "metric", "value"],
     "vaner_table4": ["system", "dataset", "type", "metric", "value"],
-    "foundation_f1": ["system", "batch_size", "metric", "value"],
+    "foundation_f1": ["system", "batch_size", "learning_rate", "metric", "value"],
     "llm_vs_encoder_f1": ["claim", "low", "high", "unit"],
     "f1_by_length": ["claim", "low", "high", "unit"],
     "inference_ratio": ["claim", "low", "high", "unit"],
