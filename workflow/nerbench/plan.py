@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nerbench.config import _validate, load_datasets, load_models, load_schema, load_study
+from nerbench.hparams import check_hparams
 from nerbench.io import InputError
 
 # --------------------------------------------------------------------------- runs
@@ -116,9 +117,12 @@ def expand_runs(study: dict, datasets: dict, models: dict, where: str) -> Plan:
         for model_id in group["models"]:
             model = models[model_id]
             method = group.get("method") or model["method"]
+            grid = _grid({**hparams, **model_hparams.get(model_id, {})})
+            for hp in grid:
+                check_hparams(hp, f"{where} (runs[{gi}] '{gname}', model '{model_id}', hparams)")
             for tsets, hp, seed, dbr in itertools.product(
                 train_sets,
-                _grid({**hparams, **model_hparams.get(model_id, {})}),
+                grid,
                 _as_list(group.get("seeds", defaults.get("seeds", [42]))),
                 _as_list(group.get("dbr", "none")),
             ):
