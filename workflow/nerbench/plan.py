@@ -96,11 +96,14 @@ def expand_runs(study: dict, datasets: dict, models: dict, where: str) -> Plan:
             raise InputError(
                 f"unknown dataset '{name}' (key 'datasets'); known: {sorted(datasets)}", where
             )
+    check_outputs(study, where)
     defaults = study.get("defaults", {}) or {}
     for gi, group in enumerate(study.get("runs", []) or []):
         gname = group.get("name", f"group{gi}")
         gwhere = f"{where} (runs[{gi}] '{gname}')"
         group_datasets = group.get("datasets", study.get("datasets", []))
+        if not group_datasets:
+            raise InputError("no datasets: set 'datasets' in the run group or the study", gwhere)
         for d in group_datasets + list(group.get("eval_on", []) or []):
             if d not in datasets:
                 raise InputError(f"unknown dataset '{d}'; known: {sorted(datasets)}", gwhere)
@@ -136,10 +139,43 @@ def expand_runs(study: dict, datasets: dict, models: dict, where: str) -> Plan:
                     "dbr": dbr,
                 }
                 run_id = make_run_id(slice_)
+                if run_id in plan.runs:
+                    raise InputError(_duplicate_run(run_id, gname, plan.run_groups[run_id]), where)
                 plan.runs[run_id] = slice_
                 plan.run_groups[run_id] = gname
                 plan.eval_sets[run_id] = list(group.get("eval_on") or tsets)
     return plan
+
+
+def _duplicate_run(run_id: str, group: str, other: str) -> str:
+    if other == group:
+        return (
+            f"run group '{group}' makes run '{run_id}' twice (a repeated model, dataset, seed "
+            "or grid value)"
+        )
+    return (
+        f"run groups '{other}' and '{group}' both make run '{run_id}' (same model, method, "
+        "training datasets, hparams, seed and dbr): the second would overwrite the first; "
+        "remove one or make them differ"
+    )
+
+
+def check_outputs(study: dict, where: str) -> None:
+    """Every name under ``outputs.tables`` / ``outputs.figures`` is one the report can make."""
+    from nerbench.dbr.samples import DBR_FIGURES
+    from nerbench.reporting.plots import FIGURE_NAMES
+    from nerbench.reporting.tables import STUDY_TABLES
+
+    known = {"tables": STUDY_TABLES, "figures": (*FIGURE_NAMES, *DBR_FIGURES)}
+    outputs = study.get("outputs") or {}
+    for kind, names in known.items():
+        for i, name in enumerate(outputs.get(kind) or []):
+            if name not in names:
+                raise InputError(
+                    f"unknown {kind[:-1]} '{name}' (key 'outputs.{kind}[{i}]'); known: "
+                    f"{sorted(names)}",
+                    where,
+                )
 
 
 def load_plan(config: dict, root: str | Path = ".") -> Plan:

@@ -124,6 +124,7 @@ def sampling_spec(settings: dict, dataset: str, types: list[str]) -> dict:
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 FIG3 = "results/figures/vaner_fig3_dbr_entities"
 FIG4 = "results/figures/vaner_fig4_dbr_length"
+DBR_FIGURES = ("vaner_fig3", "vaner_fig4")  # names a study lists under outputs.figures
 INDEX_BUILD_KEYS = ("type", "exact_max", "ann", "nlist", "hnsw_m", "ef_construction", "seed", "gpu")
 INDEX_SEARCH_KEYS = ("nprobe", "ef_search", "gpu")
 
@@ -237,7 +238,7 @@ class DBRWorkflow:
             for d in r["train_datasets"]
         ]
         figures = (self.plan.study.get("outputs") or {}).get("figures") or []
-        if self.datasets() and {"vaner_fig3", "vaner_fig4"} & set(figures):
+        if self.datasets() and set(DBR_FIGURES) & set(figures):
             targets += self.figure_files()
         return list(dict.fromkeys(targets))
 
