@@ -192,12 +192,12 @@ def main_run_spec(argv: list[str]) -> int:
     """Write a run's config slice (JSON given on the command line) to run.json, atomically."""
     import argparse
 
-    from nerbench.io import write_json
+    from nerbench.io import json_option, write_json
 
     parser = argparse.ArgumentParser(prog="nerbench run-spec")
     parser.add_argument("--spec", required=True, help="the run slice as JSON")
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
-    spec = json.loads(args.spec)
+    spec = json_option(args.spec, "--spec")
     write_json(args.output, {**spec, "run_id": make_run_id(spec)})
     return 0

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import http.client
 import io
-import json
 import logging
 import os
 import posixpath
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
-from nerbench.io import InputError, atomic_dir, atomic_path
+from nerbench.io import InputError, atomic_dir, atomic_path, json_option
 
 REMOTE_SCHEMES = ("http", "https", "file")
 
@@ -254,12 +253,7 @@ class _ProgressPrinter:
 
 
 def _parse_spec(text: str) -> dict:
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"--spec is not valid JSON ({e.msg})") from None
-    if not isinstance(spec, dict):
-        raise InputError("--spec must be a JSON object")
+    spec = json_option(text, "--spec")
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
         raise InputError(f"--spec has unknown key(s) {unknown}; allowed: {sorted(SPEC_KEYS)}")
