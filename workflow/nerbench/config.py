@@ -17,7 +17,9 @@ from typing import Any
 
 import jsonschema
 import yaml
+from jsonschema.exceptions import best_match
 
+from nerbench.hparams import hparams_schema
 from nerbench.io import InputError
 from nerbench.paths import SCHEMA_DIR
 
@@ -26,18 +28,51 @@ CANONICAL_TYPES = ("Disease", "Chemical", "Gene", "Species")
 
 
 def load_schema(name: str) -> dict:
-    """Load ``workflow/schemas/<name>.schema.yaml``."""
+    """Load ``workflow/schemas/<name>.schema.yaml``.
+
+    The study schema's ``$defs/hparams`` is generated here from the fields of
+    :class:`nerbench.hparams.TrainingArgs` (the YAML holds a placeholder): declared once.
+    """
     with open(SCHEMA_DIR / f"{name}.schema.yaml", encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        schema = yaml.safe_load(f)
+    if name == "study":
+        placeholder = schema["$defs"]["hparams"]
+        schema["$defs"]["hparams"] = {**hparams_schema(), **placeholder}
+    return schema
 
 
-def _validate(instance: Any, schema: dict, where: str) -> None:
+# validators whose message alone does not say what is allowed: add the schema's description
+_EXPLAIN = ("anyOf", "oneOf", "type", "pattern", "enum")
+
+
+def _validate(instance: Any, schema: dict, where: str, row: str = "") -> None:
+    """Raise an :class:`InputError` for the most relevant violation, naming the key at fault.
+
+    ``row`` (e.g. ``id 'bert-base-cased'``) names the table row; a key under a study's ``runs``
+    is followed by its run group's name.
+    """
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
-        e = errors[0]
+        e = best_match([errors[0]])
         key = ".".join(str(p) for p in e.absolute_path) or "<top level>"
-        raise InputError(f"schema violation at key '{key}': {e.message}", where)
+        group = f" (row {row})" if row else _run_group(instance, list(e.absolute_path))
+        message = e.message
+        description = e.schema.get("description") if isinstance(e.schema, dict) else None
+        if e.validator in _EXPLAIN and description:
+            message += f"; expected {description}"
+        raise InputError(f"schema violation at key '{key}'{group}: {message}", where)
+
+
+def _run_group(instance: Any, path: list) -> str:
+    """`` (run group 'NAME')`` when ``path`` points into a study's ``runs`` list, else ``""``."""
+    if len(path) >= 2 and path[0] == "runs" and isinstance(instance, dict):
+        try:
+            name = instance["runs"][path[1]]["name"]
+        except (KeyError, IndexError, TypeError):
+            return ""
+        return f" (run group '{name}')"
+    return ""
 
 
 def _apply_defaults(row: dict, schema: dict) -> dict:
@@ -95,7 +130,7 @@ def read_tsv_table(path: str | Path, schema_name: str, key: str) -> dict[str, di
         raw = dict(zip(header, cells, strict=True))
         row = {k: _coerce(v, props[k]) for k, v in raw.items()}
         row = _apply_defaults(row, schema)
-        _validate(row, schema, f"{path}:{lineno}")
+        _validate(row, schema, f"{path}:{lineno}", f"{key} '{raw.get(key, '')}'")
         name = row[key]
         if name in table:
             raise InputError(f"duplicate {key} '{name}'", path, lineno)

@@ -90,6 +90,27 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
+_JSON_KINDS = {dict: "object", list: "array", str: "string"}
+
+
+def json_option(text: str, option: str, kind: type | None = dict) -> Any:
+    """Parse the JSON value given to a command-line option such as ``--spec``.
+
+    Malformed JSON, or a value that is not a ``kind`` (a JSON object by default), is an
+    :class:`InputError` naming the option, the JSON error and where in the text it is.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"{option} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+        ) from None
+    if kind is not None and not isinstance(value, kind):
+        got = "null" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)
+        raise InputError(f"{option} must be a JSON {_JSON_KINDS[kind]}, not {got}")
+    return value
+
+
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
     """Write one JSON object per line atomically; return the number of records."""
     n = 0

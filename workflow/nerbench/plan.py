@@ -13,6 +13,7 @@ from typing import Any
 
 from nerbench import defaults, paths
 from nerbench.config import SPLITS, _validate, load_datasets, load_models, load_schema, load_study
+from nerbench.hparams import check_hparams
 from nerbench.io import InputError
 
 # --------------------------------------------------------------------------- runs
@@ -98,11 +99,15 @@ def expand_runs(study: dict, datasets: dict, models: dict, where: str) -> Plan:
             raise InputError(
                 f"unknown dataset '{name}' (key 'datasets'); known: {sorted(datasets)}", where
             )
+    check_outputs(study, where)
     defaults = study.get("defaults", {}) or {}
+    made_by: dict[str, int] = {}  # run_id -> index of the group that made it
     for gi, group in enumerate(study.get("runs", []) or []):
         gname = group.get("name", f"group{gi}")
         gwhere = f"{where} (runs[{gi}] '{gname}')"
         group_datasets = group.get("datasets", study.get("datasets", []))
+        if not group_datasets:
+            raise InputError("no datasets: set 'datasets' in the run group or the study", gwhere)
         for d in group_datasets + list(group.get("eval_on", []) or []):
             if d not in datasets:
                 raise InputError(f"unknown dataset '{d}'; known: {sorted(datasets)}", gwhere)
@@ -119,9 +124,12 @@ def expand_runs(study: dict, datasets: dict, models: dict, where: str) -> Plan:
         for model_id in group["models"]:
             model = models[model_id]
             method = group.get("method") or model["method"]
+            grid = _grid({**hparams, **model_hparams.get(model_id, {})})
+            for hp in grid:
+                check_hparams(hp, f"{where} (runs[{gi}] '{gname}', model '{model_id}', hparams)")
             for tsets, hp, seed, dbr in itertools.product(
                 train_sets,
-                _grid({**hparams, **model_hparams.get(model_id, {})}),
+                grid,
                 _as_list(group.get("seeds", defaults.get("seeds", [42]))),
                 _as_list(group.get("dbr", "none")),
             ):
@@ -135,10 +143,50 @@ def expand_runs(study: dict, datasets: dict, models: dict, where: str) -> Plan:
                     "dbr": dbr,
                 }
                 run_id = make_run_id(slice_)
+                evals = list(group.get("eval_on") or tsets)
+                if run_id in plan.runs:
+                    # Groups of one name may share a run (trained once, evaluated on the union
+                    # of their sets); anything else would relabel or repeat it silently.
+                    if made_by[run_id] == gi or plan.run_groups[run_id] != gname:
+                        raise InputError(
+                            _duplicate_run(run_id, gname, plan.run_groups[run_id]), where
+                        )
+                    evals = list(dict.fromkeys(plan.eval_sets[run_id] + evals))
+                made_by[run_id] = gi
                 plan.runs[run_id] = slice_
                 plan.run_groups[run_id] = gname
-                plan.eval_sets[run_id] = list(group.get("eval_on") or tsets)
+                plan.eval_sets[run_id] = evals
     return plan
+
+
+def _duplicate_run(run_id: str, group: str, other: str) -> str:
+    if other == group:
+        return (
+            f"run group '{group}' makes run '{run_id}' twice (a repeated model, dataset, seed "
+            "or grid value)"
+        )
+    return (
+        f"run groups '{other}' and '{group}' both make run '{run_id}' (same model, method, "
+        "training datasets, hparams, seed and dbr): the second would overwrite the first; "
+        "remove one or make them differ"
+    )
+
+
+def check_outputs(study: dict, where: str) -> None:
+    """Every name under ``outputs.tables`` / ``outputs.figures`` is one the report can make."""
+    from nerbench.reporting.plots import FIGURE_NAMES
+    from nerbench.reporting.tables import STUDY_TABLES
+
+    known = {"tables": STUDY_TABLES, "figures": (*FIGURE_NAMES, *paths.DBR_FIGURES)}
+    outputs = study.get("outputs") or {}
+    for kind, names in known.items():
+        for i, name in enumerate(outputs.get(kind) or []):
+            if name not in names:
+                raise InputError(
+                    f"unknown {kind[:-1]} '{name}' (key 'outputs.{kind}[{i}]'); known: "
+                    f"{sorted(names)}",
+                    where,
+                )
 
 
 def load_plan(config: dict, root: str | Path = ".") -> Plan:
@@ -158,13 +206,13 @@ def main_run_spec(argv: list[str]) -> int:
     """Write a run's config slice (JSON given on the command line) to run.json, atomically."""
     import argparse
 
-    from nerbench.io import write_json
+    from nerbench.io import json_option, write_json
 
     parser = argparse.ArgumentParser(prog="nerbench run-spec")
     parser.add_argument("--spec", required=True, help="the run slice as JSON")
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
-    spec = json.loads(args.spec)
+    spec = json_option(args.spec, "--spec")
     write_json(args.output, {**spec, "run_id": make_run_id(spec)})
     return 0
 
@@ -226,12 +274,12 @@ class DBRPlan:
         return paths.fill(paths.INDEX_INFO, kb=self.kb, embedder=self.embedder)
 
     def figure_prefix(self, fig: str) -> str:
-        """``results/studies/<study>/figures/vaner_fig3_dbr_entities`` (without extension)."""
+        """``results/studies/<study>/figures/vaner_fig3_dbr_entities`` for ``vaner_fig3``."""
         name = paths.DBR_FIGURES[fig]
         return paths.fill(paths.FIGURE, study=self.plan.name, name=name, ext="").removesuffix(".")
 
     def figure_files(self) -> list[str]:
-        return [f"{self.figure_prefix(f)}.{ext}" for f in ("fig3", "fig4") for ext in DBR_FIG_EXTS]
+        return [f"{self.figure_prefix(f)}.{ext}" for f in paths.DBR_FIGURES for ext in DBR_FIG_EXTS]
 
     # datasets
     def datasets(self) -> list[str]:
@@ -311,7 +359,7 @@ class DBRPlan:
             for d in r["train_datasets"]
         ]
         figures = (self.plan.study.get("outputs") or {}).get("figures") or []
-        if self.datasets() and {"vaner_fig3", "vaner_fig4"} & set(figures):
+        if self.datasets() and set(paths.DBR_FIGURES) & set(figures):
             targets += self.figure_files()
         return list(dict.fromkeys(targets))
 

@@ -38,21 +38,21 @@ rule dbr_figures:
         stats=lambda wc: DBR.figure_stats(),
     output:
         fig3_png=report(
-            DBR.figure_prefix("fig3") + ".png",
+            DBR.figure_prefix("vaner_fig3") + ".png",
             caption="../report/figure_vaner_fig3.rst",
             category="Figures",
             labels={"figure": "vaner_fig3"},
         ),
-        fig3_pdf=DBR.figure_prefix("fig3") + ".pdf",
-        fig3_tsv=DBR.figure_prefix("fig3") + ".tsv",
+        fig3_pdf=DBR.figure_prefix("vaner_fig3") + ".pdf",
+        fig3_tsv=DBR.figure_prefix("vaner_fig3") + ".tsv",
         fig4_png=report(
-            DBR.figure_prefix("fig4") + ".png",
+            DBR.figure_prefix("vaner_fig4") + ".png",
             caption="../report/figure_vaner_fig4.rst",
             category="Figures",
             labels={"figure": "vaner_fig4"},
         ),
-        fig4_pdf=DBR.figure_prefix("fig4") + ".pdf",
-        fig4_tsv=DBR.figure_prefix("fig4") + ".tsv",
+        fig4_pdf=DBR.figure_prefix("vaner_fig4") + ".pdf",
+        fig4_tsv=DBR.figure_prefix("vaner_fig4") + ".tsv",
     log:
         f"logs/{STUDY}/dbr_figures.log",
     conda:

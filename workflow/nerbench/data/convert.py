@@ -90,7 +90,7 @@ from nerbench.data.formats.chemprot import read_chemprot
 from nerbench.data.formats.iob import read_iob
 from nerbench.data.formats.pubtator import read_pubtator
 from nerbench.data.sources import read_source_bytes
-from nerbench.io import InputError, write_json, write_jsonl
+from nerbench.io import InputError, json_option, write_json, write_jsonl
 
 # --------------------------------------------------------------------------------------------
 # Conversion entry points
@@ -142,11 +142,7 @@ def build_report(dataset: str, split: str, records: list[dict], counters: Counte
 
 
 def _parse_spec_json(text: str) -> BioSpec:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"--spec is not valid JSON ({e.msg})") from None
-    return BioSpec.from_dict(raw)
+    return BioSpec.from_dict(json_option(text, "--spec"))
 
 
 def main_to_bio(argv: list[str]) -> int:

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import http.client
 import io
-import json
 import logging
 import os
 import posixpath
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
-from nerbench.io import InputError, atomic_dir, atomic_path
+from nerbench.io import InputError, atomic_dir, atomic_path, json_option
 
 REMOTE_SCHEMES = ("http", "https", "file")
 
@@ -296,12 +295,7 @@ class _ProgressPrinter:
 
 
 def _parse_spec(text: str) -> dict:
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"--spec is not valid JSON ({e.msg})") from None
-    if not isinstance(spec, dict):
-        raise InputError("--spec must be a JSON object")
+    spec = json_option(text, "--spec")
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
         raise InputError(f"--spec has unknown key(s) {unknown}; allowed: {sorted(SPEC_KEYS)}")
@@ -324,10 +318,7 @@ def main_download(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
     spec = _parse_spec(args.spec)
-    try:
-        mirror = check_mirror(json.loads(args.mirror))
-    except json.JSONDecodeError as e:
-        raise InputError(f"--mirror (download.mirror) is not valid JSON ({e.msg})") from None
+    mirror = check_mirror(json_option(args.mirror, "--mirror (download.mirror)", None))
     try:
         options = {k: float(spec[k]) for k in ("timeout_s", "backoff_s") if k in spec}
         if "retries" in spec:

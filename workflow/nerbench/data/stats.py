@@ -9,13 +9,12 @@ each split). Written as TSV and Markdown, atomically.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 from nerbench.config import SPLITS
-from nerbench.io import InputError, read_json, read_jsonl, write_text
+from nerbench.io import InputError, json_option, read_json, read_jsonl, write_text
 
 COLUMNS = (
     "dataset",
@@ -86,12 +85,7 @@ def dataset_split(path: Path) -> tuple[str, str]:
 
 def parse_vaner(text: str) -> dict[str, dict[str, int]]:
     """``{"dataset": "tr/dev/test" or ""}`` → per dataset, sentence counts by split."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"--vaner is not valid JSON ({e.msg})") from None
-    if not isinstance(raw, dict):
-        raise InputError("--vaner must be a JSON object {dataset: 'train/devel/test' or ''}")
+    raw = json_option(text, "--vaner")
     out: dict[str, dict[str, int]] = {}
     for name, counts in raw.items():
         if counts in ("", None):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import random
 import re
 import sys
@@ -26,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nerbench.io import InputError, atomic_path, read_jsonl, write_json
+from nerbench.io import InputError, atomic_path, json_option, read_jsonl, write_json
 
 KB_COLUMNS = ("name", "category", "source", "id")
 MRCONSO_COLUMNS = 18
@@ -421,7 +420,7 @@ def main_kb(argv: list[str]) -> int:
     ap.add_argument("--output", required=True)
     ap.add_argument("--stats", required=True)
     args = ap.parse_args(argv)
-    spec = json.loads(args.spec)
+    spec = json_option(args.spec, "--spec")
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -36,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nerbench import defaults
-from nerbench.io import InputError, atomic_dir, atomic_path, read_jsonl, write_json
+from nerbench.io import InputError, atomic_dir, atomic_path, json_option, read_jsonl, write_json
 
 PHRASE_COLUMNS = ("phrase", "quality", "kind", "n_words", "support")
 STAGE_MARKER = "STAGED.json"
@@ -534,7 +533,7 @@ def main_autophrase(argv: list[str]) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--keep-workdir", action="store_true", help="keep AutoPhrase's files (debug)")
     args = ap.parse_args(argv)
-    settings = {**DEFAULTS, **json.loads(args.spec)}
+    settings = {**DEFAULTS, **json_option(args.spec, "--spec")}
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
         raise InputError(

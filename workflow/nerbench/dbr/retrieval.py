@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
-import json
 import math
 import sys
 import time
@@ -28,7 +27,7 @@ import numpy as np
 from nerbench import defaults
 from nerbench.dbr.kb import read_kb
 from nerbench.dbr.phrases import read_phrases
-from nerbench.io import InputError, atomic_path, read_json, write_json, write_jsonl
+from nerbench.io import InputError, atomic_path, json_option, read_json, write_json, write_jsonl
 
 EMBEDDER_DEFAULTS = defaults.EMBEDDER
 INDEX_DEFAULTS = defaults.INDEX
@@ -294,10 +293,11 @@ def main_embed(argv: list[str]) -> int:
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: dbr.embedder.threads)")
     ap.add_argument("--output", required=True, help=".npy; meta is written beside it as .json")
     args = ap.parse_args(argv)
+    embedder = json_option(args.embedder, "--embedder")
     if not args.output.endswith(".npy"):
         raise InputError("--output must end with .npy", args.output)
     names = [e.name for e in read_kb(args.kb)]
-    load_or_embed(names, _with_threads(json.loads(args.embedder), args.threads), args.output)
+    load_or_embed(names, _with_threads(embedder, args.threads), args.output)
     return 0
 
 
@@ -309,12 +309,13 @@ def main_index(argv: list[str]) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--output", required=True)
     args = ap.parse_args(argv)
+    spec = json_option(args.spec, "--spec")
     faiss = _faiss()
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
     vectors = np.load(args.embeddings)
     meta = read_json(Path(args.embeddings).with_suffix(".json"))
-    index, info = build_index(vectors, json.loads(args.spec))
+    index, info = build_index(vectors, spec)
     info["embeddings"] = {k: meta[k] for k in ("texts_sha256", "n", *_VECTOR_KEYS)}
     with atomic_path(args.output, suffix=".faiss") as tmp:
         faiss.write_index(index, str(tmp))
@@ -369,14 +370,16 @@ def main_retrieve(argv: list[str]) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--output", required=True)
     args = ap.parse_args(argv)
+    embedder = json_option(args.embedder, "--embedder")
+    spec = json_option(args.spec, "--spec")
     faiss = _faiss()
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
     kb = read_kb(args.kb)
     names, cats = [e.name for e in kb], [e.category for e in kb]
-    emb = embedder_settings(_with_threads(json.loads(args.embedder), args.threads))
+    emb = embedder_settings(_with_threads(embedder, args.threads))
     _check_index_matches(read_json(args.index + ".json"), names, emb, args.index)
-    index = prepare_search(faiss.read_index(args.index), json.loads(args.spec))
+    index = prepare_search(faiss.read_index(args.index), spec)
     phrases = read_phrases(args.phrases)
     hits = retrieve([p.phrase for p in phrases], names, cats, index, Embedder(emb), args.top_k)
     records = (

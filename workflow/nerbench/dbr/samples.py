@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import random
 import statistics
 import sys
@@ -34,6 +33,7 @@ from nerbench.dbr.phrases import PhraseMatcher
 from nerbench.io import (
     InputError,
     atomic_path,
+    json_option,
     read_json,
     read_jsonl,
     write_json,
@@ -350,7 +350,7 @@ def main_dbr(argv: list[str]) -> int:
     ap.add_argument("--output", required=True)
     ap.add_argument("--stats", required=True)
     args = ap.parse_args(argv)
-    spec = json.loads(args.spec)
+    spec = json_option(args.spec, "--spec")
     sentences = read_jsonl(args.bio)
     kb = read_kb(args.kb)
     hits = read_hits(args.retrieval)

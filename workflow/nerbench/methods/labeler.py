@@ -518,7 +518,7 @@ class LabelerMethod(Method):
         parse_mixture(args.mixture_sampling)
         quantization = adapters.resolve_quantization(args.quantization, source)
         lora = adapters.LoraSettings.from_args(args, self.default_lora)
-        attn = str(args.extra.get("attn_implementation", DEFAULT_ATTN))
+        attn = args.attn_implementation or DEFAULT_ATTN
         tokenizer = load_tokenizer(source.name_or_path, source)
         model = load_labeler_base(source, quantization, device, attn)
         model = adapters.add_lora(

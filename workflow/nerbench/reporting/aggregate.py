@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nerbench.io import InputError, read_json, write_text
+from nerbench.io import InputError, json_option, read_json, write_text
 
 MODES = ("strict", "default", "relaxed")
 SCORES = (("precision", "p"), ("recall", "r"), ("f1", "f1"))
@@ -281,11 +281,8 @@ def _parse_groups(value: str | None) -> dict[str, str] | None:
         if not path.is_file():
             raise InputError("groups file not found (--groups @FILE)", path)
         text = path.read_text(encoding="utf-8")
-    try:
-        groups = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"--groups is not valid JSON ({e.msg})") from None
-    if not isinstance(groups, dict) or not all(isinstance(v, str) for v in groups.values()):
+    groups = json_option(text, "--groups")
+    if not all(isinstance(v, str) for v in groups.values()):
         raise InputError("--groups must be a JSON object {run_id: group_name}")
     return groups
 

@@ -42,6 +42,8 @@ TABLE_NAMES = (
     "inference_ratio",
     "foundation_f1",
 )
+# What a study may list under outputs.tables: corpus_stats is made by the stats stage (bio.smk).
+STUDY_TABLES = ("corpus_stats", *TABLE_NAMES)
 # Published numbers each table compares with (relative to config/reference/).
 REFERENCE_FILES = {
     "vaner_table1": "vaner_table1.tsv",

@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from nerbench.hparams import TrainingArgs
+from nerbench.hparams import help_text as hparams_help
 from nerbench.io import (
     InputError,
     append_jsonl,
@@ -431,7 +432,10 @@ def _file_sig(files: Sequence[str]) -> list[tuple[str, int]]:
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="nerbench train", description="Train one run (see module doc)."
+        prog="nerbench train",
+        description="Train one run (see module doc).",
+        epilog=hparams_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--run", required=True, help="run slice JSON (results/runs/<id>/run.json)")
     p.add_argument("--train-files", nargs="+", required=True)
