@@ -329,7 +329,7 @@ class Method(ABC):
         examples: Sequence[Example],
         *,
         batch_size: int = defaults.PREDICT_BATCH_SIZE,
-        stride: int = 32,
+        stride: int = TrainingArgs.stride,
         timer: ForwardTimer | None = None,
         allowed_types: Iterable[str] | None = None,
     ) -> list[TagPrediction]:
@@ -337,7 +337,8 @@ class Method(ABC):
 
     def prediction_meta(self, predictions: Sequence[TagPrediction]) -> dict[str, Any]:
         """Facts about a prediction run, written by ``predict`` as ``<output>.meta.json``:
-        ``{"sentences": m}``, plus ``"alignment_failures": n`` for generative."""
+        ``{"sentences": m}``, plus ``"alignment_failures"`` (sentences) and
+        ``"unaligned_tokens"`` for generative."""
         return {"sentences": len(predictions)}
 
     def save(self, bundle: Bundle, out_dir: Path, metadata: dict[str, Any] | None = None) -> None:

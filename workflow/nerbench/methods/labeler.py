@@ -675,7 +675,7 @@ class LabelerMethod(Method):
         examples: Sequence[Example],
         *,
         batch_size: int = defaults.PREDICT_BATCH_SIZE,
-        stride: int = 32,
+        stride: int = TrainingArgs.stride,
         timer: ForwardTimer | None = None,
         allowed_types: Iterable[str] | None = None,
     ) -> list[TagPrediction]:
