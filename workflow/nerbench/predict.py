@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from nerbench import defaults
+from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, write_json, write_text
 from nerbench.methods.base import Bundle, Example, ForwardTimer, Method, TagPrediction, load_trained
 from nerbench.training.data import read_examples, tag_types
@@ -163,7 +164,7 @@ def main_predict(argv: list[str]) -> int:
     device = pick_device(a.device)
     method, bundle, info = load_run_model(a.run_dir, device, a.precision)
     examples = read_examples(a.input, a.dataset)
-    stride = a.stride if a.stride is not None else int(info.get("stride", 32))
+    stride = a.stride if a.stride is not None else int(info.get("stride", TrainingArgs.stride))
     allowed = None if a.all_types else allowed_types_for(info, a.dataset, examples, bundle)
     dataset_types = tuple(allowed if allowed is not None else bundle.types)
     for ex in examples:  # instruction-prompted methods name the dataset's types
