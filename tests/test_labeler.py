@@ -17,11 +17,22 @@ import torch
 from decoder_fixtures import build_tokenizer, save_tiny_decoder
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError
-from nerbench.methods.adapters import ADAPTER_WEIGHTS, FULL_WEIGHTS, check_quantization
+from nerbench.methods.adapters import (
+    ADAPTER_WEIGHTS,
+    FULL_WEIGHTS,
+    check_quantization,
+    resolve_quantization,
+)
 from nerbench.methods.base import Example, ModelSource, get_method, load_trained
 from nerbench.methods.labeler import (
-    DBR_ID_PREFIXES,
     LabelerMethod,
+    merge_types,
+    mixture_counts,
+    mixture_sample,
+    parse_mixture,
+)
+from nerbench.methods.prompts import (
+    DBR_ID_PREFIXES,
     Prompted,
     build_instruction,
     check_instruction_mode,
@@ -29,10 +40,6 @@ from nerbench.methods.labeler import (
     display_dataset,
     fit_length,
     is_dbr,
-    merge_types,
-    mixture_counts,
-    mixture_sample,
-    parse_mixture,
     prompt_dataset,
     tokenize_prompted,
     type_labels,
@@ -404,7 +411,10 @@ def test_qlora_on_cpu_one_step_save_reload_predict(tiny_dirs, tmp_path, mode):
 
 
 def test_unservable_quantization_fails_at_once_naming_model_and_key(tiny_dirs):
-    with pytest.raises(InputError, match=r"tiny-llama.*'quantization'.*allowed"):
+    with pytest.raises(InputError, match=r"hparam 'quantization' must be one of none, 4bit, 8bit"):
         load(tiny_dirs, quantization="3bit")
+    bad_row = source(tiny_dirs["llama"], quant="3bit")  # models.tsv column, no hparam
+    with pytest.raises(InputError, match=r"tiny-llama.*models.tsv column 'quantization'.*allowed"):
+        resolve_quantization(None, bad_row)
     with pytest.raises(InputError, match=r"model 'tiny-llama': quantization '4bit'.*'meta'"):
         check_quantization("4bit", "tiny-llama", torch.device("meta"))
