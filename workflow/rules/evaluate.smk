@@ -3,6 +3,7 @@ rule evaluate:
     input:
         pred="results/runs/{run_id}/pred/{dataset}.conll",
         meta="results/runs/{run_id}/pred/{dataset}.conll.meta.json",
+        gold="results/bio/{dataset}/test.jsonl",
     output:
         "results/runs/{run_id}/metrics/{dataset}.json",
     log:
@@ -13,6 +14,6 @@ rule evaluate:
         bootstrap=lookup(dpath="evaluation/bootstrap", within=PLAN.study, default=1000),
         seed=lookup(dpath="evaluation/seed", within=PLAN.study, default=13),
     shell:
-        "python -m nerbench evaluate --pred {input.pred:q} --output {output:q} "
+        "python -m nerbench evaluate --pred {input.pred:q} --gold {input.gold:q} --output {output:q} "
         "--run-id {wildcards.run_id} --dataset {wildcards.dataset} "
         "--bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"
