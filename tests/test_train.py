@@ -607,7 +607,7 @@ def test_lock_staleness_rules(tmp_path, holder, age_s, live):
         pytest.skip("no boot id here")
     path = _forge_lock(tmp_path, age_s, **holder)
     forged = read_json(path)
-    lock = RunLock(tmp_path)
+    lock = RunLock(tmp_path, wait_s=0)
     if live:
         with pytest.raises(RunLocked, match=f"pid {forged['pid']} on host {forged['host']}"):
             lock.acquire()
@@ -617,6 +617,23 @@ def test_lock_staleness_rules(tmp_path, holder, age_s, live):
             assert read_json(path)["token"] == lock.token
             lock.check()
         assert not path.exists()
+
+
+def test_a_live_looking_lock_of_another_host_is_waited_for_until_stale(
+    tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(run_lock, "STALE_AFTER_S", 1.0)
+    monkeypatch.setattr(run_lock, "_POLL_S", 0.2)
+    path = _forge_lock(tmp_path, host="other-node")  # a node that died just now
+    with caplog.at_level(logging.WARNING, logger="nerbench.training.lock"):
+        with pytest.raises(RunLocked, match="on host other-node"):
+            RunLock(tmp_path, wait_s=0.3).acquire()  # gave up before it went stale
+        os.utime(path)
+        t0 = time.monotonic()
+        with RunLock(tmp_path, wait_s=30) as lock:
+            assert time.monotonic() - t0 >= 0.9
+            assert read_json(path)["token"] == lock.token
+    assert "waiting up to" in caplog.text and "taking over the stale lock" in caplog.text
 
 
 def test_a_trainer_that_lost_its_lock_stops_writing(tmp_path):

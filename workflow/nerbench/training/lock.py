@@ -12,9 +12,11 @@ A lock left by a process that is gone is *stale* and taken over with a warning:
   one that took the lock (another start time or another boot: the pid was reused);
 * another host (pids cannot be checked there): the holder refreshes the lock's mtime every
   :data:`HEARTBEAT_S` seconds while it runs, so a lock not refreshed for :data:`STALE_AFTER_S`
-  seconds (10 min) belongs to a dead node or a lost job and is taken over. A node whose clock is
-  more than that bound off from the file server's could misjudge a live lock; keep clocks in sync
-  (NTP) on clusters.
+  seconds (10 min) belongs to a dead node or a lost job and is taken over. So that a job requeued
+  right after its node died does not fail, a trainer that finds a live-looking lock of another
+  host waits up to ``wait_s`` (by default a little longer than that bound) for it to be released
+  or to go stale before giving up. A node whose clock is more than that bound off from the file
+  server's could misjudge a live lock; keep clocks in sync (NTP) on clusters.
 
 The hostname is ``socket.gethostname()``; containers that share a hostname but not a pid
 namespace would see each other's pids as foreign -- give them distinct hostnames.
@@ -41,6 +43,7 @@ LOCK_NAME = "train.lock"
 HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0
 _ATTEMPTS = 8
+_POLL_S = 15.0
 
 
 class RunLocked(ResourceError):
@@ -114,10 +117,17 @@ def stale_reason(holder: dict[str, Any], mtime: float, now: float | None = None)
 class RunLock:
     """The lock of one run folder; use as a context manager or call acquire()/release()."""
 
-    def __init__(self, run_dir: str | os.PathLike, heartbeat_s: float = HEARTBEAT_S):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        heartbeat_s: float = HEARTBEAT_S,
+        wait_s: float | None = None,
+    ):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_NAME
         self.heartbeat_s = heartbeat_s
+        # how long to wait for a live-looking lock of another host (None: past the stale bound)
+        self.wait_s = STALE_AFTER_S + 2 * heartbeat_s if wait_s is None else wait_s
         self.info = holder_info()
         self.token = self.info["token"]
         self.held = False
@@ -150,7 +160,10 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(_ATTEMPTS):
+        deadline = time.monotonic() + self.wait_s
+        attempts = 0
+        while attempts < _ATTEMPTS:
+            attempts += 1
             if self._try_create():
                 self.held = True
                 self._start_heartbeat()
@@ -162,10 +175,23 @@ class RunLock:
             if holder is None:  # unreadable: written by something else; judge by age only
                 holder = {"host": "?", "pid": None}
             reason = stale_reason(holder, mtime)
-            if reason is None:
-                raise RunLocked(self._held_message(holder))
-            if self._take_over(holder, reason):
+            if reason is not None:
+                self._take_over(holder, reason)
                 continue
+            left = deadline - time.monotonic()
+            if holder.get("host") == socket.gethostname() or left <= 0:
+                raise RunLocked(self._held_message(holder))
+            log.warning(
+                "%s is held by host %s (pid %s), refreshed %.0f s ago; waiting up to %.0f s for "
+                "it to be released or to go stale",
+                self.path,
+                holder.get("host"),
+                holder.get("pid"),
+                time.time() - mtime,
+                left,
+            )
+            time.sleep(min(_POLL_S, max(left, 0.01)))
+            attempts = 0  # waiting is not contention
         raise RunLocked(f"{self.path}: could not take the run folder's lock (contended); retry")
 
     def _held_message(self, holder: dict[str, Any]) -> str:
@@ -202,13 +228,13 @@ class RunLock:
         fsync_dir(self.run_dir)
         return True
 
-    def _take_over(self, holder: dict[str, Any], reason: str) -> bool:
+    def _take_over(self, holder: dict[str, Any], reason: str) -> None:
         """Move a stale lock aside (only if it still is the one judged stale)."""
         aside = self.run_dir / f".{LOCK_NAME}.{self.token}.stale.tmp"
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
-            return True
+            return
         moved = self._read(aside)
         if moved is None or (moved[0] or {}).get("token") != holder.get("token"):
             # another trainer replaced the stale lock with its own meanwhile: put it back
@@ -217,10 +243,9 @@ class RunLock:
             except FileExistsError:
                 pass
             aside.unlink(missing_ok=True)
-            return True
+            return
         aside.unlink(missing_ok=True)
         log.warning("taking over the stale lock %s: %s", self.path, reason)
-        return True
 
     def release(self) -> None:
         self._stop.set()
