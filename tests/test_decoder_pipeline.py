@@ -176,7 +176,8 @@ def test_decoder_method_runs_the_encoder_pipeline(method, data, tiny_llama, tmp_
     assert read_json(meta)["sentences"] == SIZES["test"]
 
     metrics_path = out / "metrics.json"
-    argv = ["--pred", str(conll), "--output", str(metrics_path), "--run-id", "tiny-run"]
+    argv = ["--pred", str(conll), "--gold", str(data["test"]), "--output", str(metrics_path)]
+    argv += ["--run-id", "tiny-run"]
     assert main_evaluate([*argv, "--dataset", DATASET, "--bootstrap", "10", "--seed", "1"]) == 0
     metrics = read_json(metrics_path)
     assert {"strict", "default", "relaxed", "by_length", "bootstrap"} <= metrics.keys()

@@ -365,20 +365,35 @@ TOP_KEYS = {
 }
 
 
-def _write_pred(tmp_path):
+def _write_gold(path, records) -> None:
+    """The canonical test split the prediction records were made from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for r in records:
+        doc_id, sent_id = r["id"].rsplit("/", 1)
+        rec = {"doc_id": doc_id, "sent_id": sent_id, "tokens": r["tokens"], "tags": r["gold"]}
+        lines.append(json.dumps(rec) + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def _write_pred(tmp_path, gold=GOLD, pred=PRED):
+    """A prediction file and its gold test split; returns (pred path, gold path)."""
     records = [
         {"id": f"d/{i}", "tokens": [f"t{j}" for j in range(len(g))], "gold": g, "pred": p}
-        for i, (g, p) in enumerate(zip(GOLD, PRED, strict=True))
+        for i, (g, p) in enumerate(zip(gold, pred, strict=True))
     ]
     path = tmp_path / "pred.conll"
     write_conll_predictions(path, records)
-    return path
+    gold_path = tmp_path / "bio" / "ncbi" / "test.jsonl"
+    _write_gold(gold_path, records)
+    return path, gold_path
 
 
 def test_cli_writes_metrics_with_exact_keys(tmp_path):
-    pred = _write_pred(tmp_path)
+    pred, gold = _write_pred(tmp_path)
     out = tmp_path / "metrics" / "ncbi.json"
-    argv = ["--pred", str(pred), "--output", str(out), "--run-id", "r1", "--dataset", "ncbi"]
+    argv = ["--pred", str(pred), "--gold", str(gold), "--output", str(out), "--run-id", "r1"]
+    argv += ["--dataset", "ncbi"]
     assert main_evaluate([*argv, "--bootstrap", "20", "--seed", "5"]) == 0
     m = json.loads(out.read_text(encoding="utf-8"))
     assert set(m) == TOP_KEYS
@@ -397,13 +412,16 @@ def test_cli_writes_metrics_with_exact_keys(tmp_path):
 
 
 def test_cli_reads_alignment_failures_sidecar(tmp_path):
-    pred = _write_pred(tmp_path)
-    (tmp_path / "pred.conll.meta.json").write_text('{"alignment_failures": 3}', encoding="utf-8")
+    pred, gold = _write_pred(tmp_path)
+    meta = '{"alignment_failures": 3, "sentences": 2}'
+    (tmp_path / "pred.conll.meta.json").write_text(meta, encoding="utf-8")
     out = tmp_path / "m.json"
     argv = [
         "evaluate",
         "--pred",
         str(pred),
+        "--gold",
+        str(gold),
         "--output",
         str(out),
         "--run-id",
@@ -425,6 +443,8 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys):
         "evaluate",
         "--pred",
         str(pred),
+        "--gold",
+        str(tmp_path / "test.jsonl"),
         "--output",
         str(out),
         "--run-id",
@@ -438,8 +458,110 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys):
 
 
 def test_cli_bad_sidecar(tmp_path):
-    pred = _write_pred(tmp_path)
+    pred, gold = _write_pred(tmp_path)
     (tmp_path / "pred.conll.meta.json").write_text('{"alignment_failures": -1}', encoding="utf-8")
-    argv = ["--pred", str(pred), "--output", str(tmp_path / "m.json"), "--run-id", "r"]
+    argv = ["--pred", str(pred), "--gold", str(gold), "--output", str(tmp_path / "m.json")]
+    argv += ["--run-id", "r"]
     with pytest.raises(InputError, match="alignment_failures"):
         main_evaluate([*argv, "--dataset", "x", "--bootstrap", "5"])
+
+
+# --------------------------------------------------------------------------- against the gold split
+
+FIVE_GOLD = [
+    ["B-D", "I-D", "O"],
+    ["O", "B-C", "O", "O"],
+    ["B-D", "O", "O", "B-C", "I-C"],
+    ["O", "O", "O"],
+    ["B-C", "I-C", "I-C", "O", "B-D", "O"],
+]
+FIVE_PRED = [["O" if i % 2 else t for i, t in enumerate(s)] for s in FIVE_GOLD]
+
+
+def _blocks(path) -> list[str]:
+    return [b + "\n\n" for b in path.read_text(encoding="utf-8").split("\n\n") if b.strip()]
+
+
+def _damage(pred, how: str) -> None:
+    blocks = _blocks(pred)
+    if how == "sentence block deleted":
+        del blocks[2]
+    elif how == "last sentence block deleted":
+        del blocks[-1]
+    elif how == "cut at a line boundary":
+        blocks[-1] = "".join(blocks[-1].splitlines(keepends=True)[:3])  # id + 2 of 6 tokens
+    elif how == "tokens removed from a sentence":
+        lines = blocks[2].splitlines(keepends=True)
+        blocks[2] = "".join(lines[:2] + lines[4:])
+    elif how == "token changed":
+        blocks[1] = blocks[1].replace("t2\t", "T2\t")
+    elif how == "gold tag changed":
+        blocks[1] = blocks[1].replace("t1\tB-C\t", "t1\tB-D\t")
+    elif how == "extra sentence":
+        blocks.append("# id: d/99\nt0\tO\tO\n\n")
+    elif how == "sentences reordered":
+        blocks[0], blocks[1] = blocks[1], blocks[0]
+    pred.write_text("".join(blocks), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "how, line, fragments",
+    [
+        ("sentence block deleted", 12, ["sentence id 'd/3'", "sentence 3 ('d/2',", ":3)"]),
+        ("last sentence block deleted", None, ["ends after 4 sentences", "has 5", "'d/4'"]),
+        ("cut at a line boundary", 24, ["sentence 5 ('d/4',", "2 tokens, the gold has 6"]),
+        ("tokens removed from a sentence", 12, ["sentence 3 ('d/2',", "3 tokens, the gold has 5"]),
+        ("token changed", 9, ["sentence 2 ('d/1',", "token 3 is 'T2', the gold has 't2'"]),
+        ("gold tag changed", 8, ["sentence 2 ('d/1',", "gold tag of token 2 is 'B-D'"]),
+        ("extra sentence", 32, ["6 sentences", "has 5", "'d/99' is not in it"]),
+        ("sentences reordered", 1, ["sentence id 'd/1'", "sentence 1 ('d/0',"]),
+    ],
+)
+def test_cli_checks_the_prediction_against_the_gold_split(tmp_path, capsys, how, line, fragments):
+    pred, gold = _write_pred(tmp_path, FIVE_GOLD, FIVE_PRED)
+    out = tmp_path / "m.json"
+    argv = ["evaluate", "--pred", str(pred), "--gold", str(gold), "--output", str(out)]
+    argv += ["--run-id", "r", "--dataset", "ncbi", "--bootstrap", "5"]
+    assert cli_main(argv) == 0  # intact: accepted
+    out.unlink()
+    _damage(pred, how)
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    where = f"{pred}:{line}: " if line else f"{pred}: "
+    assert err.startswith(f"error: {where}"), err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert not out.exists()
+
+
+def test_cli_checks_the_sentence_count_of_the_meta_sidecar(tmp_path, capsys):
+    pred, gold = _write_pred(tmp_path, FIVE_GOLD, FIVE_PRED)
+    sidecar = tmp_path / "pred.conll.meta.json"
+    out = tmp_path / "m.json"
+    argv = ["evaluate", "--pred", str(pred), "--gold", str(gold), "--output", str(out)]
+    argv += ["--run-id", "r", "--dataset", "ncbi", "--bootstrap", "5"]
+    sidecar.write_text('{"sentences": 5}', encoding="utf-8")
+    assert cli_main(argv) == 0
+    out.unlink()
+    sidecar.write_text('{"sentences": 4}', encoding="utf-8")
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"error: {sidecar}: predict recorded 4 sentences" in err and "has 5" in err
+    assert not out.exists()
+
+
+def test_cli_scores_the_gold_files_tags(tmp_path):
+    pred, gold = _write_pred(tmp_path, FIVE_GOLD, FIVE_PRED)
+    out = tmp_path / "m.json"
+    argv = ["--pred", str(pred), "--gold", str(gold), "--output", str(out), "--run-id", "r"]
+    assert main_evaluate([*argv, "--dataset", "ncbi", "--bootstrap", "5"]) == 0
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert m == {
+        **compute_metrics(FIVE_GOLD, FIVE_PRED, bootstrap=5),
+        "run_id": "r",
+        "dataset": "ncbi",
+    }
+    with pytest.raises(InputError, match="gold file not found"):
+        main_evaluate(
+            [*argv[:2], "--gold", str(tmp_path / "nope.jsonl"), *argv[4:], "--dataset", "x"]
+        )

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import builtins
+import errno
 import json
+import logging
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,12 +19,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from nerbench.cli import main as cli_main
 from nerbench.hparams import TrainingArgs
-from nerbench.io import InputError, read_json, read_jsonl
+from nerbench.io import DiskFullError, InputError, read_json, read_jsonl
 from nerbench.methods.base import Example, bio_labels, get_method
 from nerbench.methods.models import build_tiny_model, resolve_model_source
+from nerbench.training import lock as run_lock
 from nerbench.training import runtime as train_runtime
+from nerbench.training.checkpoint import Checkpointer, RunPaths
 from nerbench.training.data import epoch_batches, read_examples
+from nerbench.training.lock import RunLock, RunLocked
 from nerbench.training.loop import TrainingInterrupted, build_job, main_train, run_training
 from nerbench.training.runtime import autocast_dtype, cpu_has_native_bf16
 
@@ -205,10 +213,10 @@ def test_train_cli_writes_model_log_and_cost_and_never_opens_test(
 
     assert str(data["train"]) in opened and str(data["devel"]) in opened
     data_dir = data["test"].parent
-    assert [f for f in opened if Path(f).parent == data_dir] == [
+    assert {f for f in opened if Path(f).parent == data_dir} == {  # read and hashed, no test
         str(data["train"]),
         str(data["devel"]),
-    ]
+    }
     cost = read_json(out / "cost.json")
     spe = -(-cost["train_features"] // 4)  # optimizer steps per epoch (windows count as rows)
     assert cost["train_features"] > 40  # max_length 32: long sentences were split, not dropped
@@ -228,6 +236,12 @@ def test_train_cli_writes_model_log_and_cost_and_never_opens_test(
     assert cost["best_step"] in (spe, 2 * spe)
     labels = read_json(out / "model" / "labels.json")["labels"]
     assert labels == ["O", "B-Disease", "I-Disease"]
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (out / "model", *(out / "model").iterdir(), out / "cost.json"):  # shareable
+        expected = (0o777 if path.is_dir() else 0o666) & ~umask
+        assert path.stat().st_mode & 0o777 == expected, path
+    assert not (out / "train.lock").exists()  # released
     info = read_json(out / "model" / "method.json")
     assert info["method"] == "token-classification" and info["max_length"] == 32
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir() if p.name.startswith("step-"))
@@ -380,3 +394,396 @@ def test_bf16_training_on_cpu_records_bf16_and_learns(data, tiny_bert, tmp_path,
     test = read_examples(data["test"], "NCBI-disease", ("Disease",))
     preds = method.predict(bundle, test, batch_size=4, stride=4)
     assert [len(p.tags) for p in preds] == [len(ex.tokens) for ex in test]
+
+
+# --------------------------------------------------------------------------- recovery and safety
+
+
+def copy_data(data: dict[str, Path], root: Path) -> dict[str, Path]:
+    """Private copies of the train/devel splits (tests that change them)."""
+    out = {}
+    for split in ("train", "devel"):
+        out[split] = root / "bio" / "NCBI-disease" / f"{split}.jsonl"
+        out[split].parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data[split], out[split])
+    return out
+
+
+def train_argv(run: dict, data: dict[str, Path], tiny_bert: Path, out: Path) -> list[str]:
+    run_path = out.parent / f"{out.name}.run.json"
+    run_path.parent.mkdir(parents=True, exist_ok=True)
+    run_path.write_text(json.dumps(run), encoding="utf-8")
+    argv = ["--run", str(run_path), "--train-files", str(data["train"])]
+    argv += ["--devel-files", str(data["devel"]), "--model-dir", str(tiny_bert)]
+    return [*argv, "--out-dir", str(out), "--no-progress"]
+
+
+def test_same_size_changed_training_data_is_not_resumed(tiny_bert, data, tmp_path, caplog):
+    local = copy_data(data, tmp_path)
+    run = make_run(max_steps=3, save_every=1)
+    out = tmp_path / "o"
+    with pytest.raises(TrainingInterrupted):
+        run_training(job_for(run, local, tiny_bert, out), stop_after=2)
+    before = local["train"].read_bytes()
+    changed = [
+        {
+            **r,
+            "tokens": [t.upper() if t.isascii() else t for t in r["tokens"]],
+            "tags": ["I-" + t[2:] if t.startswith("B-") else t for t in r["tags"]],
+        }
+        for r in read_jsonl(local["train"])
+    ]
+    local["train"].write_text("".join(json.dumps(r) + "\n" for r in changed), encoding="utf-8")
+    after = local["train"].read_bytes()
+    assert len(after) == len(before) and after != before  # same name, same size, other data
+    with caplog.at_level(logging.WARNING, logger="nerbench.training.loop"):
+        cost = run_training(job_for(run, local, tiny_bert, out))
+    assert cost["attempts"] == 1 and cost["steps"] == 3  # trained afresh, not resumed
+    assert "discarding the checkpoints" in caplog.text
+    assert "train file 1 NCBI-disease/train.jsonl changed (sha256" in caplog.text
+
+
+def test_fingerprint_covers_content_settings_and_model(tiny_bert, data, tmp_path):
+    local = copy_data(data, tmp_path)
+    run = make_run()
+    base = job_for(run, local, tiny_bert, tmp_path / "o").fingerprint
+    assert job_for(run, local, tiny_bert, tmp_path / "elsewhere").fingerprint == base
+    text = local["devel"].read_text(encoding="utf-8")
+    local["devel"].write_text(text.replace("O", "o", 1), encoding="utf-8")  # same size
+    assert job_for(run, local, tiny_bert, tmp_path / "o").fingerprint != base
+    local["devel"].write_text(text, encoding="utf-8")
+    assert job_for(run, local, tiny_bert, tmp_path / "o").fingerprint == base
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    assert job_for(run, local, model, tmp_path / "o").fingerprint == base  # a copy: same model
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "initializer_range": 0.5}))
+    assert job_for(run, local, model, tmp_path / "o").fingerprint != base
+
+
+# ----------------------------------------------------------------- healing checkpoints
+
+HEAL_RUN = {"max_steps": 5, "save_every": 1, "eval_every": 2, "batch_size": 6}
+
+
+@pytest.fixture(scope="module")
+def heal_reference(tiny_bert, data, tmp_path_factory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("heal") / "full"
+    return run_training(job_for(make_run(**HEAL_RUN), data, tiny_bert, out)), out
+
+
+def _truncate(path: Path, size: int) -> None:
+    path.write_bytes(path.read_bytes()[:size])
+
+
+def _flip_byte(path: Path) -> None:
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+
+
+CORRUPTIONS = {
+    "truncated trainable.pt": lambda d: _truncate(d / "trainable.pt", 3000),
+    "100-byte state.json": lambda d: _truncate(d / "state.json", 100),
+    "empty optimizer.pt": lambda d: _truncate(d / "optimizer.pt", 0),
+    "flipped byte in optimizer.pt": lambda d: _flip_byte(d / "optimizer.pt"),
+    "garbled manifest.json": lambda d: _truncate(d / "manifest.json", 10),
+}
+
+
+@pytest.mark.parametrize("corruption", [*CORRUPTIONS, "both checkpoints"])
+def test_corrupt_newest_checkpoint_resumes_from_the_older_one(
+    tiny_bert, data, tmp_path, heal_reference, caplog, corruption
+):
+    full, full_dir = heal_reference
+    out = tmp_path / "o"
+    with pytest.raises(TrainingInterrupted):
+        run_training(job_for(make_run(**HEAL_RUN), data, tiny_bert, out), stop_after=3)
+    ckpt = out / "checkpoints"
+    assert sorted(p.name for p in ckpt.glob("step-*")) == ["step-0000002", "step-0000003"]
+    if corruption == "both checkpoints":
+        for step in ("step-0000002", "step-0000003"):
+            CORRUPTIONS["truncated trainable.pt"](ckpt / step)
+    else:
+        CORRUPTIONS[corruption](ckpt / "step-0000003")
+    with caplog.at_level(logging.WARNING, logger="nerbench.training"):
+        resumed = run_training(job_for(make_run(**HEAL_RUN), data, tiny_bert, out))
+
+    assert "checkpoint" in caplog.text and "step-0000003 is unusable" in caplog.text
+    assert (ckpt / "corrupt-step-0000003").is_dir() or corruption == "both checkpoints"
+    assert resumed["attempts"] == (1 if corruption == "both checkpoints" else 2)
+    for key in ("steps", "best_step", "best_dev_f1", "tokens_seen", "epochs_completed"):
+        assert resumed[key] == full[key], key
+    assert without_time(read_jsonl(out / "train_log.jsonl")) == without_time(
+        read_jsonl(full_dir / "train_log.jsonl")
+    )
+    w_full = load_file(full_dir / "model" / "model.safetensors")
+    w_res = load_file(out / "model" / "model.safetensors")
+    assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
+
+
+def test_checkpoints_carry_a_manifest_written_last(tiny_bert, data, tmp_path):
+    out = tmp_path / "o"
+    with pytest.raises(TrainingInterrupted):
+        run_training(job_for(make_run(**HEAL_RUN), data, tiny_bert, out), stop_after=2)
+    for folder in (out / "checkpoints" / "step-0000002", out / "checkpoints" / "best-0000002"):
+        files = read_json(folder / "manifest.json")["files"]
+        assert set(files) == {p.name for p in folder.iterdir()} - {"manifest.json"}
+        for name, entry in files.items():
+            assert (folder / name).stat().st_size == entry["size"]
+            assert len(entry["sha256"]) == 64
+
+
+# ----------------------------------------------------------------- one writer per run folder
+
+
+def test_second_trainer_is_refused_and_a_dead_holders_lock_is_taken_over(
+    tiny_bert, data, tmp_path, capsys, caplog
+):
+    out = tmp_path / "run"
+    holder_code = (
+        "import sys, time\n"
+        "from nerbench.training.lock import RunLock\n"
+        "RunLock(sys.argv[1]).acquire()\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", holder_code, str(out)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        argv = train_argv(make_run(max_steps=2), data, tiny_bert, out)
+        assert cli_main(["train", *argv]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("error: run folder ")
+        assert f"pid {holder.pid} on host {socket.gethostname()}" in err
+        assert not (out / "train_log.jsonl").exists() and not (out / "checkpoints").exists()
+        assert read_json(out / "train.lock")["pid"] == holder.pid  # untouched
+    finally:
+        holder.kill()
+        holder.wait()
+    with caplog.at_level(logging.WARNING, logger="nerbench.training.lock"):
+        assert main_train(argv) == 0  # the holder is gone: its lock is stale
+    assert "taking over the stale lock" in caplog.text and "no longer running" in caplog.text
+    assert read_json(out / "cost.json")["steps"] == 2
+    assert not (out / "train.lock").exists()
+
+
+def _forge_lock(run_dir: Path, age_s: float = 0.0, **fields) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = {**run_lock.holder_info(), **fields}
+    path = run_dir / run_lock.LOCK_NAME
+    path.write_text(json.dumps(info))
+    t = time.time() - age_s
+    os.utime(path, (t, t))
+    return path
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize(
+    "holder, age_s, live",
+    [
+        ({}, 0, True),  # this very process
+        ({"host": "other-node"}, 60, True),  # another host, refreshed a minute ago
+        ({"host": "other-node"}, run_lock.STALE_AFTER_S + 60, False),  # not refreshed
+        ({"pid": "dead"}, 0, False),  # same host, the process is gone
+        ({"start_ticks": -1}, 0, False),  # same host, the pid now is another process
+        ({"boot_id": "another-boot"}, 0, False),  # same host, before a reboot
+    ],
+)
+def test_lock_staleness_rules(tmp_path, holder, age_s, live):
+    if holder.get("pid") == "dead":
+        holder = {"pid": _dead_pid()}
+    if "start_ticks" in holder and run_lock.holder_info()["start_ticks"] is None:
+        pytest.skip("no /proc start times here")
+    if "boot_id" in holder and run_lock.holder_info()["boot_id"] is None:
+        pytest.skip("no boot id here")
+    path = _forge_lock(tmp_path, age_s, **holder)
+    forged = read_json(path)
+    lock = RunLock(tmp_path, wait_s=0)
+    if live:
+        with pytest.raises(RunLocked, match=f"pid {forged['pid']} on host {forged['host']}"):
+            lock.acquire()
+        assert read_json(path) == forged
+    else:
+        with lock:
+            assert read_json(path)["token"] == lock.token
+            lock.check()
+        assert not path.exists()
+
+
+def test_a_live_looking_lock_of_another_host_is_waited_for_until_stale(
+    tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(run_lock, "STALE_AFTER_S", 1.0)
+    monkeypatch.setattr(run_lock, "_POLL_S", 0.2)
+    path = _forge_lock(tmp_path, host="other-node")  # a node that died just now
+    with caplog.at_level(logging.WARNING, logger="nerbench.training.lock"):
+        with pytest.raises(RunLocked, match="on host other-node"):
+            RunLock(tmp_path, wait_s=0.3).acquire()  # gave up before it went stale
+        os.utime(path)
+        t0 = time.monotonic()
+        with RunLock(tmp_path, wait_s=30) as lock:
+            assert time.monotonic() - t0 >= 0.9
+            assert read_json(path)["token"] == lock.token
+    assert "waiting up to" in caplog.text and "taking over the stale lock" in caplog.text
+
+
+def test_a_trainer_that_lost_its_lock_stops_writing(tmp_path):
+    with RunLock(tmp_path) as lock:
+        lock.check()
+        _forge_lock(tmp_path, host="other-node")  # someone replaced it
+        with pytest.raises(RunLocked, match="lost the lock"):
+            lock.check()
+    assert read_json(tmp_path / "train.lock")["host"] == "other-node"  # not removed by us
+
+
+# ----------------------------------------------------------------- leftovers
+
+
+def _leftovers(out: Path) -> list[Path]:
+    ckpt = out / "checkpoints"
+    made = [
+        ckpt / ".step-0000009.k2j3h4.tmp",  # atomic_dir of a killed save
+        ckpt / ".best-0000004.a1b2c3d4.del.tmp",  # an interrupted deletion
+        ckpt / "step-0000007",  # deletion by an older version interrupted: state.json gone
+        ckpt / "best-0000003",  # likewise
+        out / ".model.x8y9z0.tmp",  # a killed model save
+    ]
+    for d in made:
+        d.mkdir(parents=True)
+        (d / "trainable.pt").write_bytes(b"\0" * 100)
+    for f in (out / ".cost.json.q1.tmp", out / ".train_log.jsonl.q2.tmp"):
+        f.write_text("{}")
+        made.append(f)
+    return made
+
+
+def test_leftovers_of_killed_runs_are_swept_at_start(tiny_bert, data, tmp_path):
+    out = tmp_path / "o"
+    made = _leftovers(out)
+    cost = run_training(job_for(make_run(max_steps=2, save_every=1), data, tiny_bert, out))
+    assert cost["steps"] == 2
+    assert [p for p in made if p.exists()] == []
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert names == ["best-0000002", "fingerprint.json", "live_log.jsonl"] + [
+        "step-0000001",
+        "step-0000002",
+    ]
+
+
+def test_prune_sweeps_leftovers_and_keeps_the_newest(tmp_path):
+    out = tmp_path / "o"
+    ckpt = Checkpointer(RunPaths(out), method=None, keep=2)
+    for step in (1, 2, 3):
+        folder = out / "checkpoints" / f"step-{step:07d}"
+        folder.mkdir(parents=True)
+        (folder / "state.json").write_text(json.dumps({"best_step": 1}))
+        (folder / "manifest.json").write_text('{"version": 1, "files": {}}')
+    (out / "checkpoints" / "best-0000001").mkdir()
+    (out / "checkpoints" / "best-0000001" / "manifest.json").write_text("{}")
+    made = _leftovers(out)
+    ckpt.prune(current_best=None)
+    assert [p for p in made if p.exists()] == []
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert names == ["best-0000001", "step-0000002", "step-0000003"]
+
+
+# ----------------------------------------------------------------- full disk
+
+
+def test_full_disk_during_a_checkpoint_names_the_path_and_free_space(
+    tiny_bert, data, tmp_path, capsys
+):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    try:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True
+        )
+    except FileNotFoundError:
+        pytest.skip("no mount command")
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        out = disk / "run"
+        argv = train_argv(make_run(max_steps=2, save_every=1), data, tiny_bert, tmp_path / "r")
+        argv[argv.index("--out-dir") + 1] = str(out)
+        assert cli_main(["train", *argv]) == 1
+        errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1, errors
+        err = errors[0]
+        step = out / "checkpoints" / "step-0000001"
+        assert err.startswith(f"error: saving checkpoint {step}: No space left on device ("), err
+        assert "free of 64.0 KiB on its file system" in err
+        assert not step.exists() and list((out / "checkpoints").glob(".*.tmp")) == []
+        assert not (out / "train.lock").exists()
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 4800 vs 4694"),
+    ],
+)
+def test_full_disk_errors_of_torch_save_become_clear(tiny_bert, data, tmp_path, monkeypatch, error):
+    def full(obj, f, *args, **kwargs):
+        f.write(b"PK")
+        raise error
+
+    monkeypatch.setattr(torch, "save", full)
+    out = tmp_path / "o"
+    with pytest.raises(DiskFullError) as info:
+        run_training(job_for(make_run(max_steps=2, save_every=1), data, tiny_bert, out))
+    step = out / "checkpoints" / "step-0000001"
+    assert str(info.value).startswith(f"saving checkpoint {step}: ")
+    assert " free of " in str(info.value) and info.value.path == str(step)
+    assert list((out / "checkpoints").iterdir()) == [] or not step.exists()
+
+
+# ----------------------------------------------------------------- minor
+
+
+def test_epochs_completed_after_resuming_at_the_last_step(tiny_bert, data, tmp_path):
+    run = make_run(epochs=1, batch_size=8)
+    full = run_training(job_for(run, data, tiny_bert, tmp_path / "full"))
+    assert full["epochs_completed"] == 1
+    out = tmp_path / "resumed"
+    with pytest.raises(TrainingInterrupted):
+        run_training(job_for(run, data, tiny_bert, out), stop_after=full["steps"])
+    resumed = run_training(job_for(run, data, tiny_bert, out))
+    assert resumed["attempts"] == 2 and resumed["steps"] == full["steps"]
+    assert resumed["epochs_completed"] == 1
+
+
+@pytest.mark.parametrize("method", ["token-classification", "labeler"])
+def test_hub_load_failure_is_one_clear_line(data, tmp_path, method):
+    run = make_run()
+    run["method"] = run["model"]["method"] = method
+    run["model"] |= {"id": "hub-model", "source": "nerbench-test/no-such-model"}
+    run["model"] |= {
+        "revision": "0" * 40,
+        "family": "decoder" if method == "labeler" else "encoder",
+    }
+    run_path = tmp_path / "run.json"
+    run_path.write_text(json.dumps(run))
+    cmd = [sys.executable, "-m", "nerbench", "train", "--run", str(run_path)]
+    cmd += ["--train-files", str(data["train"]), "--devel-files", str(data["devel"])]
+    cmd += ["--out-dir", str(tmp_path / "out"), "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert lines[0].startswith("error: model 'hub-model': cannot load ")
+    assert "'nerbench-test/no-such-model'" in lines[0]

@@ -1,7 +1,9 @@
 """Command-line entry point: ``python -m nerbench <command> [args]``.
 
 Each command lives in the module of its stage as ``main_<name>(argv)``; this table only routes.
-Errors of type :class:`nerbench.io.InputError` print one clear line and exit with status 2.
+Errors of type :class:`nerbench.io.InputError` print one clear line and exit with status 2;
+:class:`nerbench.io.ResourceError` (disk full, run folder in use, unusable checkpoint) print one
+clear line and exit with status 1.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from nerbench.io import InputError
+from nerbench.io import InputError, ResourceError
 
 COMMANDS: dict[str, str] = {
     "download": "nerbench.data.sources:main_download",
@@ -55,4 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except ResourceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return int(result or 0)

@@ -22,6 +22,13 @@ modes still differ, it is because of the gold tags, identically for every method
 are scored as written (``to_bio`` already makes them valid IOB2, repairing with the same rule
 only where ``repair_iob`` is set for a dataset).
 
+The CLI scores a prediction file against the gold test split it was made from (``--gold``, the
+canonical ``results/bio/<dataset>/test.jsonl``): the prediction must hold every gold sentence, in
+order, with the same id, tokens and gold tags, and the sentence count in ``<pred>.meta.json``
+(when present) must match; anything else -- a truncated or edited prediction file, one made from
+another version of the test split -- is an :class:`~nerbench.io.InputError` naming the file, the
+line and the sentence. The gold tags scored are the gold file's.
+
 Except for seqeval's *default* (conlleval-like) mode, entities are extracted **strictly** from
 IOB2 (seqeval's ``Entities(..., IOB2)``): an entity starts at ``B-T`` and continues over ``I-T``;
 an ``I-`` tag that does not continue an entity of its type starts nothing and is ignored (after
@@ -76,24 +83,30 @@ def read_conll_predictions(path: str | os.PathLike) -> list[dict]:
     A malformed line (missing ``# id:`` comment, wrong field count, bad tag, empty token,
     duplicate id) raises :class:`InputError` naming the file and line.
     """
+    return [record for record, _ in _read_conll(path)]
+
+
+def _read_conll(path: str | os.PathLike) -> list[tuple[dict, int]]:
+    """Records with the line number of their ``# id:`` comment."""
     if not Path(path).is_file():
         raise InputError("prediction file not found", path)
-    records: list[dict] = []
+    records: list[tuple[dict, int]] = []
     seen: set[str] = set()
     current: dict | None = None
+    start = 0
     with open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.rstrip("\n")
             if not line.strip():
                 if current is not None:
-                    records.append(current)
+                    records.append((current, start))
                 current = None
             elif current is None:
-                current = _start_record(line, seen, path, lineno)
+                current, start = _start_record(line, seen, path, lineno), lineno
             else:
                 _add_token_line(current, line, path, lineno)
     if current is not None:
-        records.append(current)
+        records.append((current, start))
     return records
 
 
@@ -190,6 +203,89 @@ def decode_iob2(tags: Sequence[str]) -> list[str]:
         out.append(tag)
         prev = tag
     return out
+
+
+# --------------------------------------------------------------------------- gold
+
+
+def read_gold(path: str | os.PathLike, dataset: str | None = None) -> list[tuple[dict, int]]:
+    """Gold sentences of a canonical JSONL split as (``{"id", "tokens", "tags"}``, line).
+
+    Ids are built as ``predict`` builds them: ``<doc_id>/<sent_id>``, defaulting to
+    ``dataset`` (else the parent folder's name) and the line number.
+    """
+    path = Path(path)
+    dataset = dataset or path.parent.name
+    if not path.is_file():
+        raise InputError("gold file not found", path)
+    out: list[tuple[dict, int]] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"invalid JSON ({e.msg})", path, lineno) from None
+            rec = rec if isinstance(rec, dict) else {}
+            tokens, tags = rec.get("tokens"), rec.get("tags")
+            if not isinstance(tokens, list) or not isinstance(tags, list):
+                raise InputError("record has no 'tokens'/'tags' lists", path, lineno)
+            if len(tags) != len(tokens):
+                raise InputError("record's 'tags' are not one per token", path, lineno)
+            sent_id = f"{rec.get('doc_id', dataset)}/{rec.get('sent_id', lineno)}"
+            out.append(({"id": sent_id, "tokens": tokens, "tags": tags}, lineno))
+    return out
+
+
+def check_against_gold(
+    pred_path: str | os.PathLike,
+    records: Sequence[tuple[dict, int]],
+    gold_path: str | os.PathLike,
+    gold: Sequence[tuple[dict, int]],
+) -> None:
+    """The prediction holds exactly the gold sentences, in order, with the same ids, tokens and
+    gold tags; else an :class:`InputError` naming the prediction file, line and sentence."""
+    for i, (g, g_line) in enumerate(gold):
+        where = f"sentence {i + 1} ('{g['id']}', {gold_path}:{g_line})"
+        if i >= len(records):
+            raise InputError(
+                f"ends after {len(records)} sentences but the gold test split has {len(gold)}: "
+                f"{where} and {len(gold) - i - 1} more are missing (truncated file?)",
+                pred_path,
+            )
+        r, line = records[i]
+        if r["id"] != g["id"]:
+            raise InputError(f"sentence id '{r['id']}' where the gold has {where}", pred_path, line)
+        if len(r["tokens"]) != len(g["tokens"]):
+            raise InputError(
+                f"{where}: {len(r['tokens'])} tokens, the gold has {len(g['tokens'])}",
+                pred_path,
+                line,
+            )
+        for j, (tok, gtok, tag, gtag) in enumerate(
+            zip(r["tokens"], g["tokens"], r["gold"], g["tags"], strict=True)
+        ):
+            if tok != gtok:
+                raise InputError(
+                    f"{where}: token {j + 1} is {tok!r}, the gold has {gtok!r}",
+                    pred_path,
+                    line + j + 1,
+                )
+            if tag != gtag:
+                raise InputError(
+                    f"{where}: gold tag of token {j + 1} is {tag!r}, the gold file has {gtag!r}",
+                    pred_path,
+                    line + j + 1,
+                )
+    if len(records) > len(gold):
+        r, line = records[len(gold)]
+        raise InputError(
+            f"{len(records)} sentences but the gold test split {gold_path} has {len(gold)}: "
+            f"sentence '{r['id']}' is not in it",
+            pred_path,
+            line,
+        )
 
 
 # --------------------------------------------------------------------------- entities
@@ -439,8 +535,9 @@ def compute_metrics(
 meta_path = paths.pred_meta  # the sidecar predict writes beside a prediction file
 
 
-def read_alignment_failures(pred_path: str | os.PathLike) -> int | None:
-    """``alignment_failures`` from the sidecar ``<pred>.meta.json``, or None if absent."""
+def read_meta(pred_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The sidecar ``<pred>.meta.json`` (None if absent); ``sentences`` and
+    ``alignment_failures``, when there, must be non-negative integers."""
     sidecar = meta_path(pred_path)
     if not sidecar.is_file():
         return None
@@ -448,14 +545,19 @@ def read_alignment_failures(pred_path: str | os.PathLike) -> int | None:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise InputError(f"invalid JSON ({e.msg})", sidecar, e.lineno) from None
-    if not isinstance(meta, dict) or "alignment_failures" not in meta:
-        return None
-    value = meta["alignment_failures"]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(
-            f"alignment_failures must be a non-negative integer, got {value!r}", sidecar
-        )
-    return value
+    if not isinstance(meta, dict):
+        raise InputError("expected a JSON object", sidecar)
+    for key in ("sentences", "alignment_failures"):
+        value = meta.get(key)
+        if key in meta and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise InputError(f"{key} must be a non-negative integer, got {value!r}", sidecar)
+    return meta
+
+
+def read_alignment_failures(pred_path: str | os.PathLike) -> int | None:
+    """``alignment_failures`` from the sidecar ``<pred>.meta.json``, or None if absent."""
+    meta = read_meta(pred_path)
+    return None if meta is None else meta.get("alignment_failures")
 
 
 def _positive_int(text: str) -> int:
@@ -468,6 +570,9 @@ def _positive_int(text: str) -> int:
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nerbench evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--pred", required=True, help="prediction file (CoNLL: token gold pred)")
+    parser.add_argument(
+        "--gold", required=True, help="gold test split the prediction was made from (JSONL)"
+    )
     parser.add_argument("--output", required=True, help="metrics JSON to write")
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--dataset", required=True)
@@ -486,18 +591,26 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 def main_evaluate(argv: list[str]) -> int:
     """``python -m nerbench evaluate --pred X.conll --output metrics.json --run-id ID ...``."""
     args = _parse_args(argv)
-    records = read_conll_predictions(args.pred)
+    records = _read_conll(args.pred)
+    gold = read_gold(args.gold, args.dataset)
+    meta = read_meta(args.pred)
+    if meta is not None and "sentences" in meta and meta["sentences"] != len(gold):
+        raise InputError(
+            f"predict recorded {meta['sentences']} sentences but the gold test split "
+            f"{args.gold} has {len(gold)} (prediction made from another test split?)",
+            meta_path(args.pred),
+        )
+    check_against_gold(args.pred, records, args.gold, gold)
     metrics = compute_metrics(
-        [r["gold"] for r in records],
-        [r["pred"] for r in records],
+        [g["tags"] for g, _ in gold],
+        [r["pred"] for r, _ in records],
         bootstrap=args.bootstrap,
         seed=args.seed,
     )
     metrics["run_id"] = args.run_id
     metrics["dataset"] = args.dataset
-    failures = read_alignment_failures(args.pred)
-    if failures is not None:
-        metrics["alignment_failures"] = failures
+    if meta is not None and "alignment_failures" in meta:
+        metrics["alignment_failures"] = meta["alignment_failures"]
     write_json(args.output, metrics)
     micro = metrics["strict"]["micro"]
     print(

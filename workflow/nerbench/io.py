@@ -1,11 +1,20 @@
-"""Atomic file output, JSON/JSONL helpers and the project's input-error type."""
+"""Atomic file output, JSON/JSONL helpers and the project's error types.
+
+Atomic writes (:func:`atomic_path`, :func:`atomic_dir`) build the result beside its final path,
+give it the modes a plain write would (``0666``/``0777`` less the umask, so ``0644``/``0755`` under
+umask 022; nothing is left ``0600``/``0700`` by ``mkstemp``/``mkdtemp`` or by libraries that write
+through private temporary files), fsync every file and folder, rename it into place and fsync the
+parent folder, so a crash leaves either the old or the new result and never a half-written one.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -29,10 +38,67 @@ class InputError(ValueError):
         self.line = line
 
 
+class ResourceError(RuntimeError):
+    """A problem of the machine or of the run folder, not of the input (disk full, run folder in
+    use by another process, unusable checkpoint): the CLI prints one line and exits with 1."""
+
+
+class DiskFullError(ResourceError):
+    """Writing ``path`` failed because its file system is full (or the quota is exhausted)."""
+
+    def __init__(self, message: str, path: str | os.PathLike):
+        super().__init__(message)
+        self.path = str(path)
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _shared_mode(mode: int, umask: int) -> int:
+    """The mode a plain ``open``/``mkdir`` would give: 0666 (0777 for folders and executables)
+    less the umask."""
+    full = 0o777 if stat.S_ISDIR(mode) or mode & stat.S_IXUSR else 0o666
+    return full & ~umask
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    """fsync a file or a folder (folders: where the OS and file system support it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if not (os.path.isdir(path) and e.errno in (errno.EINVAL, errno.ENOTSUP, errno.EBADF)):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _finalize_tree(root: Path, umask: int) -> None:
+    """Give every file and folder under ``root`` (and ``root``) its plain-write mode and fsync it,
+    children before their folder."""
+    if root.is_symlink():
+        return
+    if root.is_dir():
+        for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+            for name in filenames + dirnames:
+                child = os.path.join(dirpath, name)
+                st = os.lstat(child)
+                if stat.S_ISLNK(st.st_mode):
+                    continue
+                os.chmod(child, _shared_mode(st.st_mode, umask))
+                if stat.S_ISREG(st.st_mode):
+                    _fsync(child)
+            _fsync(dirpath)
+    os.chmod(root, _shared_mode(os.lstat(root).st_mode, umask))
+    _fsync(root)
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a rename or deletion in folder ``path`` durable."""
+    _fsync(path)
 
 
 @contextlib.contextmanager
@@ -40,16 +106,20 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     On any exception the temporary file (or directory) is removed and ``path`` is untouched.
+    On success the file gets the mode of a plain write and is fsynced (file, then folder).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs are shared files
+    umask = _current_umask()
+    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs are shared files
     try:
         yield tmp_path
+        _finalize_tree(tmp_path, umask)
         os.replace(tmp_path, path)
+        fsync_dir(path.parent)
     except BaseException:
         if tmp_path.is_dir():
             shutil.rmtree(tmp_path, ignore_errors=True)
@@ -60,18 +130,98 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory beside ``path``; it replaces ``path`` only on success."""
+    """Yield a temporary directory beside ``path``; it replaces ``path`` only on success.
+
+    The temporary folder is ``.<name>.<random>.tmp``; a previous ``path`` is first renamed to
+    ``.<name>.<random>.old.tmp`` and removed after the swap (a kill in between leaves only such
+    ``.tmp`` leftovers, which the writer of the folder may sweep).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp_path
+        _finalize_tree(tmp_path, _current_umask())
+        old = None
         if path.exists():
-            shutil.rmtree(path)
+            old = Path(f"{tmp_path.with_suffix('')}.old.tmp")
+            os.replace(path, old)
         os.replace(tmp_path, path)
+        fsync_dir(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp_path, ignore_errors=True)
         raise
+
+
+# --------------------------------------------------------------------------- full disks
+
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# What writers that do not raise OSError say on a full disk: torch's zip writer ("unexpected pos
+# 4800 vs 4694", "file write failed") and safetensors (Rust io::Error "StorageFull", os error 28).
+_DISK_FULL_MARKERS = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "StorageFull",
+    "os error 28",
+    "unexpected pos",
+    "file write failed",
+)
+
+
+def free_space(path: str | os.PathLike) -> tuple[int, int]:
+    """(free, total) bytes of the file system holding ``path`` (or its nearest existing parent)."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    usage = shutil.disk_usage(p)
+    return usage.free, usage.total
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def disk_full_errno(exc: BaseException) -> int | None:
+    """ENOSPC/EDQUOT if ``exc`` (or an exception it was raised from) reports a full disk; 0 when
+    only its message says so (writers that raise RuntimeError); None otherwise."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
+            return e.errno
+        if any(m in str(e) for m in _DISK_FULL_MARKERS):
+            return errno.EDQUOT if "quota" in str(e).lower() else 0
+        e = e.__cause__ or e.__context__
+    return None
+
+
+@contextlib.contextmanager
+def explain_disk_full(path: str | os.PathLike, what: str = "writing") -> Iterator[None]:
+    """Turn a full-disk failure inside the block into a :class:`DiskFullError` naming ``path``
+    and the free space left on its file system; other errors pass unchanged."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as e:
+        code = disk_full_errno(e)
+        if code is None:
+            raise
+        free, total = free_space(path)
+        reason = os.strerror(code) if code else "write failed, the disk is probably full"
+        detail = (str(e).strip().splitlines() or [""])[-1][:200]
+        raise DiskFullError(
+            f"{what} {path}: {reason} ({human_bytes(free)} free of {human_bytes(total)} on its "
+            f"file system; {type(e).__name__}: {detail})",
+            path,
+        ) from e
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -3,6 +3,7 @@ rule evaluate:
     input:
         pred=paths.PRED,
         meta=paths.PRED_META,
+        gold=paths.fill(paths.BIO, dataset="{dataset}", split="test"),
     output:
         paths.METRICS,
     log:
@@ -13,6 +14,6 @@ rule evaluate:
         bootstrap=FILES.evaluation("bootstrap"),
         seed=FILES.evaluation("seed"),
     shell:
-        "python -m nerbench evaluate --pred {input.pred:q} --output {output:q} "
+        "python -m nerbench evaluate --pred {input.pred:q} --gold {input.gold:q} --output {output:q} "
         "--run-id {wildcards.run_id} --dataset {wildcards.dataset} "
         "--bootstrap {params.bootstrap} --seed {params.seed} > {log:q} 2>&1"

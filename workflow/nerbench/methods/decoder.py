@@ -17,8 +17,14 @@ def load_tokenizer(name_or_path: str, source: ModelSource | None = None) -> Any:
     """Fast tokenizer (offsets are needed) with a padding token (EOS if it has none)."""
     from transformers import AutoTokenizer
 
+    from nerbench.methods.models import load_error
+
     kwargs = adapters.pretrained_kwargs(source) if source is not None else {}
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    except OSError as e:  # hub unreachable, unknown repo or revision, missing files
+        where = source or ModelSource(model_id=name_or_path, name_or_path=name_or_path)
+        raise load_error("AutoTokenizer", where, e) from None
     if not getattr(tokenizer, "is_fast", False):
         raise InputError(f"tokenizer of '{name_or_path}' is not a fast tokenizer (no offsets)")
     if tokenizer.pad_token_id is None:

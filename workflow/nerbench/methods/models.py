@@ -137,16 +137,22 @@ def torch_dtype(name: str | None) -> torch.dtype | None:
     return _DTYPES[name]
 
 
+def load_error(what: str, source: ModelSource, error: BaseException) -> InputError:
+    """The one-line :class:`InputError` for a model that cannot be loaded (hub or folder)."""
+    where = "hub" if not source.local else "directory"
+    detail = " ".join(str(error).split())  # transformers' messages span several lines
+    return InputError(
+        f"model '{source.model_id}': cannot load {what} from {where} "
+        f"'{source.name_or_path}': {detail}"
+    )
+
+
 def load_pretrained(loader: Any, source: ModelSource, **kwargs: Any) -> Any:
     """``loader.from_pretrained(source)``; a load failure becomes an InputError naming the model."""
     try:
         return loader.from_pretrained(source.name_or_path, **pretrained_kwargs(source), **kwargs)
     except OSError as e:
-        where = "hub" if not source.local else "directory"
-        raise InputError(
-            f"model '{source.model_id}': cannot load {loader.__name__} from {where} "
-            f"'{source.name_or_path}': {e}"
-        ) from None
+        raise load_error(loader.__name__, source, e) from None
 
 
 # --------------------------------------------------------------------------- tiny models

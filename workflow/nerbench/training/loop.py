@@ -15,10 +15,22 @@ evaluation, checkpoints and cost accounting. Outputs in ``--out-dir``:
 ``checkpoints/``
     ``step-NNNNNNN/`` every ``save_every`` optimizer steps (trainable weights, optimizer,
     scheduler, RNG state, position in the epoch, best so far, log so far) -- the last two are
-    kept -- and ``best-NNNNNNN/`` (trainable weights of the best dev evaluation). A re-run with the
-    same out-dir resumes from the latest checkpoint; data order is a pure function of
-    (seed, epoch), so a resumed run ends exactly where an uninterrupted one would. SIGTERM saves
-    a checkpoint and exits with status 143 (SLURM requeue then resumes).
+    kept -- and ``best-NNNNNNN/`` (trainable weights of the best dev evaluation); each with a
+    manifest of sizes and sha256 written last (see :mod:`nerbench.training.checkpoint`). A re-run
+    with the same out-dir resumes from the newest checkpoint that verifies and loads (an unusable
+    one is set aside with a warning and the next one is tried) *if* the fingerprint matches: the
+    sha256 of every input file, the run slice, the resolved training arguments, the label set
+    and the model (see :func:`fingerprint_parts`); otherwise the checkpoints are discarded and
+    the log says what changed. Data order is a pure function of (seed, epoch), so a resumed run
+    ends exactly where an uninterrupted one would. SIGTERM saves a checkpoint and exits with
+    status 143 (SLURM requeue then resumes).
+``train.lock``
+    held while training (:mod:`nerbench.training.lock`): a second trainer on the same out-dir
+    stops with a one-line error naming the holder (host, pid); a lock of a dead process is
+    taken over. Leftover temporary folders of killed runs are swept at start.
+
+A save that fails on a full disk stops with a one-line error naming the path and the free space
+(:class:`nerbench.io.DiskFullError`, exit status 1).
 
 Only ``--train-files``, ``--dbr-files`` (appended to training data) and ``--devel-files`` are
 read; test data never reaches this module.
@@ -27,10 +39,10 @@ read; test data never reaches this module.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import os
-import shutil
 import signal
 import sys
 import time
@@ -47,6 +59,7 @@ from nerbench.io import (
     InputError,
     append_jsonl,
     atomic_dir,
+    explain_disk_full,
     read_json,
     read_jsonl,
     write_json,
@@ -55,8 +68,15 @@ from nerbench.io import (
 from nerbench.methods.base import Example, Method, get_method
 from nerbench.methods.models import resolve_model_source
 from nerbench.plan import short_hash
-from nerbench.training.checkpoint import Checkpointer, RunPaths, TrainState
+from nerbench.training.checkpoint import (
+    Checkpointer,
+    CheckpointError,
+    RunPaths,
+    TrainState,
+    sha256_file,
+)
 from nerbench.training.data import dataset_name, epoch_batches, read_examples, tag_types
+from nerbench.training.lock import RunLock
 from nerbench.training.runtime import (
     autocast_dtype,
     dev_scores,
@@ -71,6 +91,7 @@ from nerbench.training.runtime import (
 
 log = logging.getLogger("nerbench.training.loop")
 SIGTERM_EXIT = 143
+FINGERPRINT_VERSION = 2  # bump when the checkpoint contents or their meaning change
 
 
 class TrainingInterrupted(Exception):
@@ -95,6 +116,7 @@ class TrainJob:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     metadata: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    fingerprint_parts: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
 
 
@@ -109,6 +131,7 @@ class Trainer:
         self.ckpt = Checkpointer(self.paths, job.method)
         self.stop_after = stop_after  # test hook: behave as if SIGTERM arrived after this step
         self.stop_requested = False
+        self.lock: RunLock | None = None
         self._t0 = 0.0
         self._elapsed0 = 0.0
 
@@ -127,8 +150,8 @@ class Trainer:
         if not self.features:
             raise InputError("no training sentences (check --train-files and train_limit)")
         self.lengths = [f["length"] for f in self.features]
-        n_batches = math.ceil(len(self.features) / args.batch_size)
-        self.steps_per_epoch = math.ceil(n_batches / args.grad_accum)
+        self.n_batches = math.ceil(len(self.features) / args.batch_size)
+        self.steps_per_epoch = math.ceil(self.n_batches / args.grad_accum)
         self.total_steps = args.max_steps or args.epochs * self.steps_per_epoch
         self.n_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.optimizer = make_optimizer(self.bundle.model, args)
@@ -137,36 +160,81 @@ class Trainer:
         self.dev_groups = _group_by_dataset(job.dev)
 
     def _resume_or_start(self) -> TrainState:
+        """Resume from the newest usable checkpoint of this fingerprint, or start afresh."""
         self.paths.ckpt.mkdir(parents=True, exist_ok=True)
-        latest = self.ckpt.latest()
-        if latest is not None:
-            state_info = read_json(latest / "state.json")
-            if state_info.get("fingerprint") == self.job.fingerprint:
-                state = self.ckpt.restore(latest, self.bundle, self.optimizer, self.scheduler)
-                state.attempts += 1
-                log.info("resuming from %s (step %d)", latest, state.step)
-                return state
-            log.warning("checkpoints in %s belong to other data/config; starting over", latest)
-            shutil.rmtree(self.paths.ckpt)
-            self.paths.ckpt.mkdir(parents=True)
-        self.paths.live_log.unlink(missing_ok=True)
+        self.ckpt.sweep()
+        steps = self.ckpt.steps()
+        if steps:
+            reason = self._fingerprint_mismatch()
+            if reason is not None:
+                log.warning(
+                    "discarding the checkpoints in %s: %s; starting over", self.paths.ckpt, reason
+                )
+                steps = {}
+        applied = False
+        for step in sorted(steps, reverse=True):
+            path = steps[step]
+            try:
+                loaded = self.ckpt.load(path)
+                if loaded["state"].fingerprint != self.job.fingerprint:
+                    raise CheckpointError("its state.json belongs to another fingerprint")
+                applied = True
+                state = self.ckpt.apply(path, loaded, self.bundle, self.optimizer, self.scheduler)
+            except CheckpointError as e:
+                self.ckpt.set_aside(path, str(e))
+                continue
+            state.attempts += 1
+            log.info("resuming from %s (step %d)", path, state.step)
+            return state
+        if steps:
+            log.warning("no usable checkpoint in %s; starting over", self.paths.ckpt)
+        if applied:  # a failed restore may have changed the model or optimizer: rebuild them
+            self._setup()
+        self.ckpt.clear()
+        write_json(
+            self.paths.fingerprint,
+            {"fingerprint": self.job.fingerprint, "parts": self.job.fingerprint_parts},
+        )
         return TrainState(fingerprint=self.job.fingerprint)
+
+    def _fingerprint_mismatch(self) -> str | None:
+        """Why the checkpoints belong to another run (None if they are this run's)."""
+        try:
+            recorded = read_json(self.paths.fingerprint)
+            fingerprint, parts = recorded["fingerprint"], recorded["parts"]
+        except FileNotFoundError:
+            return "they carry no fingerprint record (written by an older version)"
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            return f"unreadable {self.paths.fingerprint.name} ({type(e).__name__})"
+        if fingerprint == self.job.fingerprint:
+            return None
+        return "they belong to other data/config: " + describe_changes(
+            parts if isinstance(parts, dict) else {}, self.job.fingerprint_parts
+        )
 
     # ------------------------------------------------------------- main
 
     def run(self) -> dict[str, Any]:
-        """Train (or resume), write model/, train_log.jsonl and cost.json; return cost."""
-        if self.job.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.job.device)
-        self._setup()
-        state = self._resume_or_start()
-        self._t0, self._elapsed0 = time.perf_counter(), state.elapsed_s
-        bar = _progress(self.total_steps, state.step, self.job.progress)
-        try:
-            self._loop(state, bar)
-        finally:
-            bar.close()
-        return self._finish(state)
+        """Train (or resume), write model/, train_log.jsonl and cost.json; return cost.
+
+        Holds the run folder's lock throughout (:class:`~nerbench.training.lock.RunLocked` if
+        another live trainer has it)."""
+        with RunLock(self.paths.out_dir) as self.lock:
+            if self.job.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(self.job.device)
+            self._setup()
+            state = self._resume_or_start()
+            self._t0, self._elapsed0 = time.perf_counter(), state.elapsed_s
+            bar = _progress(self.total_steps, state.step, self.job.progress)
+            try:
+                self._loop(state, bar)
+            finally:
+                bar.close()
+            return self._finish(state)
+
+    def _check_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.check()
 
     def _loop(self, state: TrainState, bar) -> None:
         args = self.args
@@ -184,6 +252,8 @@ class Trainer:
                 self._after_step(state, frac, epoch_end=state.batch_pos >= len(batches))
             if state.batch_pos >= len(batches):
                 state.epoch, state.batch_pos = state.epoch + 1, 0
+        if state.batch_pos >= self.n_batches:  # resumed from a checkpoint at an epoch's end
+            state.epoch, state.batch_pos = state.epoch + 1, 0
         if state.last_eval_step != state.step and self.dev_groups:
             self._evaluate(state, float(state.epoch))
 
@@ -232,6 +302,7 @@ class Trainer:
         )
         if (args.save_every and state.step % args.save_every == 0) or stop:
             state.elapsed_s = self._elapsed(state)
+            self._check_lock()
             self.ckpt.save(self.bundle, self.optimizer, self.scheduler, state)
         if stop:
             raise TrainingInterrupted(f"stopped after step {state.step}; checkpoint saved")
@@ -275,6 +346,7 @@ class Trainer:
         improved = scores["dev_f1"] > state.best_f1
         if improved:
             state.best_f1, state.best_step, state.bad_evals = scores["dev_f1"], state.step, 0
+            self._check_lock()
             self.ckpt.save_best(self.bundle, state)
         else:
             state.bad_evals += 1
@@ -295,12 +367,17 @@ class Trainer:
             "best_dev_f1": state.best_f1 if loaded_best else None,
             "stride": self.args.stride,
         }
-        with atomic_dir(self.paths.model) as tmp:
-            self.method.save(self.bundle, tmp, meta)
+        self._check_lock()
+        model = self.paths.model
+        with explain_disk_full(model, "saving the model"), atomic_dir(model) as tmp:
+            with explain_disk_full(model, "saving the model"):
+                self.method.save(self.bundle, tmp, meta)
         records = read_jsonl(self.paths.live_log) if self.paths.live_log.is_file() else []
-        write_jsonl(self.paths.log, records)
+        with explain_disk_full(self.paths.log, "writing"):
+            write_jsonl(self.paths.log, records)
         cost = self._cost(state, loaded_best)
-        write_json(self.paths.cost, cost)
+        with explain_disk_full(self.paths.cost, "writing"):
+            write_json(self.paths.cost, cost)
         return cost
 
     def _cost(self, state: TrainState, loaded_best: bool) -> dict[str, Any]:
@@ -403,13 +480,8 @@ def build_job(
         "dataset_types": dtypes,
         "seed": run["seed"],
     }
-    fingerprint = short_hash(
-        {
-            "run": run,
-            "train": _file_sig(list(train_files) + list(dbr_files)),
-            "dev": _file_sig(devel_files),
-        },
-        12,
+    parts = fingerprint_parts(
+        run, args, method.name, labels, source, train_files, dbr_files, devel_files
     )
     return TrainJob(
         method=method,
@@ -422,12 +494,91 @@ def build_job(
         out_dir=Path(out_dir),
         device=device or pick_device(),
         metadata=metadata,
-        fingerprint=fingerprint,
+        fingerprint=short_hash(parts, 16),
+        fingerprint_parts=parts,
     )
 
 
-def _file_sig(files: Sequence[str]) -> list[tuple[str, int]]:
-    return [(Path(f).name, Path(f).stat().st_size) for f in files]
+def fingerprint_parts(
+    run: dict[str, Any],
+    args: TrainingArgs,
+    method: str,
+    labels: Sequence[str],
+    source: Any,
+    train_files: Sequence[str],
+    dbr_files: Sequence[str],
+    devel_files: Sequence[str],
+) -> dict[str, Any]:
+    """What a checkpoint depends on, one readable key per part (see :func:`describe_changes`):
+    the run slice, the resolved training arguments (defaults included), method, labels, the
+    model (:func:`model_signature`) and the content (sha256) of every input file, in order."""
+    parts: dict[str, Any] = {
+        "format": FINGERPRINT_VERSION,
+        "run slice": short_hash(run, 16),
+        "training arguments": short_hash(dataclasses.asdict(args), 16),
+        "method": method,
+        "labels": list(labels),
+        "model": model_signature(source),
+    }
+    for kind, files in (("train", train_files), ("dbr", dbr_files), ("devel", devel_files)):
+        for i, f in enumerate(files):
+            parts[f"{kind} file {i + 1} {_label(f)}"] = _file_sig(f)
+    return parts
+
+
+def _label(path: str | os.PathLike) -> str:
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}"
+
+
+def _file_sig(path: str | os.PathLike) -> str:
+    """sha256 of the file's content (streamed; corpora can be ~100 MB)."""
+    try:
+        return sha256_file(path)
+    except FileNotFoundError:
+        raise InputError("input file not found", path) from None
+
+
+MODEL_HASH_LIMIT = 256 * 2**20
+
+
+def model_signature(source: Any) -> str:
+    """Hub models: id, revision, dtype, quantization, max length. Local folders additionally
+    every file's name and size and the sha256 of its content -- of all files when the folder
+    holds at most 256 MiB (tiny and small models), else of the files under 1 MiB (configs,
+    tokenizers); big local weights are then identified by name and size only."""
+    desc: dict[str, Any] = {
+        k: getattr(source, k, None)
+        for k in ("name_or_path", "revision", "dtype", "quantization", "max_length", "local")
+    }
+    root = Path(source.name_or_path)
+    if getattr(source, "local", False) and root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        total = sum(p.stat().st_size for p in files)
+        listing = []
+        for p in files:
+            size = p.stat().st_size
+            digest = sha256_file(p) if total <= MODEL_HASH_LIMIT or size < 2**20 else None
+            listing.append((p.relative_to(root).as_posix(), size, digest))
+        desc["files"] = listing
+        desc["name_or_path"] = None  # the same model copied elsewhere is the same model
+    return short_hash(desc, 16)
+
+
+def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """A short human list of the fingerprint parts that differ."""
+    changed = []
+    for key in list(dict.fromkeys([*new, *old])):
+        if key not in old:
+            changed.append(f"{key} is new")
+        elif key not in new:
+            changed.append(f"{key} is gone")
+        elif old[key] != new[key]:
+            if key.startswith(("train file", "dbr file", "devel file")):
+                changed.append(f"{key} changed (sha256 {old[key][:12]} -> {new[key][:12]})")
+            else:
+                changed.append(f"{key} changed")
+    return "; ".join(changed) or "fingerprint changed"
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
