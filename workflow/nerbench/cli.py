@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "corpus-stats": "nerbench.data.stats:main_corpus_stats",
     "run-spec": "nerbench.plan:main_run_spec",
     "build-tiny-model": "nerbench.methods.models:main_build_tiny_model",
+    "fetch-model": "nerbench.methods.staging:main_fetch_model",
     "hparams": "nerbench.hparams:main_hparams",
     "train": "nerbench.training.loop:main_train",
     "predict": "nerbench.predict:main_predict",

@@ -45,6 +45,18 @@ def study_path(template, **values):
     return FILES.study_path(template, **values)
 
 
+# ----------------------------------------------------------------------------- the hub is off
+# Hub models are staged once on the submit host by the local rule fetch_model (and corpora by the
+# local rule download); every other job loads what is on disk, so a compute node never needs the
+# network. The hub is switched off here, for the whole workflow, rather than in the profile or in
+# each command: this file is parsed by the main Snakemake process (whose environment sbatch and
+# local jobs inherit) and again by Snakemake inside every cluster job, so each job's shell gets
+# HF_HUB_OFFLINE=1 whatever the executor or profile, and no rule's command text changes (Snakemake
+# would rerun finished jobs whose command changed). `nerbench fetch-model` is the one command
+# that switches the hub back on, for itself only.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
 # ----------------------------------------------------------------------------- corpora
 
 
@@ -100,6 +112,19 @@ def run_dbr_files(wildcards):
 
 def run_model_dir(wildcards):
     return FILES.run_model_dir(wildcards.run_id)
+
+
+def run_staged_model(wildcards):
+    """A run's hub model staged by fetch_model (ordering only; see the train rule)."""
+    return [ancient(p) for p in FILES.run_staged_model(wildcards.run_id)]
+
+
+def embedder_staged_model(wildcards):
+    return [ancient(p) for p in DBR.embedder_staged_model()]
+
+
+def staged_model_spec(wildcards):
+    return as_json(FILES.staged_model_spec(wildcards.model_key, wildcards.revision))
 
 
 def run_resource(stage, key):
