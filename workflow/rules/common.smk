@@ -13,6 +13,7 @@ from snakemake.utils import min_version, validate
 from nerbench import paths
 from nerbench.config import SPLITS
 from nerbench.data.sources import MIRROR_ENV
+from nerbench.methods.staging import OFFLINE_ENV
 from nerbench.plan import StudyFiles, bio_files, load_plan, report_code
 from nerbench.reporting.plots import FIGURE_NAMES
 from nerbench.reporting.tables import TABLE_NAMES
@@ -54,7 +55,7 @@ def study_path(template, **values):
 # HF_HUB_OFFLINE=1 whatever the executor or profile, and no rule's command text changes (Snakemake
 # would rerun finished jobs whose command changed). `nerbench fetch-model` is the one command
 # that switches the hub back on, for itself only.
-os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ[OFFLINE_ENV] = "1"  # HF_HUB_OFFLINE (nerbench.methods.staging)
 
 
 # ----------------------------------------------------------------------------- corpora
