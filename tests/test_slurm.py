@@ -6,6 +6,11 @@ test is not root. The reduced demo study runs from a copy of the repository thro
 profile in ``profiles/slurm`` (reached as ``--profile slurm`` via the ``slurm`` symlink); the
 training job asks for a GPU (``--gpus=1``, the node has one count-only GPU) and is requeued by
 SLURM while it trains, as a preemption would, and must resume from its checkpoint.
+
+The run's model is a gated hub model served by a fake hub on 127.0.0.1 (``tests/fake_hub.py``,
+reached through ``HF_ENDPOINT`` with ``HF_TOKEN``): it must be staged once, by the local rule
+``fetch_model`` on the submit host, and every sbatch job must run with the hub off
+(``HF_HUB_OFFLINE=1``), as each ``nerbench`` command records in ``$NERBENCH_ENV_LOG``.
 """
 
 from __future__ import annotations
@@ -23,18 +28,14 @@ sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 from project_copy import copy_project, dry_run, mini_study, snakemake_popen  # noqa: E402
 from slurm_harness import LocalSlurm, missing_requirements  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_hub import FakeHub  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
-SLURM_RULES = {
-    "to_bio",
-    "corpus_stats",
-    "build_tiny_model",
-    "write_run_spec",
-    "train",
-    "predict",
-    "evaluate",
-}
-LOCAL_RULES = {"aggregate", "table", "figure"}
+SLURM_RULES = {"to_bio", "corpus_stats", "write_run_spec", "train", "predict", "evaluate"}
+LOCAL_RULES = {"aggregate", "table", "figure", "fetch_model", "download"}
+HUB_REPO = "acme/tiny-bert"
 
 
 def _controller_running() -> bool:
@@ -97,9 +98,34 @@ def _release_requeued(job_id: str, timeout_s: float = 60) -> None:
     pytest.fail(f"requeued job {job_id} never became PENDING")
 
 
-def test_workflow_runs_through_slurm_and_survives_a_requeue(cluster, tmp_path):
+@pytest.fixture
+def hub(tmp_path):
+    """A gated tiny BERT on a fake hub (127.0.0.1), as models.tsv row 'hub-bert'."""
+    from nerbench.methods.models import build_tiny_model
+
+    server = FakeHub()
+    server.add_repo(HUB_REPO, build_tiny_model("bert", tmp_path / "tiny-bert"), gated=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_workflow_runs_through_slurm_and_survives_a_requeue(cluster, hub, tmp_path):
     assert cluster.start_seconds < 30
-    project = copy_project(tmp_path / "project", mini_study(epochs=4, save_every=8))
+    study = mini_study(groups={"hub": {"models": ["hub-bert"]}}, epochs=4, save_every=8)
+    project = copy_project(tmp_path / "project", study)
+    sha = hub.repos[HUB_REPO].sha
+    with open(project / "config" / "models.tsv", "a", encoding="utf-8") as f:
+        f.write(
+            f"hub-bert\t{HUB_REPO}\t{sha}\tencoder\ttoken-classification\t64\tfp32\tnone\ttrue\t\n"
+        )
+    env_log = project / "env_log.jsonl"
+    hub_env = {
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_TOKEN": hub.token,
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "NERBENCH_ENV_LOG": str(env_log),
+    }
     started = time.monotonic()
     proc = snakemake_popen(
         project,
@@ -111,6 +137,7 @@ def test_workflow_runs_through_slurm_and_survives_a_requeue(cluster, tmp_path):
         "train:gpu=1",
         "--slurm-init-seconds-before-status-checks",
         "2",
+        extra_env=hub_env,
     )
     try:
         requeued = _requeue_training_once(proc, project)
@@ -127,7 +154,7 @@ def test_workflow_runs_through_slurm_and_survives_a_requeue(cluster, tmp_path):
     for job in jobs:
         by_rule.setdefault(_rule(job), []).append(job)
     assert SLURM_RULES <= set(by_rule), sorted(by_rule)
-    assert not (LOCAL_RULES & set(by_rule)), "aggregate/table/figure should run locally"
+    assert not (LOCAL_RULES & set(by_rule)), "local rules ran as sbatch jobs"
     assert all(j["JobState"] == "COMPLETED" for j in jobs), [
         (j["JobId"], j["JobState"]) for j in jobs
     ]
@@ -144,6 +171,24 @@ def test_workflow_runs_through_slurm_and_survives_a_requeue(cluster, tmp_path):
     (run_dir,) = (project / "results" / "runs").iterdir()
     cost = json.loads((run_dir / "cost.json").read_text())
     assert cost["attempts"] == 2  # resumed from the checkpoint written before the requeue
+    assert cost["model_revision"] == sha
+
+    # the model was staged once, on the submit host, and every sbatch job ran with the hub off
+    staged = project / "resources" / "models" / "acme--tiny-bert" / sha
+    assert (staged / "config.json").is_file()
+    assert len(hub.downloads(HUB_REPO)) == len(hub.repos[HUB_REPO].files), hub.requests
+    records = [json.loads(line) for line in env_log.read_text().splitlines()]
+    (fetch,) = [r for r in records if r["command"] == "fetch-model"]
+    assert fetch["SLURM_JOB_ID"] is None, "fetch-model ran inside an sbatch job"
+    assert all(r["SLURM_JOB_ID"] is None for r in records if r["command"] == "download")
+    in_jobs = [r for r in records if r["SLURM_JOB_ID"]]
+    assert {r["command"] for r in in_jobs} >= {"to-bio", "train", "predict", "evaluate"}
+    assert all(r["HF_HUB_OFFLINE"] == "1" for r in in_jobs), in_jobs
+    assert len({r["SLURM_JOB_ID"] for r in in_jobs}) == len(jobs)  # every sbatch job recorded
+    for f in [*project.rglob("*"), *tmp_path.glob("hf-home/**/*")]:  # the token stays secret
+        if f.is_file() and f.stat().st_size < 50_000_000:
+            assert hub.token.encode() not in f.read_bytes(), f
+    assert hub.token not in out
     assert list((run_dir / "metrics").glob("*.json"))
     assert dry_run(project) == {}, "everything the study asks for was built"
     print(f"SLURM: daemons up in {cluster.start_seconds:.1f} s; workflow {elapsed:.0f} s")

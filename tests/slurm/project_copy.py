@@ -94,10 +94,17 @@ def snakemake(
     )
 
 
-def snakemake_popen(project: Path, *args: str, study: str = "testmini") -> subprocess.Popen:
+def snakemake_popen(
+    project: Path, *args: str, study: str = "testmini", extra_env: dict | None = None
+) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "snakemake", *args, "--config", f"study={study}"]
     return subprocess.Popen(
-        cmd, cwd=project, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=project,
+        env={**env(), **(extra_env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 

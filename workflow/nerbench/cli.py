@@ -9,6 +9,8 @@ clear line and exit with status 1.
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import sys
 
 from nerbench.io import InputError, ResourceError
@@ -19,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "corpus-stats": "nerbench.data.stats:main_corpus_stats",
     "run-spec": "nerbench.plan:main_run_spec",
     "build-tiny-model": "nerbench.methods.models:main_build_tiny_model",
+    "fetch-model": "nerbench.methods.staging:main_fetch_model",
     "hparams": "nerbench.hparams:main_hparams",
     "train": "nerbench.training.loop:main_train",
     "predict": "nerbench.predict:main_predict",
@@ -41,6 +44,23 @@ def _usage() -> str:
     return "usage: python -m nerbench <command> [args]\ncommands: " + ", ".join(sorted(COMMANDS))
 
 
+# Diagnostics: with $NERBENCH_ENV_LOG set, each command appends the settings it started with
+# (one JSON line) to that file -- the SLURM test checks from these that every cluster job ran with
+# the hub off and that downloads and model staging ran on the submit host. Names, never secrets.
+ENV_LOG = "NERBENCH_ENV_LOG"
+ENV_KEYS = ("HF_HUB_OFFLINE", "SLURM_JOB_ID")
+
+
+def _record_environment(command: str) -> None:
+    path = os.environ.get(ENV_LOG)
+    if not path:
+        return
+    record = {"command": command, **{k: os.environ.get(k) for k in ENV_KEYS}}
+    record["HF_TOKEN_set"] = bool(os.environ.get("HF_TOKEN"))
+    with open(path, "a", encoding="utf-8") as f:  # one short line: appends do not interleave
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -50,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"error: unknown command '{command}'\n{_usage()}", file=sys.stderr)
         return 2
+    _record_environment(command)
     module_name, func_name = COMMANDS[command].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     try:

@@ -27,6 +27,10 @@ RAW = "resources/corpora/{dataset}/raw/{filename}"
 BIO = "results/bio/{dataset}/{split}.jsonl"
 BIO_REPORT = "results/bio/{dataset}/{split}.report.json"
 TINY_MODEL = "results/models/tiny-{family}"
+# A hub model staged on the submit host at its pinned revision (model_key: the hub id with '/'
+# spelled '--', as in the Hugging Face cache). Train/predict/embed jobs load it from here offline.
+STAGED_MODEL = "resources/models/{model_key}/{revision}"
+STAGED_MARKER = "staged.json"  # written last into a staged model: what was fetched, at which commit
 AUTOPHRASE_TOOL = "resources/tools/AutoPhrase"
 
 # ----------------------------------------------------------------------------- DBR chain
@@ -77,6 +81,16 @@ def study_path(template: str, study: str, **values: object) -> str:
     """A study-owned path with the study filled in and other wildcards kept (for rules)."""
     keep = {k: "{" + k + "}" for k in ("name", "ext", "dataset", "variant")}
     return template.format(**{**keep, "study": study, **values})
+
+
+def model_key(hub_id: str) -> str:
+    """A hub id as one path component: ``org/name`` -> ``org--name``."""
+    return hub_id.replace("/", "--")
+
+
+def staged_model(hub_id: str, revision: str | None) -> str:
+    """Where ``fetch_model`` stages ``hub_id`` at ``revision`` (unpinned rows: ``main``)."""
+    return fill(STAGED_MODEL, model_key=model_key(hub_id), revision=revision or "main")
 
 
 def pred_meta(pred: str | os.PathLike) -> Path:

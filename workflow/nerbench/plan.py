@@ -15,6 +15,7 @@ from nerbench import defaults, paths
 from nerbench.config import SPLITS, _validate, load_datasets, load_models, load_schema, load_study
 from nerbench.hparams import check_hparams
 from nerbench.io import InputError
+from nerbench.methods.staging import staged_path
 
 # --------------------------------------------------------------------------- runs
 
@@ -329,6 +330,12 @@ class DBRPlan:
         drop = ("threads", "gpus")
         return {k: v for k, v in self.settings["embedder"].items() if k not in drop}
 
+    def embedder_staged_model(self) -> list[str]:
+        """The embedder's staged directory (fetch_model) for a hub source; [] otherwise."""
+        e = self.settings["embedder"]
+        path = staged_path(e["source"], e.get("revision"))
+        return [path] if path else []
+
     def index_spec(self, stage: str) -> dict:
         keys = INDEX_BUILD_KEYS if stage == "build" else INDEX_SEARCH_KEYS
         return {k: self.settings["index"][k] for k in keys}
@@ -461,6 +468,26 @@ class StudyFiles:
         if source.startswith("tiny:"):
             return [paths.fill(paths.TINY_MODEL, family=source.split(":", 1)[1])]
         return []
+
+    def run_staged_model(self, run_id: str) -> list[str]:
+        """The run's hub model staged by fetch_model on the submit host; [] for other sources."""
+        model = self.run_spec(run_id)["model"]
+        path = staged_path(model["source"], model.get("revision"))
+        return [path] if path else []
+
+    def staged_model_spec(self, model_key: str, revision: str) -> dict:
+        """What fetch_model stages at ``resources/models/<model_key>/<revision>``: the first
+        models.tsv row of the study (or dbr.embedder) with that hub id and revision."""
+        wanted = paths.fill(paths.STAGED_MODEL, model_key=model_key, revision=revision)
+        runs = self.plan.runs.values()
+        rows = [(f"models.tsv row '{r['model']['id']}'", r["model"]) for r in runs]
+        rows.append(("dbr.embedder", self.dbr.settings["embedder"]))
+        for row, model in rows:
+            if staged_path(model["source"], model.get("revision")) == wanted:
+                revision = str(model.get("revision") or "").strip() or "main"
+                gated = str(model.get("gated", "")).strip().lower() in ("true", "1", "yes")
+                return {"row": row, "source": model["source"], "revision": revision, "gated": gated}
+        raise InputError(f"no model of study '{self.plan.name}' is staged at '{wanted}'")
 
     def run_resource(self, run_id: str, stage: str, key: str) -> Any:
         """Cluster resources for a run's job: the study's `resources` over the family defaults."""

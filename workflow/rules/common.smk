@@ -13,6 +13,7 @@ from snakemake.utils import min_version, validate
 from nerbench import paths
 from nerbench.config import SPLITS
 from nerbench.data.sources import MIRROR_ENV
+from nerbench.methods.staging import OFFLINE_ENV
 from nerbench.plan import StudyFiles, bio_files, load_plan, report_code
 from nerbench.reporting.plots import FIGURE_NAMES
 from nerbench.reporting.tables import TABLE_NAMES
@@ -43,6 +44,18 @@ def as_json(obj):
 def study_path(template, **values):
     """A path under results/studies/<study>/ (other wildcards kept for the rule)."""
     return FILES.study_path(template, **values)
+
+
+# ----------------------------------------------------------------------------- the hub is off
+# Hub models are staged once on the submit host by the local rule fetch_model (and corpora by the
+# local rule download); every other job loads what is on disk, so a compute node never needs the
+# network. The hub is switched off here, for the whole workflow, rather than in the profile or in
+# each command: this file is parsed by the main Snakemake process (whose environment sbatch and
+# local jobs inherit) and again by Snakemake inside every cluster job, so each job's shell gets
+# HF_HUB_OFFLINE=1 whatever the executor or profile, and no rule's command text changes (Snakemake
+# would rerun finished jobs whose command changed). `nerbench fetch-model` is the one command
+# that switches the hub back on, for itself only.
+os.environ[OFFLINE_ENV] = "1"  # HF_HUB_OFFLINE (nerbench.methods.staging)
 
 
 # ----------------------------------------------------------------------------- corpora
@@ -100,6 +113,19 @@ def run_dbr_files(wildcards):
 
 def run_model_dir(wildcards):
     return FILES.run_model_dir(wildcards.run_id)
+
+
+def run_staged_model(wildcards):
+    """A run's hub model staged by fetch_model (ordering only; see the train rule)."""
+    return [ancient(p) for p in FILES.run_staged_model(wildcards.run_id)]
+
+
+def embedder_staged_model(wildcards):
+    return [ancient(p) for p in DBR.embedder_staged_model()]
+
+
+def staged_model_spec(wildcards):
+    return as_json(FILES.staged_model_spec(wildcards.model_key, wildcards.revision))
 
 
 def run_resource(stage, key):

@@ -5,6 +5,7 @@ rule embed_kb:
     """Embeddings of every KB name (L2-normalized .npy + meta), batched, fp16 on GPU."""
     input:
         kb=paths.KB,
+        staged=embedder_staged_model,  # a hub embedder staged by fetch_model (ordering only)
     output:
         npy=paths.EMBEDDINGS,
         meta=paths.EMBEDDINGS_META,
@@ -63,6 +64,7 @@ rule retrieve:
         kb=DBR.kb_path,
         index=DBR.index_path,
         info=DBR.index_info_path,
+        staged=embedder_staged_model,
     output:
         paths.RETRIEVAL,
     log:

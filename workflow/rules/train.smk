@@ -20,6 +20,9 @@ rule train:
         devel=run_split_files("devel"),
         dbr=run_dbr_files,
         model=run_model_dir,
+        # A hub model staged by fetch_model: only orders the jobs (ancient: a restaged copy
+        # reruns nothing). The package finds it by its path; the command text is unchanged.
+        staged=run_staged_model,
     output:
         model=directory(paths.MODEL),
         train_log=paths.TRAIN_LOG,
@@ -53,6 +56,7 @@ rule predict:
     input:
         model=paths.MODEL,
         test=paths.fill(paths.BIO, dataset="{dataset}", split="test"),
+        staged=run_staged_model,  # the base model of an adapter run
     output:
         conll=paths.PRED,
         cost=paths.INFER_COST,

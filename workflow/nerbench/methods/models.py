@@ -7,8 +7,10 @@ A model row of ``config/models.tsv`` names its weights by ``source``:
 * ``pypkg:<module>`` -- a model shipped inside an installed Python package (``<module>.MODEL_DIR``,
   ``<module>.get_model_path()`` or a ``model/`` folder with ``config.json`` in the package);
 * a local directory (absolute, ``./``/``../``/``~`` relative, or any existing directory);
-* otherwise a Hugging Face hub id, loaded at the pinned ``revision`` with the token from the
-  ``HF_TOKEN`` environment variable (never logged or written anywhere).
+* otherwise a Hugging Face hub id at the pinned ``revision``. The workflow stages it once on the
+  submit host (``fetch_model``, :mod:`.staging`) and every job loads that staged directory with
+  the hub off; without a staged copy (a command run by hand) it is loaded from the hub with the
+  token from the ``HF_TOKEN`` environment variable (never logged or written anywhere).
 
 ``--model-dir`` overrides any source (e.g. a pre-downloaded copy on a cluster without internet).
 """
@@ -16,9 +18,9 @@ A model row of ``config/models.tsv`` names its weights by ``source``:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ import torch
 
 from nerbench.io import InputError, atomic_dir
 from nerbench.methods.base import ModelSource
+from nerbench.methods.staging import HUB_ID_RE, staged_dir
 from nerbench.paths import DEMO_CORPORA
 
 TINY_FAMILIES = ("bert", "llama", "mistral", "qwen2")
@@ -68,12 +71,26 @@ def resolve_model_source(
         return ModelSource(name_or_path=str(package_model_dir(source[6:], model_id)), **common)
     if _looks_local(source):
         return ModelSource(name_or_path=str(_checked_dir(Path(source), model_id)), **common)
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", source):
+    if not HUB_ID_RE.fullmatch(source):
         raise InputError(
             f"model '{model_id}': source '{source}' is neither a directory nor a hub id"
         )
     revision = str(model.get("revision") or "").strip() or None
-    return ModelSource(name_or_path=source, revision=revision, local=False, **common)
+    return staged_source(ModelSource(name_or_path=source, revision=revision, local=False, **common))
+
+
+def staged_source(source: ModelSource) -> ModelSource:
+    """A hub source as its directory staged by ``fetch_model``, if there is one (else unchanged).
+
+    The staged copy keeps the pinned revision (cost.json's ``model_revision``) and is local, so
+    ``from_pretrained`` never asks the hub (jobs run with ``HF_HUB_OFFLINE=1``).
+    """
+    if source.local:
+        return source
+    path = staged_dir(source.name_or_path, source.revision)
+    if path is None:
+        return source
+    return dataclasses.replace(source, name_or_path=str(path), local=True)
 
 
 def _looks_local(source: str) -> bool:
@@ -149,6 +166,7 @@ def load_error(what: str, source: ModelSource, error: BaseException) -> InputErr
 
 def load_pretrained(loader: Any, source: ModelSource, **kwargs: Any) -> Any:
     """``loader.from_pretrained(source)``; a load failure becomes an InputError naming the model."""
+    source = staged_source(source)  # e.g. the base model of a run trained before staging
     try:
         return loader.from_pretrained(source.name_or_path, **pretrained_kwargs(source), **kwargs)
     except OSError as e:

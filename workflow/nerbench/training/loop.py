@@ -404,7 +404,8 @@ class Trainer:
             "best_dev_f1": state.best_f1 if loaded_best else None,
             "train_features": len(self.features),
             "attempts": state.attempts,
-            "model_revision": loaded_revision(self.bundle.model),
+            # a staged hub model is a local directory: its revision is the pinned one
+            "model_revision": loaded_revision(self.bundle.model) or self.job.source.revision,
         }
 
 
