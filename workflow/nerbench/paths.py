@@ -47,14 +47,26 @@ DBR_STATS = "results/dbr/{dataset}/{variant}.stats.json"
 
 # ----------------------------------------------------------------------------- runs
 RUN_DIR = "results/runs/{run_id}"
-RUN_SPEC = RUN_DIR + "/run.json"
-MODEL = RUN_DIR + "/model"
-TRAIN_LOG = RUN_DIR + "/train_log.jsonl"
-TRAIN_COST = RUN_DIR + "/cost.json"
-PRED = RUN_DIR + "/pred/{dataset}.conll"
-INFER_COST = RUN_DIR + "/pred/{dataset}.infer_cost.json"
+# Names inside a run folder: the stage commands get the folder and build these with run_file().
+IN_RUN = {
+    "spec": "run.json",
+    "model": "model",
+    "train_log": "train_log.jsonl",
+    "cost": "cost.json",
+    "checkpoints": "checkpoints",
+    "lock": "train.lock",
+    "pred": "pred/{dataset}.conll",
+    "infer_cost": "pred/{dataset}.infer_cost.json",
+    "metrics": "metrics/{dataset}.json",
+}
+RUN_SPEC = f"{RUN_DIR}/{IN_RUN['spec']}"
+MODEL = f"{RUN_DIR}/{IN_RUN['model']}"
+TRAIN_LOG = f"{RUN_DIR}/{IN_RUN['train_log']}"
+TRAIN_COST = f"{RUN_DIR}/{IN_RUN['cost']}"
+PRED = f"{RUN_DIR}/{IN_RUN['pred']}"
+INFER_COST = f"{RUN_DIR}/{IN_RUN['infer_cost']}"
 PRED_META = PRED + ".meta.json"
-METRICS = RUN_DIR + "/metrics/{dataset}.json"
+METRICS = f"{RUN_DIR}/{IN_RUN['metrics']}"
 TRAIN_BENCHMARK = RUN_DIR + "/benchmarks/train.tsv"
 PREDICT_BENCHMARK = RUN_DIR + "/benchmarks/predict_{dataset}.tsv"
 
@@ -91,6 +103,11 @@ def model_key(hub_id: str) -> str:
 def staged_model(hub_id: str, revision: str | None) -> str:
     """Where ``fetch_model`` stages ``hub_id`` at ``revision`` (unpinned rows: ``main``)."""
     return fill(STAGED_MODEL, model_key=model_key(hub_id), revision=revision or "main")
+
+
+def run_file(run_dir: str | os.PathLike, name: str, **values: object) -> Path:
+    """A file of a run folder by its role in ``IN_RUN`` (``"cost"`` -> ``<run_dir>/cost.json``)."""
+    return Path(run_dir) / IN_RUN[name].format(**values)
 
 
 def pred_meta(pred: str | os.PathLike) -> Path:

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from nerbench import defaults
+from nerbench import defaults, paths
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, write_json, write_text
 from nerbench.methods.base import Bundle, Example, ForwardTimer, Method, TagPrediction, load_trained
@@ -50,7 +50,7 @@ def load_run_model(
     """Load ``<run_dir>/model``; returns the method, the bundle and ``method.json``."""
     from nerbench.methods.base import read_method_file
 
-    model_dir = Path(run_dir) / "model"
+    model_dir = paths.run_file(run_dir, "model")
     if not model_dir.is_dir():
         raise InputError("run has no trained model (model/ missing)", run_dir)
     info = read_method_file(model_dir)

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nerbench import paths
 from nerbench.io import InputError, json_option, read_json, write_text
 
 MODES = ("strict", "default", "relaxed")
@@ -132,12 +133,12 @@ def run_dir_of(metrics_path: Path) -> Path:
 def infer_cost_path(run_dir: Path, dataset: str) -> Path:
     """Inference cost of one evaluation dataset (``pred/<ds>.infer_cost.json`` or a folder form)."""
     for cand in (
-        run_dir / "pred" / f"{dataset}.infer_cost.json",
-        run_dir / "pred" / dataset / "infer_cost.json",
+        paths.run_file(run_dir, "infer_cost", dataset=dataset),
+        run_dir / "pred" / dataset / "infer_cost.json",  # an older folder form, still read
     ):
         if cand.is_file():
             return cand
-    return run_dir / "pred" / f"{dataset}.infer_cost.json"
+    return paths.run_file(run_dir, "infer_cost", dataset=dataset)
 
 
 def _score_cells(metrics: Mapping[str, Any], path: Path) -> dict[str, Any]:
@@ -200,7 +201,7 @@ def aggregate_row(metrics_path: Path, groups: Mapping[str, str] | None) -> dict[
             raise InputError(f"missing key '{key}'", metrics_path)
     run_id, dataset = metrics["run_id"], metrics["dataset"]
     run_dir = run_dir_of(metrics_path)
-    run_json = run_dir / "run.json"
+    run_json = paths.run_file(run_dir, "spec")
     if not run_json.is_file():
         raise InputError(
             f"run.json of run '{run_id}' not found (expected beside metrics/)", run_json

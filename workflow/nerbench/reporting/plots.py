@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nerbench import paths
 from nerbench.io import InputError, atomic_path, read_jsonl
 from nerbench.reporting.compare import match_system
 from nerbench.reporting.tables import add_systems, dbr_ablation_rows, summarize, to_percent
@@ -359,7 +360,7 @@ def cost_f1(df, plt):
 
 
 def _dev_curve(run_dir: Path) -> list[tuple[float, float]]:
-    path = run_dir / "train_log.jsonl"
+    path = paths.run_file(run_dir, "train_log")
     if not path.is_file():
         return []
     points = {}

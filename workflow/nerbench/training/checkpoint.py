@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from nerbench import paths
 from nerbench.io import (
     ResourceError,
     atomic_dir,
@@ -93,10 +94,10 @@ class RunPaths:
     fingerprint: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.model = self.out_dir / "model"
-        self.log = self.out_dir / "train_log.jsonl"
-        self.cost = self.out_dir / "cost.json"
-        self.ckpt = self.out_dir / "checkpoints"
+        self.model = paths.run_file(self.out_dir, "model")
+        self.log = paths.run_file(self.out_dir, "train_log")
+        self.cost = paths.run_file(self.out_dir, "cost")
+        self.ckpt = paths.run_file(self.out_dir, "checkpoints")
         self.live_log = self.ckpt / "live_log.jsonl"
         self.fingerprint = self.ckpt / FINGERPRINT
 

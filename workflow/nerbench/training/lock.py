@@ -35,11 +35,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from nerbench import paths
 from nerbench.io import ResourceError, fsync_dir
 
 log = logging.getLogger("nerbench.training.lock")
 
-LOCK_NAME = "train.lock"
+LOCK_NAME = paths.IN_RUN["lock"]
 HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0
 _ATTEMPTS = 8
