@@ -666,6 +666,28 @@ def test_every_table_cli_writes_three_files(tmp_path, vaner_tsv):
     assert set(TABLE_NAMES) >= set(REFERENCE_FILES)
 
 
+def test_integer_hyperparameters_print_as_integers(tmp_path):
+    """A hyperparameter only some runs set is a float column in pandas: still 32, not 32.0."""
+    tsv = study_tsv(tmp_path, demo_study)
+    out = tmp_path / "tables" / "metrics"
+    assert main_tables(["--metrics", str(tsv), "--which", "metrics", "--out-prefix", str(out)]) == 0
+    md = out.with_suffix(".md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| Group"))
+    assert "eval_limit" in header and "train_limit" in header
+    row = next(line for line in md.splitlines() if line.startswith("| labeler"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert "32" in cells and "64" in cells
+    for text in (md, out.with_suffix(".tsv").read_text(), out.with_suffix(".tex").read_text()):
+        assert "32.0" not in text and "64.0" not in text and "nan" not in text.lower()
+    tsv_rows = pd.read_csv(out.with_suffix(".tsv"), sep="\t", dtype=str).fillna("")
+    assert set(tsv_rows["hp_eval_limit"]) == {"", "32"}
+    from nerbench.reporting.render import fmt_value
+
+    assert [fmt_value(v) for v in (32.0, 2e-4, 1e-5, "dataset", float("nan"), "", None)] == [
+        "32", "0.0002", "1e-05", "dataset", "–", "–", "–",
+    ]  # fmt: skip
+
+
 # --------------------------------------------------------------------------- figures
 
 

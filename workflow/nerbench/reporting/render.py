@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,37 @@ def fmt(mean: Any, sd: Any = None, digits: int = 2, signed: bool = False) -> str
     if _finite(sd):
         text += f" ± {float(sd):.{digits}f}"
     return text
+
+
+def fmt_value(value: Any) -> str:
+    """A plain cell (a hyperparameter, a count): integers without a decimal point even when
+    pandas stored them as floats (``32.0`` -> ``32``), other numbers short (``0.0002``,
+    ``1e-05``), an en dash when missing, text unchanged."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return DASH
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        if math.isnan(v):
+            return DASH
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:g}"
+    return str(value)
+
+
+def _integers_as_integers(df):
+    """Whole floats in mixed (object) columns as ints, so the TSV says ``32``, not ``32.0``
+    (float columns are written with ``%.6g``, which already does)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = [
+                int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 1e15 else v
+                for v in out[col]
+            ]
+    return out
 
 
 # --------------------------------------------------------------------------- table model
@@ -154,7 +186,9 @@ def render_latex(table: Table) -> str:
 def write_table(table: Table, out_prefix: str | Path) -> list[Path]:
     """Write ``<prefix>.tsv``, ``.md`` and ``.tex`` (each atomically, all rendered first)."""
     texts = {
-        ".tsv": table.data.to_csv(sep="\t", index=False, na_rep="", float_format="%.6g"),
+        ".tsv": _integers_as_integers(table.data).to_csv(
+            sep="\t", index=False, na_rep="", float_format="%.6g"
+        ),
         ".md": render_markdown(table),
         ".tex": render_latex(table),
     }

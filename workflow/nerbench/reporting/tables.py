@@ -30,7 +30,7 @@ from nerbench.reporting.compare import (
     match_system,
     ordered_datasets,
 )
-from nerbench.reporting.render import Table, _finite, fmt, rank_marks, write_table
+from nerbench.reporting.render import Table, _finite, fmt, fmt_value, rank_marks, write_table
 
 TABLE_NAMES = (
     "metrics",
@@ -544,7 +544,7 @@ def metrics_table(df) -> Table:
             "Method": summary["method"],
             "Train": summary["train_datasets"],
             **({"DBR": summary["dbr"]} if summary["dbr"].nunique() > 1 else {}),
-            **{h[len("hp_") :]: summary[h].astype(str) for h in hps},
+            **{h[len("hp_") :]: [fmt_value(v) for v in summary[h]] for h in hps},
             "Dataset": summary["dataset"],
             "Seeds": summary["n_seeds"].astype(str),
         }
