@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -883,7 +884,7 @@ PLAN = SimpleNamespace(
     run_groups=json.load(open("groups.json")),
     runs={{}},
     datasets={{}},
-    study={{"outputs": {{"tables": ["metrics", "vaner_table1"], "figures": ["f1_by_length"]}}}},
+    study={{"outputs": {outputs}}},
 )
 
 
@@ -910,31 +911,38 @@ rule all:
 """
 
 
-@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
-@pytest.mark.slow
-def test_report_rules_and_html_report(tmp_path):
-    """The report rules run under Snakemake and `--report` holds every table and figure."""
-    files, groups = vaner_study(tmp_path)
-    (tmp_path / "groups.json").write_text(json.dumps(groups))
+def report_project(root: Path, study, outputs: dict):
+    """A project in ``root`` with ``study``'s runs, the real report rules and a Snakefile standing
+    in for common.smk; returns a function running Snakemake there."""
+    files, groups = study(root)
+    (root / "groups.json").write_text(json.dumps(groups))
     for sub in ("workflow/nerbench", "workflow/report", "config/reference", "envs"):
-        shutil.copytree(REPO / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "workflow/rules").mkdir()
-    shutil.copy(REPO / "workflow/rules/report.smk", tmp_path / "workflow/rules/report.smk")
-    (tmp_path / "Snakefile").write_text(
+        shutil.copytree(REPO / sub, root / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "workflow/rules").mkdir()
+    shutil.copy(REPO / "workflow/rules/report.smk", root / "workflow/rules/report.smk")
+    (root / "Snakefile").write_text(
         "from pathlib import Path\n"
         + textwrap.dedent(SNAKEFILE).format(
-            report_smk="workflow/rules/report.smk",
+            report_smk="workflow/rules/report.smk", outputs=repr(outputs)
         )
     )
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "workflow")}
-    run = lambda *a: subprocess.run(  # noqa: E731
+    env = {**os.environ, "PYTHONPATH": str(root / "workflow")}
+    return lambda *a: subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", *a],
-        cwd=tmp_path,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+@pytest.mark.slow
+def test_report_rules_and_html_report(tmp_path):
+    """The report rules run under Snakemake and `--report` holds every table and figure."""
+    outputs = {"tables": ["metrics", "vaner_table1"], "figures": ["f1_by_length"]}
+    run = report_project(tmp_path, vaner_study, outputs)
     res = run()
     assert res.returncode == 0, res.stderr[-3000:]
     for path in (
@@ -948,7 +956,7 @@ def test_report_rules_and_html_report(tmp_path):
     res = run("--report", "results/report.html")
     assert res.returncode == 0, res.stderr[-3000:]
     html = (tmp_path / "results/report.html").read_text(errors="replace")
-    for name in ("vaner_table1.tsv", "metrics.tsv", "f1_by_length.png"):
+    for name in ("vaner_table1.html", "metrics.tsv", "f1_by_length.png"):
         assert name in html, name
     assert "VANER Table 1" in html  # the per-table caption was rendered
     # Editing plot code reruns the figure rules only (Snakemake 9 compares checksums, so a
@@ -958,3 +966,93 @@ def test_report_rules_and_html_report(tmp_path):
     res = run("-n", "--quiet", "rules")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "figure" in res.stdout and "table" not in res.stdout and "aggregate" not in res.stdout
+
+
+# --------------------------------------------------------------------------- report in a browser
+
+
+def _chromium() -> str | None:
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    return next((path for path in map(shutil.which, names) if path), None)
+
+
+# Snakemake's report is a one-page app; a copy of it opens one result the way a click does.
+OPEN_RESULT = (
+    "const p = Object.keys(results).find(k => k.endsWith('{name}'));"
+    "app.setView({{content: '{kind}', contentPath: results[p].data_uri, resultPath: p,"
+    " navbarMode: 'resultinfo'}});"
+)
+
+
+def _report_view(report: Path, out: Path, js: str) -> Path:
+    html = report.read_text(encoding="utf-8")
+    inject = f"<script>addEventListener('load', () => setTimeout(() => {{{js}}}, 300));</script>"
+    end = html.rfind("</body>")
+    out.write_text(html[:end] + inject + html[end:], encoding="utf-8")
+    return out
+
+
+def _headless(page: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    cmd += ["--virtual-time-budget=10000", "--enable-logging=stderr", "--v=0", *args]
+    return subprocess.run(
+        [*cmd, page.as_uri()], capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def _screenshot(page: Path, png: Path):
+    from matplotlib.image import imread
+
+    res = _headless(page, "--window-size=1280,800", f"--screenshot={png}")
+    assert png.is_file(), res.stderr[-3000:]
+    assert "Uncaught" not in res.stderr, res.stderr[-3000:]  # no script error in the page
+    return imread(png)[..., :3]
+
+
+def _visible_text(dom: str) -> str:
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+
+
+def _pixels(img, hex_colour: str) -> int:
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    return int(np.all(np.abs(img - to_rgb(hex_colour)) < 0.06, axis=-1).sum())
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+@pytest.mark.skipif(_chromium() is None, reason="no chromium (Debian: apt-get install chromium)")
+@pytest.mark.slow
+def test_html_report_in_headless_chromium(tmp_path):
+    """Screenshots of the real report: a figure and a table are drawn, captions read well."""
+    outputs = {"tables": ["metrics"], "figures": ["cost_f1", "f1_by_length"]}
+    run = report_project(tmp_path, demo_study, outputs)
+    for args in ((), ("--report", "report.html")):
+        res = run(*args)
+        assert res.returncode == 0, res.stderr[-3000:]
+    report = tmp_path / "report.html"
+    landing = _visible_text(_headless(report, "--dump-dom").stdout)
+    assert "Figures" in landing and "Tables" in landing
+
+    page = _report_view(
+        report, tmp_path / "figure.html", OPEN_RESULT.format(name="cost_f1.png", kind="img")
+    )
+    img = _screenshot(page, tmp_path / "figure.png")
+    assert img.shape[:2] == (800, 1280)
+    assert _pixels(img, OKABE_ITO[0]) > 50  # the DBR run's point and its timing error bar
+    assert _pixels(img, OKABE_ITO[4]) > 20  # the ring of a spread over 20 %
+    info = _visible_text(_headless(page, "--dump-dom").stdout)
+    assert "Description Cost against accuracy" in info and "slowest pass" in info
+    assert "\\n" not in info  # the caption, also listed as a job parameter, is one line
+
+    page = _report_view(
+        report, tmp_path / "table.html", OPEN_RESULT.format(name="metrics.html", kind="html")
+    )
+    img = _screenshot(page, tmp_path / "table.png")
+    content = img[:, int(0.55 * img.shape[1]) :]  # right of the navigation panel
+    assert (content.mean(axis=-1) < 0.35).sum() > 2000  # the table's text is drawn
+    table = tmp_path / "results/studies/teststudy/tables/metrics.html"
+    text = _visible_text(_headless(table, "--dump-dom").stdout)
+    assert "Strict F1" in text and "tiny-llama" in text and " 32 " in text
+    assert "32.0" not in text and "nan" not in text.lower()

@@ -63,7 +63,7 @@ FIGURE = STUDY_DIR + "/figures/{name}.{ext}"
 REPORT = STUDY_DIR + "/report.html"
 DBR_FIGURES = {"fig3": "vaner_fig3_dbr_entities", "fig4": "vaner_fig4_dbr_length"}
 
-TABLE_EXTS = ("tsv", "md", "tex")
+TABLE_EXTS = ("tsv", "md", "tex", "html")
 FIGURE_EXTS = ("png", "pdf")
 
 
