@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import torch
@@ -139,19 +140,13 @@ class TimedPredictions:
 
     @property
     def forward_median_s(self) -> float:
-        return _median(self.forward_s)
+        return median(self.forward_s)
 
     @property
     def spread(self) -> float:
         """``(max - min) / median`` of the forward times (0 for one pass or no time)."""
-        median = self.forward_median_s
-        return (max(self.forward_s) - min(self.forward_s)) / median if median > 0 else 0.0
-
-
-def _median(values: Sequence[float]) -> float:
-    v = sorted(values)
-    n = len(v)
-    return 0.0 if n == 0 else (v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2)
+        mid = self.forward_median_s
+        return (max(self.forward_s) - min(self.forward_s)) / mid if mid > 0 else 0.0
 
 
 def predict_examples(
@@ -213,8 +208,8 @@ def infer_cost(
     """Content of ``infer_cost.json``; rates use the median forward-pass time only."""
     n_sent = len(examples)
     n_tok = sum(len(ex.tokens) for ex in examples)
-    median = timing.forward_median_s
-    fwd = max(median, 1e-9)
+    mid = timing.forward_median_s
+    fwd = max(mid, 1e-9)
     gpu_mb = None
     if bundle.device.type == "cuda":
         gpu_mb = round(torch.cuda.max_memory_allocated(bundle.device) / 2**20, 1)
@@ -222,13 +217,13 @@ def infer_cost(
     return {
         "sentences": n_sent,
         "tokens": n_tok,
-        "forward_time_s": round(median, 4),  # median over the timed repeats
+        "forward_time_s": round(mid, 4),  # median over the timed repeats
         "forward_time_repeats_s": [round(t, 4) for t in timing.forward_s],
         "forward_time_spread": round(timing.spread, 4),
         "timing_repeats": len(timing.forward_s),
         "timing_noisy": timing.spread > defaults.COST_NOISY_SPREAD,
         "forward_calls": timing.forward_calls,
-        "total_time_s": round(_median(timing.total_s), 4),
+        "total_time_s": round(median(timing.total_s), 4),
         "sentences_per_s": round(n_sent / fwd, 2),
         "tokens_per_s": round(n_tok / fwd, 2),
         "peak_memory_mb": gpu_mb if gpu_mb is not None else cpu_mb,

@@ -140,11 +140,12 @@ def series_labels(df) -> tuple[dict[str, str], str]:
     for sys_, _, _, _, group in facts:
         if counts[labels[sys_]] > 1 and group:
             labels[sys_] = f"{group}: {labels[sys_]}"
+    if not facts:
+        return labels, ""
     shared = [
         p for p, varies in ((facts[0][2], vary_method), (facts[0][3], vary_dbr)) if not varies
     ]
-    title = ", ".join(shared) if facts else ""
-    return labels, (f"all: {title}" if title else "")
+    return labels, ("all: " + ", ".join(shared) if shared else "")
 
 
 def add_legend(target, axes, title: str = "", **kwargs):
