@@ -197,6 +197,53 @@ def test_predict_cli_writes_conll_and_cost(disease_biased_run, tmp_path):
     assert cost["forward_time_s"] <= cost["total_time_s"]
     assert cost["peak_memory_mb"] > 0 and cost["device"].startswith("cpu")
     assert cost["types_predicted"] == ["Disease"]  # the set's types (gold tags) the model knows
+    # timed over repeats (median and spread), with the job's threads and the machine's load
+    repeats = cost["forward_time_repeats_s"]
+    assert cost["timing_repeats"] == len(repeats) == 3 and all(t > 0 for t in repeats)
+    assert cost["forward_time_s"] == pytest.approx(sorted(repeats)[1], abs=1e-4)
+    spread = (max(repeats) - min(repeats)) / sorted(repeats)[1]
+    assert cost["forward_time_spread"] == pytest.approx(spread, abs=1e-3)
+    assert cost["timing_noisy"] == (cost["forward_time_spread"] > 0.2)
+    assert cost["threads"] == torch.get_num_threads() and cost["cpu_count"] >= 1
+    assert cost["load_avg_1m_start"] >= 0 and cost["load_avg_1m_end"] >= 0
+    assert cost["other_cpus"] >= 0 and isinstance(cost["machine_busy"], bool)
+
+
+class _TimedFake:
+    """A method whose forward passes take set times; each pass tags with its pass number."""
+
+    def __init__(self, forward_s: list[float]):
+        self.forward_s, self.calls = list(forward_s), []
+
+    def predict(self, bundle, examples, *, batch_size, stride, timer=None, allowed_types=None):
+        self.calls.append(len(examples))
+        if timer is not None:
+            timer.seconds += self.forward_s.pop(0)
+            timer.calls += 1
+        tag = f"B-T{len(self.calls)}"
+        return [TagPrediction([tag] * len(ex.tokens), [1.0] * len(ex.tokens)) for ex in examples]
+
+
+def test_inference_cost_records_repeats_median_and_spread():
+    """Warm-up batch, then three timed passes; tags from one pass; median, spread, noisy flag."""
+    from types import SimpleNamespace
+
+    from nerbench.predict import infer_cost, predict_examples
+
+    bundle = SimpleNamespace(device=torch.device("cpu"), extra={}, method="fake", max_length=16)
+    examples = [Example(f"d/{i}", ["a", "b"]) for i in range(5)]
+    fake = _TimedFake([0.6, 7.2, 0.5])  # the issue's 0.60 s vs 7.2 s on a shared node
+    timing = predict_examples(fake, bundle, examples, 2, 4, None, repeats=3)
+    assert fake.calls == [2, 5, 5, 5]  # one warm-up batch, then three full passes
+    assert [p.tags for p in timing.predictions] == [["B-T2"] * 2] * 5  # the first timed pass
+    cost = infer_cost(examples, timing, bundle, 2, {})
+    assert cost["forward_time_repeats_s"] == [0.6, 7.2, 0.5] and cost["timing_repeats"] == 3
+    assert cost["forward_time_s"] == 0.6  # median
+    assert cost["sentences_per_s"] == pytest.approx(5 / 0.6, abs=0.01)
+    assert cost["forward_time_spread"] == pytest.approx((7.2 - 0.5) / 0.6, abs=1e-3)
+    assert cost["timing_noisy"] is True
+    quiet = predict_examples(_TimedFake([1.0, 1.05, 0.98]), bundle, examples, 2, 4, None)
+    assert infer_cost(examples, quiet, bundle, 2, {})["timing_noisy"] is False
 
 
 def test_predict_restricts_to_the_test_sets_types(disease_biased_run, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from nerbench.reporting.plots import (
     build_figure,
     main_figures,
     pareto_front,
+    pyplot,
 )
 from nerbench.reporting.render import render_latex, render_markdown
 from nerbench.reporting.tables import (
@@ -71,7 +73,9 @@ def write_run(
     rss: float = 900.0,
     gpu: float = 0.0,
     sent_per_s: float = 200.0,
+    forward_repeats: tuple[float, ...] | None = None,
     dev_curve: tuple[float, ...] = (0.2, 0.5, 0.6),
+    extra_hparams: dict | None = None,
 ) -> list[Path]:
     """One run directory in the producers' formats; returns its metrics files."""
     run_dir = root / "results" / "runs" / run_id
@@ -92,7 +96,7 @@ def write_run(
         "method": method,
         "train_datasets": list(train),
         "dataset_types": {d: list(types) for d in train},
-        "hparams": {"learning_rate": lr, "batch_size": bs, "epochs": 2},
+        "hparams": {"learning_rate": lr, "batch_size": bs, "epochs": 2, **(extra_hparams or {})},
         "seed": seed,
         "dbr": dbr,
     }
@@ -123,6 +127,19 @@ def write_run(
             "batch_size": 32,
             "device": "cpu",
         }
+        if forward_repeats:  # as predict writes it: median of the repeats, rates from the median
+            median = sorted(forward_repeats)[len(forward_repeats) // 2]
+            infer |= {
+                "sentences_per_s": 50 / median,
+                "tokens_per_s": 1200 / median,
+                "forward_time_s": median,
+                "forward_time_repeats_s": list(forward_repeats),
+                "forward_time_spread": (max(forward_repeats) - min(forward_repeats)) / median,
+                "timing_repeats": len(forward_repeats),
+                "threads": 2,
+                "load_avg_1m_end": 11.5,
+                "other_cpus": 1.4,
+            }
         (run_dir / "pred" / f"{ds}.infer_cost.json").write_text(json.dumps(infer))
         micro = _prf(pk, rk, 100)
         metrics = {
@@ -202,6 +219,50 @@ def vaner_study(root: Path) -> tuple[list[Path], dict[str, str]]:
                 r=0.83 + shift,
             )
             groups[rid] = "biobert"
+    return files, groups
+
+
+def demo_study(root: Path) -> tuple[list[Path], dict[str, str]]:
+    """Shaped like config/studies/demo.yaml: two encoders on each dataset, a DBR run of one of
+    them on NCBI-disease only (its own group), a labeler; one run timed on a busy machine."""
+    datasets = ("NCBI-disease-demo", "BC5CDR-chem-demo", "s800-demo")
+    files, groups = [], {}
+    for model, p, repeats in (
+        ("minilm-l6", 0.80, (0.45, 0.47, 0.46)),
+        ("tiny-bert", 0.30, (0.05, 0.06, 0.05)),
+    ):
+        for ds in datasets:
+            rid = f"{model}__{ds}"
+            files += write_run(
+                root, rid, model=model, train=(ds,), p=p, r=p, forward_repeats=repeats
+            )
+            groups[rid] = "encoders"
+    files += write_run(
+        root,
+        "minilm-l6__dbr",
+        model="minilm-l6",
+        train=("NCBI-disease-demo",),
+        dbr="dbr",
+        p=0.82,
+        r=0.82,
+        wall=300.0,
+        forward_repeats=(0.60, 7.2, 0.62),  # the issue's shared-node swing
+    )
+    groups["minilm-l6__dbr"] = "dbr"
+    files += write_run(
+        root,
+        "tiny-llama__labeler",
+        model="tiny-llama",
+        family="decoder",
+        method="labeler",
+        train=("NCBI-disease-demo",),
+        p=0.05,
+        r=0.10,
+        wall=60.0,
+        forward_repeats=(1.2, 1.3, 1.25),
+        extra_hparams={"train_limit": 64, "eval_limit": 32, "instruction": "dataset"},
+    )
+    groups["tiny-llama__labeler"] = "labeler"
     return files, groups
 
 
@@ -308,6 +369,16 @@ def llm_study(root: Path) -> tuple[list[Path], dict[str, str]]:
     return files, groups
 
 
+def study_tsv(root: Path, study) -> Path:
+    """Aggregate one of the study builders above into ``root/metrics.tsv``."""
+    files, groups = study(root)
+    out = root / "metrics.tsv"
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    return out
+
+
 @pytest.fixture
 def vaner_tsv(tmp_path) -> Path:
     files, groups = vaner_study(tmp_path)
@@ -353,6 +424,28 @@ def test_aggregate_reads_cost_files_defensively(tmp_path, capsys):
     assert df.iloc[0].train_wall_s == 5 and df.iloc[0].peak_rss_mb == 7
     assert pd.isna(df.iloc[0].infer_sent_per_s)
     assert "inference cost not found" in capsys.readouterr().err
+
+
+def test_aggregate_reads_timing_repeats_and_conditions(tmp_path):
+    df = load_metrics_table(study_tsv(tmp_path, demo_study)).set_index("run_id")
+    row = df.loc["minilm-l6__dbr"]
+    assert row.infer_wall_s == 0.62 and row.infer_timing_repeats == 3  # the median repeat
+    assert (row.infer_forward_min_s, row.infer_forward_max_s) == (0.6, 7.2)
+    assert row.infer_forward_spread == pytest.approx((7.2 - 0.6) / 0.62, abs=1e-3)  # TSV: %.6g
+    assert row.infer_threads == 2 and row.infer_load_avg_1m == 11.5 and row.infer_other_cpus == 1.4
+    # a file with repeats but no spread: the spread is computed; without repeats: empty cells
+    path = tmp_path / "results/runs/minilm-l6__dbr/pred/NCBI-disease-demo.infer_cost.json"
+    cost = json.loads(path.read_text())
+    del cost["forward_time_spread"]
+    path.write_text(json.dumps(cost))
+    files = sorted((tmp_path / "results/runs/minilm-l6__dbr/metrics").glob("*.json"))
+    again = aggregate(files, None).iloc[0]
+    assert again.infer_forward_spread == pytest.approx((7.2 - 0.6) / 0.62)
+    old = {k: cost[k] for k in ("sentences_per_s", "forward_time_s", "batch_size")}
+    path.write_text(json.dumps(old))
+    again = aggregate(files, None).iloc[0]
+    assert again.infer_wall_s == 0.62 and again.infer_sent_per_s == cost["sentences_per_s"]
+    assert pd.isna(again.infer_forward_spread) and pd.isna(again.infer_forward_max_s)
 
 
 def test_aggregate_errors_name_the_file(tmp_path):
@@ -628,6 +721,28 @@ def test_every_table_cli_writes_three_files(tmp_path, vaner_tsv):
     assert set(TABLE_NAMES) >= set(REFERENCE_FILES)
 
 
+def test_integer_hyperparameters_print_as_integers(tmp_path):
+    """A hyperparameter only some runs set is a float column in pandas: still 32, not 32.0."""
+    tsv = study_tsv(tmp_path, demo_study)
+    out = tmp_path / "tables" / "metrics"
+    assert main_tables(["--metrics", str(tsv), "--which", "metrics", "--out-prefix", str(out)]) == 0
+    md = out.with_suffix(".md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| Group"))
+    assert "eval_limit" in header and "train_limit" in header
+    row = next(line for line in md.splitlines() if line.startswith("| labeler"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert "32" in cells and "64" in cells
+    for text in (md, out.with_suffix(".tsv").read_text(), out.with_suffix(".tex").read_text()):
+        assert "32.0" not in text and "64.0" not in text and "nan" not in text.lower()
+    tsv_rows = pd.read_csv(out.with_suffix(".tsv"), sep="\t", dtype=str).fillna("")
+    assert set(tsv_rows["hp_eval_limit"]) == {"", "32"}
+    from nerbench.reporting.render import fmt_value
+
+    assert [fmt_value(v) for v in (32.0, 2e-4, 1e-5, "dataset", float("nan"), "", None)] == [
+        "32", "0.0002", "1e-05", "dataset", "–", "–", "–",
+    ]  # fmt: skip
+
+
 # --------------------------------------------------------------------------- figures
 
 
@@ -668,6 +783,142 @@ def test_training_curves_reads_train_logs(vaner_tsv):
     assert max(max(ln.get_ydata()) for ln in lines) == pytest.approx(72.0)
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    pyplot().close("all")
+
+
+def _artist_colour(artist) -> str:
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
+
+    if isinstance(artist, Line2D):
+        return to_hex(artist.get_color())
+    if isinstance(artist, Collection):  # scatter: the face, or the edge of a ring
+        face = artist.get_facecolor()
+        return to_hex(face[0] if len(face) else artist.get_edgecolor()[0])
+    return to_hex(artist.get_facecolor())  # a bar
+
+
+def plotted_series(fig) -> list[tuple[str, str]]:
+    """(label, colour) of every data series drawn in ``fig``: each bar of a bar series, each
+    line and each scatter; error bars (part of a container) and images are not series."""
+    from matplotlib.container import BarContainer
+
+    series = []
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            continue
+        in_containers = {id(a) for c in ax.containers for a in c.get_children()}
+        for c in ax.containers:
+            if isinstance(c, BarContainer):
+                series += [(c.get_label(), _artist_colour(bar)) for bar in c.patches]
+        for artist in [*ax.lines, *ax.collections]:
+            if id(artist) not in in_containers:
+                series.append((artist.get_label(), _artist_colour(artist)))
+    return series
+
+
+def legend_texts(fig) -> set[str]:
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+    return {t.get_text() for leg in legends if leg is not None for t in leg.get_texts()}
+
+
+FIGURE_STUDIES = [
+    ("grid_heatmaps", grid_study),
+    ("grid_pairs", grid_study),
+    ("memory_time", grid_study),
+    ("memory_time", demo_study),
+    ("f1_by_length", demo_study),
+    ("f1_by_length", vaner_study),
+    ("f1_by_length", llm_study),
+    ("cost_f1", demo_study),
+    ("cost_f1", llm_study),
+    ("training_curves", demo_study),
+    ("training_curves", vaner_study),
+    ("training_curves", grid_study),  # several runs of a system in one panel
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "study"), FIGURE_STUDIES, ids=[f"{n}-{s.__name__}" for n, s in FIGURE_STUDIES]
+)
+def test_every_plotted_series_has_a_legend_entry(tmp_path, name, study):
+    """Read back from the figure: every bar, line and scatter carries a label that its legend
+    shows, one colour per label, and the legend shows nothing that is not drawn."""
+    fig = build_figure(name, load_metrics_table(study_tsv(tmp_path, study)))
+    series = plotted_series(fig)
+    unlabelled = [c for label, c in series if not label or label.startswith("_")]
+    assert not unlabelled, f"{len(unlabelled)} series without a label"
+    labels = {label for label, _ in series}
+    assert labels == legend_texts(fig)
+    colours: dict[str, set] = {}
+    for label, c in series:
+        colours.setdefault(label, set()).add(c)
+    assert all(len(c) == 1 for c in colours.values()), colours
+    if name == "grid_heatmaps":
+        assert not series and fig.axes[-1].get_ylabel() == "score (%)"  # a colour bar instead
+
+
+def test_series_are_labelled_by_model_method_and_dbr_variant(tmp_path):
+    """Not by a study group's name ("dbr", "labeler"); groups only where they tell apart."""
+    df = load_metrics_table(study_tsv(tmp_path / "demo", demo_study))
+    for name in ("f1_by_length", "cost_f1", "training_curves", "memory_time"):
+        texts = legend_texts(build_figure(name, df))
+        assert not texts & {"dbr", "labeler", "encoders"}, name
+    assert {
+        "minilm-l6 (token-classification, DBR)",
+        "minilm-l6 (token-classification, no DBR)",
+        "tiny-bert (token-classification, no DBR)",
+        "tiny-llama (labeler, no DBR)",
+    } <= legend_texts(build_figure("cost_f1", df))
+    vaner = load_metrics_table(study_tsv(tmp_path / "vaner", vaner_study))
+    texts = legend_texts(build_figure("f1_by_length", vaner))
+    assert {"VANER: tiny-llama (labeler, random DBR)", "VANER_single: tiny-llama (labeler, DBR)"}
+    assert "biobert-v1.1 (token-classification, no DBR)" in texts
+    assert {
+        "VANER: tiny-llama (labeler, random DBR)",
+        "VANER_single: tiny-llama (labeler, DBR)",
+    } <= texts
+    llm = build_figure("f1_by_length", load_metrics_table(study_tsv(tmp_path / "llm", llm_study)))
+    (legend,) = llm.legends
+    assert legend.get_title().get_text() == "all: no DBR"  # what every series shares
+    assert "tiny-mistral (generative)" in legend_texts(llm)
+
+
+def test_cost_figure_shows_the_timing_spread_and_marks_noisy_runs(tmp_path):
+    """Inference panel: a bar from the fastest to the slowest repeat; a ring where > 20 %."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.container import ErrorbarContainer
+
+    df = load_metrics_table(study_tsv(tmp_path, demo_study))
+    fig = build_figure("cost_f1", df)
+    ax = fig.axes[1]
+    assert "inference" in ax.get_xlabel() and "repeat" in ax.get_title()
+    spans = {}
+    for c in ax.containers:
+        if isinstance(c, ErrorbarContainer):
+            (segments,) = [a for a in c.get_children() if isinstance(a, LineCollection)]
+            ((x0, y), (x1, _)) = segments.get_segments()[0]
+            spans[round(y, 1)] = (x0, x1)
+    # the DBR run (F1 82 %): repeats 0.60, 7.2, 0.62 s for 50 sentences; median 0.62 s
+    per_1k = 1000 * 0.62 / 50
+    assert spans[82.0] == (
+        pytest.approx(per_1k * 0.60 / 0.62),
+        pytest.approx(per_1k * 7.2 / 0.62),
+    )
+    assert len(spans) == 4  # every system recorded repeats
+    rings = [c for c in ax.collections if "spread" in c.get_label()]
+    assert len(rings) == 1 and tuple(rings[0].get_offsets()[0]) == pytest.approx((per_1k, 82.0))
+    assert not [c for c in fig.axes[0].collections if "spread" in c.get_label()]
+    # old infer_cost.json files (no repeats): points, no bars, no rings, no error
+    old = df.drop(columns=["infer_forward_min_s", "infer_forward_max_s", "infer_forward_spread"])
+    ax = build_figure("cost_f1", old).axes[1]
+    assert not [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert not [c for c in ax.collections if "spread" in c.get_label()] and not ax.get_title()
+
+
 # --------------------------------------------------------------------------- report.smk
 
 
@@ -687,7 +938,7 @@ PLAN = SimpleNamespace(
     run_groups=json.load(open("groups.json")),
     runs={{}},
     datasets={{}},
-    study={{"outputs": {{"tables": ["metrics", "vaner_table1"], "figures": ["f1_by_length"]}}}},
+    study={{"outputs": {outputs}}},
 )
 
 
@@ -714,31 +965,38 @@ rule all:
 """
 
 
-@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
-@pytest.mark.slow
-def test_report_rules_and_html_report(tmp_path):
-    """The report rules run under Snakemake and `--report` holds every table and figure."""
-    files, groups = vaner_study(tmp_path)
-    (tmp_path / "groups.json").write_text(json.dumps(groups))
+def report_project(root: Path, study, outputs: dict):
+    """A project in ``root`` with ``study``'s runs, the real report rules and a Snakefile standing
+    in for common.smk; returns a function running Snakemake there."""
+    files, groups = study(root)
+    (root / "groups.json").write_text(json.dumps(groups))
     for sub in ("workflow/nerbench", "workflow/report", "config/reference", "envs"):
-        shutil.copytree(REPO / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "workflow/rules").mkdir()
-    shutil.copy(REPO / "workflow/rules/report.smk", tmp_path / "workflow/rules/report.smk")
-    (tmp_path / "Snakefile").write_text(
+        shutil.copytree(REPO / sub, root / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "workflow/rules").mkdir()
+    shutil.copy(REPO / "workflow/rules/report.smk", root / "workflow/rules/report.smk")
+    (root / "Snakefile").write_text(
         "from pathlib import Path\n"
         + textwrap.dedent(SNAKEFILE).format(
-            report_smk="workflow/rules/report.smk",
+            report_smk="workflow/rules/report.smk", outputs=repr(outputs)
         )
     )
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "workflow")}
-    run = lambda *a: subprocess.run(  # noqa: E731
+    env = {**os.environ, "PYTHONPATH": str(root / "workflow")}
+    return lambda *a: subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", *a],
-        cwd=tmp_path,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+@pytest.mark.slow
+def test_report_rules_and_html_report(tmp_path):
+    """The report rules run under Snakemake and `--report` holds every table and figure."""
+    outputs = {"tables": ["metrics", "vaner_table1"], "figures": ["f1_by_length"]}
+    run = report_project(tmp_path, vaner_study, outputs)
     res = run()
     assert res.returncode == 0, res.stderr[-3000:]
     for path in (
@@ -752,7 +1010,7 @@ def test_report_rules_and_html_report(tmp_path):
     res = run("--report", "results/report.html")
     assert res.returncode == 0, res.stderr[-3000:]
     html = (tmp_path / "results/report.html").read_text(errors="replace")
-    for name in ("vaner_table1.tsv", "metrics.tsv", "f1_by_length.png"):
+    for name in ("vaner_table1.html", "metrics.tsv", "f1_by_length.png"):
         assert name in html, name
     assert "VANER Table 1" in html  # the per-table caption was rendered
     # Editing plot code reruns the figure rules only (Snakemake 9 compares checksums, so a
@@ -762,3 +1020,93 @@ def test_report_rules_and_html_report(tmp_path):
     res = run("-n", "--quiet", "rules")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "figure" in res.stdout and "table" not in res.stdout and "aggregate" not in res.stdout
+
+
+# --------------------------------------------------------------------------- report in a browser
+
+
+def _chromium() -> str | None:
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    return next((path for path in map(shutil.which, names) if path), None)
+
+
+# Snakemake's report is a one-page app; a copy of it opens one result the way a click does.
+OPEN_RESULT = (
+    "const p = Object.keys(results).find(k => k.endsWith('{name}'));"
+    "app.setView({{content: '{kind}', contentPath: results[p].data_uri, resultPath: p,"
+    " navbarMode: 'resultinfo'}});"
+)
+
+
+def _report_view(report: Path, out: Path, js: str) -> Path:
+    html = report.read_text(encoding="utf-8")
+    inject = f"<script>addEventListener('load', () => setTimeout(() => {{{js}}}, 300));</script>"
+    end = html.rfind("</body>")
+    out.write_text(html[:end] + inject + html[end:], encoding="utf-8")
+    return out
+
+
+def _headless(page: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    cmd += ["--virtual-time-budget=10000", "--enable-logging=stderr", "--v=0", *args]
+    return subprocess.run(
+        [*cmd, page.as_uri()], capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def _screenshot(page: Path, png: Path):
+    from matplotlib.image import imread
+
+    res = _headless(page, "--window-size=1280,800", f"--screenshot={png}")
+    assert png.is_file(), res.stderr[-3000:]
+    assert "Uncaught" not in res.stderr, res.stderr[-3000:]  # no script error in the page
+    return imread(png)[..., :3]
+
+
+def _visible_text(dom: str) -> str:
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+
+
+def _pixels(img, hex_colour: str) -> int:
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    return int(np.all(np.abs(img - to_rgb(hex_colour)) < 0.06, axis=-1).sum())
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+@pytest.mark.skipif(_chromium() is None, reason="no chromium (Debian: apt-get install chromium)")
+@pytest.mark.slow
+def test_html_report_in_headless_chromium(tmp_path):
+    """Screenshots of the real report: a figure and a table are drawn, captions read well."""
+    outputs = {"tables": ["metrics"], "figures": ["cost_f1", "f1_by_length"]}
+    run = report_project(tmp_path, demo_study, outputs)
+    for args in ((), ("--report", "report.html")):
+        res = run(*args)
+        assert res.returncode == 0, res.stderr[-3000:]
+    report = tmp_path / "report.html"
+    landing = _visible_text(_headless(report, "--dump-dom").stdout)
+    assert "Figures" in landing and "Tables" in landing
+
+    page = _report_view(
+        report, tmp_path / "figure.html", OPEN_RESULT.format(name="cost_f1.png", kind="img")
+    )
+    img = _screenshot(page, tmp_path / "figure.png")
+    assert img.shape[:2] == (800, 1280)
+    assert _pixels(img, OKABE_ITO[0]) > 50  # the DBR run's point and its timing error bar
+    assert _pixels(img, OKABE_ITO[4]) > 20  # the ring of a spread over 20 %
+    info = _visible_text(_headless(page, "--dump-dom").stdout)
+    assert "Description Cost against accuracy" in info and "slowest pass" in info
+    assert "\\n" not in info  # the caption, also listed as a job parameter, is one line
+
+    page = _report_view(
+        report, tmp_path / "table.html", OPEN_RESULT.format(name="metrics.html", kind="html")
+    )
+    img = _screenshot(page, tmp_path / "table.png")
+    content = img[:, int(0.55 * img.shape[1]) :]  # right of the navigation panel
+    assert (content.mean(axis=-1) < 0.35).sum() > 2000  # the table's text is drawn
+    table = tmp_path / "results/studies/teststudy/tables/metrics.html"
+    text = _visible_text(_headless(table, "--dump-dom").stdout)
+    assert "Strict F1" in text and "tiny-llama" in text and " 32 " in text
+    assert "32.0" not in text and "nan" not in text.lower()

@@ -27,6 +27,10 @@ EVALUATION: dict = {
     "seed": 13,  # bootstrap seed
 }
 PREDICT_BATCH_SIZE = 32
+# Inference cost (predict): timed passes over the test set after one warm-up batch; a run whose
+# forward times spread by more than COST_NOISY_SPREAD ((max - min) / median) is flagged noisy.
+PREDICT_TIMING_REPEATS = 3
+COST_NOISY_SPREAD = 0.20
 
 # ----------------------------------------------------------------------------- DBR (study `dbr:`)
 OPEN_VOCABULARIES: list = [

@@ -5,7 +5,10 @@ canonical JSONL file -- sentences longer than the model limit in overlapping win
 gold token gets exactly one tag -- and writes CoNLL (``# id: doc/sent`` then
 ``token<TAB>gold<TAB>pred``) plus ``infer_cost.json`` and ``<output>.meta.json`` (the method's
 facts about the run: sentence count, and generative alignment failures). Inference cost is timed
-around the model forward passes only (CUDA synchronised), after one untimed warm-up batch.
+around the model forward passes only (CUDA synchronised), after one untimed warm-up batch, over
+``--timing-repeats`` passes (default 3): ``infer_cost.json`` holds the median forward time, every
+repeat, their spread ((max - min) / median; ``timing_noisy`` above 20 %), the job's thread count
+and the machine's load during the timing (see :func:`predict_examples`, :class:`MachineLoad`).
 
 Entity types: a model predicts only its own types. By default predictions are further restricted
 to the test set's types (from the run's ``dataset_types`` or, for other datasets, the types in the
@@ -21,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import torch
@@ -39,6 +44,7 @@ from nerbench.training.data import read_examples, tag_types
 from nerbench.training.runtime import autocast_dtype, device_name, peak_rss_mb, pick_device
 
 DEFAULT_BATCH_SIZE = defaults.PREDICT_BATCH_SIZE
+DEFAULT_TIMING_REPEATS = defaults.PREDICT_TIMING_REPEATS
 
 
 # --------------------------------------------------------------------------- loading
@@ -71,6 +77,79 @@ def allowed_types_for(
 # --------------------------------------------------------------------------- predict
 
 
+class MachineLoad:
+    """What else ran on the machine while we timed: load average, CPU use of this process and of
+    the whole machine (psutil), from :meth:`start` to :meth:`stop`.
+
+    ``other_cpus`` estimates how many CPUs other processes kept busy meanwhile (machine-wide busy
+    CPUs minus this process's); ``machine_busy`` flags half a CPU or more.
+    """
+
+    def __init__(self) -> None:
+        self.facts: dict[str, Any] = {}
+        self._t0 = self._cpu0 = 0.0
+
+    @staticmethod
+    def _load_avg() -> float | None:
+        try:
+            return round(os.getloadavg()[0], 2)
+        except (AttributeError, OSError):
+            return None
+
+    def start(self) -> None:
+        self.facts["load_avg_1m_start"] = self._load_avg()
+        try:
+            import psutil
+
+            psutil.cpu_percent(interval=None)  # starts psutil's machine-wide interval
+        except ImportError:
+            pass
+        self._t0, self._cpu0 = time.perf_counter(), time.process_time()
+
+    def stop(self) -> dict[str, Any]:
+        wall = max(time.perf_counter() - self._t0, 1e-9)
+        own_cpus = (time.process_time() - self._cpu0) / wall  # every thread of this process
+        cpu_count = os.cpu_count() or 1
+        busy_pct = other = None
+        try:
+            import psutil
+
+            busy_pct = float(psutil.cpu_percent(interval=None))
+            other = max(0.0, busy_pct / 100.0 * cpu_count - own_cpus)
+        except ImportError:
+            pass
+        self.facts |= {
+            "load_avg_1m_end": self._load_avg(),
+            "cpu_count": cpu_count,
+            "cpu_busy_percent": None if busy_pct is None else round(busy_pct, 1),
+            "own_cpus": round(own_cpus, 2),
+            "other_cpus": None if other is None else round(other, 2),
+            "machine_busy": None if other is None else other >= 0.5,
+        }
+        return self.facts
+
+
+@dataclass
+class TimedPredictions:
+    """Predictions of one pass and the forward times of every timed pass (seconds)."""
+
+    predictions: list[TagPrediction]
+    forward_s: list[float]
+    total_s: list[float]
+    forward_calls: int
+    load: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def forward_median_s(self) -> float:
+        return median(self.forward_s)
+
+    @property
+    def spread(self) -> float:
+        """``(max - min) / median`` of the forward times (0 for one pass or no time)."""
+        mid = self.forward_median_s
+        return (max(self.forward_s) - min(self.forward_s)) / mid if mid > 0 else 0.0
+
+
 def predict_examples(
     method: Method,
     bundle: Bundle,
@@ -79,41 +158,59 @@ def predict_examples(
     stride: int,
     allowed_types: Sequence[str] | None,
     warmup: bool = True,
-) -> tuple[list[TagPrediction], ForwardTimer, float]:
-    """Predict all examples; returns predictions, the forward-pass timer and total seconds."""
+    repeats: int = DEFAULT_TIMING_REPEATS,
+) -> TimedPredictions:
+    """Predict all examples once for the tags, and time ``repeats`` passes of the forwards.
+
+    The tags returned (and written) are those of the first timed pass: the very call made before
+    timing had repeats (warm-up batch, then one pass over all examples), so they are unchanged.
+    Passes 2..``repeats`` are identical calls over the same batches made only to time the model
+    forwards again; their tags are discarded. Repeating whole passes, not each batch back to
+    back, spreads the timing over the job's duration so a burst of load shows up as spread.
+    """
+    if repeats < 1:
+        raise ValueError(f"timing repeats must be >= 1, got {repeats}")
     if warmup and examples:
         method.predict(bundle, examples[:batch_size], batch_size=batch_size, stride=stride)
     if bundle.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(bundle.device)
-    timer = ForwardTimer(bundle.device)
-    t0 = time.perf_counter()
-    preds = method.predict(
-        bundle,
-        examples,
-        batch_size=batch_size,
-        stride=stride,
-        timer=timer,
-        allowed_types=allowed_types,
-    )
-    total = time.perf_counter() - t0
+    load = MachineLoad()
+    load.start()
+    preds: list[TagPrediction] = []
+    forward_s, total_s, calls = [], [], 0
+    for r in range(repeats):
+        timer = ForwardTimer(bundle.device)
+        t0 = time.perf_counter()
+        out = method.predict(
+            bundle,
+            examples,
+            batch_size=batch_size,
+            stride=stride,
+            timer=timer,
+            allowed_types=allowed_types,
+        )
+        total_s.append(time.perf_counter() - t0)
+        forward_s.append(timer.seconds)
+        if r == 0:
+            preds, calls = out, timer.calls
     for ex, p in zip(examples, preds, strict=True):
         if len(p.tags) != len(ex.tokens):
             raise RuntimeError(f"{ex.id}: {len(p.tags)} tags for {len(ex.tokens)} tokens")
-    return preds, timer, total
+    return TimedPredictions(preds, forward_s, total_s, calls, load.stop())
 
 
 def infer_cost(
     examples: Sequence[Example],
-    timer: ForwardTimer,
-    total_s: float,
+    timing: TimedPredictions,
     bundle: Bundle,
     batch_size: int,
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    """Content of ``infer_cost.json``; rates use forward-pass time only."""
+    """Content of ``infer_cost.json``; rates use the median forward-pass time only."""
     n_sent = len(examples)
     n_tok = sum(len(ex.tokens) for ex in examples)
-    fwd = max(timer.seconds, 1e-9)
+    mid = timing.forward_median_s
+    fwd = max(mid, 1e-9)
     gpu_mb = None
     if bundle.device.type == "cuda":
         gpu_mb = round(torch.cuda.max_memory_allocated(bundle.device) / 2**20, 1)
@@ -121,9 +218,13 @@ def infer_cost(
     return {
         "sentences": n_sent,
         "tokens": n_tok,
-        "forward_time_s": round(timer.seconds, 4),
-        "forward_calls": timer.calls,
-        "total_time_s": round(total_s, 4),
+        "forward_time_s": round(mid, 4),  # median over the timed repeats
+        "forward_time_repeats_s": [round(t, 4) for t in timing.forward_s],
+        "forward_time_spread": round(timing.spread, 4),
+        "timing_repeats": len(timing.forward_s),
+        "timing_noisy": timing.spread > defaults.COST_NOISY_SPREAD,
+        "forward_calls": timing.forward_calls,
+        "total_time_s": round(median(timing.total_s), 4),
         "sentences_per_s": round(n_sent / fwd, 2),
         "tokens_per_s": round(n_tok / fwd, 2),
         "peak_memory_mb": gpu_mb if gpu_mb is not None else cpu_mb,
@@ -132,6 +233,9 @@ def infer_cost(
         "batch_size": batch_size,
         "device": device_name(bundle.device),
         "dtype": "bf16" if bundle.extra.get("autocast") == torch.bfloat16 else "fp32",
+        "threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        **timing.load,
         "method": bundle.method,
         "max_length": bundle.max_length,
         **extra,
@@ -150,9 +254,17 @@ def _parse_predict_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     p.add_argument("--all-types", action="store_true", help="keep types the test set lacks")
+    p.add_argument(
+        "--timing-repeats",
+        type=int,
+        default=DEFAULT_TIMING_REPEATS,
+        help="timed passes over the test set (median and spread in --cost); tags come from one",
+    )
     a = p.parse_args(argv)
     if a.batch_size < 1:
         p.error("--batch-size must be >= 1")
+    if a.timing_repeats < 1:
+        p.error("--timing-repeats must be >= 1")
     return a
 
 
@@ -169,7 +281,10 @@ def main_predict(argv: list[str]) -> int:
     dataset_types = tuple(allowed if allowed is not None else bundle.types)
     for ex in examples:  # instruction-prompted methods name the dataset's types
         ex.types = dataset_types
-    preds, timer, total = predict_examples(method, bundle, examples, a.batch_size, stride, allowed)
+    timing = predict_examples(
+        method, bundle, examples, a.batch_size, stride, allowed, repeats=a.timing_repeats
+    )
+    preds = timing.predictions
     records = [
         {"id": ex.id, "tokens": ex.tokens, "gold": ex.tags, "pred": p.tags}
         for ex, p in zip(examples, preds, strict=True)
@@ -179,7 +294,7 @@ def main_predict(argv: list[str]) -> int:
     meta = method.prediction_meta(preds)
     write_json(meta_path(a.output), meta)
     extra |= {k: v for k, v in meta.items() if k != "sentences"}
-    write_json(a.cost, infer_cost(examples, timer, total, bundle, a.batch_size, extra))
+    write_json(a.cost, infer_cost(examples, timing, bundle, a.batch_size, extra))
     return 0
 
 

@@ -35,20 +35,22 @@ rule aggregate:
 
 
 rule table:
-    """One paper table (TSV numbers, Markdown and LaTeX), beside the published numbers."""
+    """One paper table (TSV numbers, Markdown, LaTeX and HTML), beside the published numbers."""
     input:
         metrics=study_path(paths.AGGREGATE),
         code=report_code("table"),
         reference=reference_input,
     output:
-        tsv=report(
-            study_path(paths.TABLE, ext="tsv"),
+        tsv=study_path(paths.TABLE, ext="tsv"),
+        md=study_path(paths.TABLE, ext="md"),
+        tex=study_path(paths.TABLE, ext="tex"),
+        # the report shows HTML; a TSV there is only a download link
+        html=report(
+            study_path(paths.TABLE, ext="html"),
             caption="../report/table.rst",
             category="Tables",
             labels={"table": "{name}"},
         ),
-        md=study_path(paths.TABLE, ext="md"),
-        tex=study_path(paths.TABLE, ext="tex"),
     log:
         f"logs/{STUDY}/report/table_{{name}}.log",
     wildcard_constraints:
@@ -60,7 +62,8 @@ rule table:
             f"--reference '{input.reference}'" if input.reference else ""
         ),
         prefix=output_prefix,
-        caption=caption_text("table"),
+        # one line: Snakemake also lists params under "Job parameters" in the report
+        caption=lambda wc: " ".join(caption_text("table")(wc).split()),
     shell:
         "python -m nerbench tables --metrics {input.metrics:q} --which {wildcards.name} "
         "{params.reference} --out-prefix {params.prefix:q} > {log:q} 2>&1"
@@ -87,7 +90,8 @@ rule figure:
         "../../envs/report.yaml"
     params:
         prefix=output_prefix,
-        caption=caption_text("figure"),
+        # one line: Snakemake also lists params under "Job parameters" in the report
+        caption=lambda wc: " ".join(caption_text("figure")(wc).split()),
     shell:
         "python -m nerbench figures --metrics {input.metrics:q} --which {wildcards.name} "
         "--out-prefix {params.prefix:q} > {log:q} 2>&1"

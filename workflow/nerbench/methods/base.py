@@ -143,6 +143,8 @@ class ForwardTimer:
     """Accumulates wall time spent inside ``with timer:`` blocks (model forward passes only).
 
     On CUDA it synchronises before reading the clock so asynchronous kernels are counted.
+    ``predict`` gives each timed pass over a test set its own timer and records the median and
+    spread over the passes (:func:`nerbench.predict.predict_examples`).
     """
 
     def __init__(self, device: torch.device | str | None = None):

@@ -7,6 +7,8 @@ Each metrics file sits in ``results/runs/<run_id>/metrics/<dataset>.json``; its 
 levels up) holds ``run.json`` (the run's config slice, required), ``cost.json`` (training cost) and
 ``pred/<dataset>.infer_cost.json`` (inference cost). The cost files are read defensively: several
 key spellings are accepted and a missing file leaves empty cells (with a warning on stderr).
+Inference cost files written since #12 also give the timing repeats (fastest, slowest, spread),
+the job's threads and the machine's load; older files leave those cells empty.
 Scores are kept as the fractions the evaluator writes; tables and figures convert to percent.
 """
 
@@ -45,7 +47,15 @@ INFER_COST_KEYS: dict[str, tuple[str, ...]] = {
     "infer_peak_mem_mb": ("peak_memory_mb", "peak_mem_mb", "peak_gpu_memory_mb", "peak_cpu_rss_mb"),
     "infer_batch_size": ("batch_size",),
     "infer_device": ("device",),
+    # timing repeats and conditions (predict since #12; older files leave these cells empty)
+    "infer_timing_repeats": ("timing_repeats",),
+    "infer_forward_spread": ("forward_time_spread",),
+    "infer_threads": ("threads", "num_threads"),
+    "infer_load_avg_1m": ("load_avg_1m_end", "load_avg_1m"),
+    "infer_other_cpus": ("other_cpus",),
 }
+# Fastest and slowest timed repeat, from ``forward_time_repeats_s`` (error bars of cost_f1).
+INFER_REPEAT_COLUMNS = ["infer_forward_min_s", "infer_forward_max_s"]
 NESTED_COST_KEYS = ("training", "train", "inference", "infer", "cost")
 
 ID_COLUMNS = [
@@ -75,7 +85,9 @@ def score_columns() -> list[str]:
     return cols
 
 
-COST_COLUMNS = list(TRAIN_COST_KEYS) + list(INFER_COST_KEYS) + ["alignment_failures"]
+COST_COLUMNS = (
+    list(TRAIN_COST_KEYS) + list(INFER_COST_KEYS) + INFER_REPEAT_COLUMNS + ["alignment_failures"]
+)
 
 
 # --------------------------------------------------------------------------- reading
@@ -227,7 +239,22 @@ def aggregate_row(metrics_path: Path, groups: Mapping[str, str] | None) -> dict[
     infer_cost = _cost_sources(_read_optional_json(infer_path, "inference cost"))
     for col, keys in INFER_COST_KEYS.items():
         row[col] = _pick(infer_cost, keys)
+    row.update(_repeat_cells(_pick(infer_cost, ("forward_time_repeats_s",))))
+    median = _num(row["infer_wall_s"])
+    if row["infer_forward_spread"] is None and row["infer_forward_max_s"] is not None and median:
+        row["infer_forward_spread"] = (
+            row["infer_forward_max_s"] - row["infer_forward_min_s"]
+        ) / median
     return row
+
+
+def _repeat_cells(repeats: Any) -> dict[str, Any]:
+    """Fastest and slowest timed repeat (empty cells when the file has no repeats)."""
+    times = [_num(t) for t in repeats] if isinstance(repeats, list) else []
+    times = [t for t in times if t is not None]
+    if not times:
+        return dict.fromkeys(INFER_REPEAT_COLUMNS)
+    return {"infer_forward_min_s": min(times), "infer_forward_max_s": max(times)}
 
 
 def aggregate(metrics_paths: Iterable[str | Path], groups: Mapping[str, str] | None):

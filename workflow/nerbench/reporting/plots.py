@@ -5,9 +5,14 @@
 Okabe-Ito colour-blind-safe palette, cividis colour maps, labelled axes with units).
 
 Figures: ``grid_heatmaps`` (paper 002 Figs 3-9), ``grid_pairs`` (Figs 10-11), ``memory_time``
-(Fig 12), ``f1_by_length`` (paper 000), ``cost_f1`` (cost vs F1 with the Pareto front) and
+(Fig 12), ``f1_by_length`` (paper 000), ``cost_f1`` (cost vs F1 with the Pareto front; inference
+error bars span the fastest to the slowest timed repeat, and a ring marks a spread over 20 %) and
 ``training_curves`` (dev F1 vs step with/without DBR, VANER Fig 5; reads each run's
 ``train_log.jsonl`` through the ``run_dir`` column of the metrics table).
+
+Every series is in a legend and is labelled by model, method and DBR variant
+(:func:`series_labels`): what all series share goes into the legend title, what varies into each
+label, and the study group is prefixed only where it alone tells two series apart.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nerbench import paths
+from nerbench import defaults, paths
 from nerbench.io import InputError, atomic_path, read_jsonl
 from nerbench.reporting.compare import match_system
 from nerbench.reporting.tables import add_systems, dbr_ablation_rows, summarize, to_percent
@@ -46,6 +51,7 @@ SEQUENTIAL_CMAP = "cividis"
 PAIRS = (("BioBERT", "BioMedBERT"), ("BERT", "RoBERTa"))
 LENGTHS = (("f1_len1", "1"), ("f1_len2", "2"), ("f1_len3plus", "≥3"))
 DBR_STYLE = {"dbr": "-", "random": "--", "none": ":"}
+DBR_NAMES = {"dbr": "DBR", "random": "random DBR", "none": "no DBR"}
 
 
 def pyplot():
@@ -100,6 +106,64 @@ def _finite(x: Any) -> bool:
         return math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
+
+
+def _dbr_name(dbr: Any) -> str:
+    return DBR_NAMES.get(str(dbr), f"{dbr} DBR") if str(dbr) else "no DBR"
+
+
+def series_labels(df) -> tuple[dict[str, str], str]:
+    """Legend label of each ``system`` in ``df`` and the legend title (what all series share).
+
+    A label names the model and, where they vary among the series, the method and the DBR
+    variant (``minilm-l6 (token-classification, DBR)``); the parts every series shares go into
+    the title (``token-classification, no DBR``). Where two systems would get the same label
+    (the same model in two study groups), the group is prefixed (``VANER_single: ...``).
+    """
+    rows = df.drop_duplicates("system")
+    dbr = rows["dbr"] if "dbr" in rows else ["none"] * len(rows)
+    facts = [
+        (sys_, str(m), str(meth), _dbr_name(d), str(g))
+        for sys_, m, meth, d, g in zip(
+            rows["system"], rows["model"], rows["method"], dbr, rows["group"], strict=True
+        )
+    ]
+    vary_method = len({f[2] for f in facts}) > 1
+    vary_dbr = len({f[3] for f in facts}) > 1
+    labels = {}
+    for sys_, model, method, dbr_name, _ in facts:
+        parts = [p for p, varies in ((method, vary_method), (dbr_name, vary_dbr)) if varies]
+        labels[sys_] = model + (f" ({', '.join(parts)})" if parts else "")
+    counts: dict[str, int] = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    for sys_, _, _, _, group in facts:
+        if counts[labels[sys_]] > 1 and group:
+            labels[sys_] = f"{group}: {labels[sys_]}"
+    if not facts:
+        return labels, ""
+    shared = [
+        p for p, varies in ((facts[0][2], vary_method), (facts[0][3], vary_dbr)) if not varies
+    ]
+    return labels, ("all: " + ", ".join(shared) if shared else "")
+
+
+def add_legend(target, axes, title: str = "", **kwargs):
+    """One legend on ``target`` (a figure or an axes) with every labelled series drawn in
+    ``axes``, once per label, in drawing order."""
+    handles: dict[str, Any] = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    if not handles:
+        return None
+    opts = {"frameon": False, "fontsize": 7, "title_fontsize": 7, **kwargs}
+    return target.legend(list(handles.values()), list(handles), title=title or None, **opts)
+
+
+def figure_legend(fig, title: str = ""):
+    """The figure's legend at its right, outside the panels."""
+    return add_legend(fig, fig.axes, title, loc="outside right upper")
 
 
 # --------------------------------------------------------------------------- figures
@@ -183,6 +247,7 @@ def grid_pairs(df, plt, learning_rate: float = 1e-5):
     )
     batches = sorted(s["hp_batch_size"].astype(int).unique())
     x = np.arange(len(batches))
+    _, title = series_labels(df)
     for ax, pair in zip(axes[0], pairs, strict=True):
         width = 0.8 / len(pair)
         for k, model in enumerate(pair):
@@ -203,7 +268,8 @@ def grid_pairs(df, plt, learning_rate: float = 1e-5):
         ax.set_xlabel("batch size (sentences)")
         ax.set_ylabel("strict F1 (%)")
         ax.set_title(" vs ".join(pair) + f" (lr {_lr_label(learning_rate)})")
-        ax.legend(frameon=False, fontsize=8)
+        # below the axes: the bars fill the panel's height
+        add_legend(ax, [ax], title, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(pair))
     return fig
 
 
@@ -217,23 +283,25 @@ def memory_time(df, plt):
     rss = df["peak_rss_mb"].astype(float) if "peak_rss_mb" in df else np.nan
     use_gpu = bool(np.nan_to_num(gpu).max() > 0) if "peak_gpu_mb" in df else False
     df["memory_gb"] = (gpu if use_gpu else rss) / 1024.0
-    per_model = df.groupby("model").agg(
+    labels, title = series_labels(df)
+    per_system = df.groupby("system", sort=False).agg(
         memory_gb=("memory_gb", "max"), minutes=("train_wall_s", "mean")
     )
-    per_model["minutes"] /= 60.0
+    per_system["minutes"] /= 60.0
     fig, ax = plt.subplots(figsize=(5.2, 3.8), layout="constrained")
-    for i, (model, row) in enumerate(per_model.iterrows()):
+    for i, (system, row) in enumerate(per_system.iterrows()):
         ax.scatter(
             row.memory_gb,
             row.minutes,
             color=colour(i),
             marker=MARKERS[i % 8],
             s=40,
-            label=model,
+            label=labels[system],
             zorder=3,
         )
-    pts = per_model.dropna()
-    if pts["memory_gb"].nunique() >= 2:
+    pts = per_system.dropna()
+    fitted = pts["memory_gb"].nunique() >= 2
+    if fitted:
         slope, intercept = np.polyfit(pts["memory_gb"], pts["minutes"], 1)
         xs = np.linspace(pts["memory_gb"].min(), pts["memory_gb"].max(), 50)
         ax.plot(
@@ -247,8 +315,10 @@ def memory_time(df, plt):
     kind = "GPU" if use_gpu else "CPU (RSS)"
     ax.set_xlabel(f"peak {kind} memory (GB)")
     ax.set_ylabel("mean training time per configuration (min)")
-    ax.set_title("Memory vs training time (below the line = more efficient)")
-    ax.legend(frameon=False, fontsize=7, loc="best")
+    ax.set_title(
+        "Memory vs training time" + ("\n(below the line = more efficient)" if fitted else "")
+    )
+    figure_legend(fig, title)
     return fig
 
 
@@ -258,6 +328,7 @@ def f1_by_length(df, plt):
 
     _require(df, ["f1_len1"], "f1_by_length")
     cols = [c for c, _ in LENGTHS]
+    labels, title = series_labels(df)
     s = summarize(df, ["system", "family", "dataset"], cols)
     datasets = list(dict.fromkeys(s["dataset"]))
     order = s.assign(_llm=s["family"] != "encoder").sort_values(["_llm", "system"])
@@ -289,14 +360,14 @@ def f1_by_length(df, plt):
                 capsize=2,
                 color=colour(k),
                 hatch=hatch,
-                label=system,
+                label=labels[system],
                 edgecolor="white",
             )
         ax.set_xticks(x, [label for _, label in LENGTHS])
         ax.set_xlabel("gold entity length (tokens)")
         ax.set_title(ds)
     axes[0][0].set_ylabel("strict F1 (%)")
-    axes[0][-1].legend(frameon=False, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    figure_legend(fig, title)  # every panel's series: a run need not be evaluated on every set
     return fig
 
 
@@ -311,19 +382,54 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
     return front
 
 
+def _inference_spread(df):
+    """Per row: inference time per 1000 sentences (median repeat) and the times the fastest
+    and the slowest timed repeat give (the median's where no repeats were recorded)."""
+    import numpy as np
+
+    per_1k = 1000.0 / df["infer_sent_per_s"].astype(float)
+    median = df["infer_wall_s"].astype(float) if "infer_wall_s" in df else np.nan
+    lo, hi = per_1k.copy(), per_1k.copy()
+    if "infer_forward_min_s" in df and "infer_forward_max_s" in df:
+        lo_ratio = df["infer_forward_min_s"].astype(float) / median
+        hi_ratio = df["infer_forward_max_s"].astype(float) / median
+        lo = (per_1k * lo_ratio).where(lo_ratio.notna() & (median > 0), per_1k)
+        hi = (per_1k * hi_ratio).where(hi_ratio.notna() & (median > 0), per_1k)
+    return per_1k, lo, hi
+
+
 def cost_f1(df, plt):
-    """Training and inference cost vs mean strict F1 per system, with the Pareto front."""
+    """Training and inference cost vs mean strict F1 per system, with the Pareto front.
+
+    Inference: the median of the timed repeats; error bars from the fastest to the slowest
+    repeat (means over the system's runs); a ring marks a system with a run whose repeats spread
+    by more than ``defaults.COST_NOISY_SPREAD`` (a busy machine: rerun on an exclusive node).
+    """
     _require(df, ["train_wall_s"], "cost_f1")
     df = df.copy()
+    labels, title = series_labels(df)
     if "infer_sent_per_s" in df:
-        df["infer_s_per_1k"] = 1000.0 / df["infer_sent_per_s"].astype(float)
-    s = summarize(df, ["system", "family"], ["strict_f1", "train_wall_s", "infer_s_per_1k"])
+        df["infer_s_per_1k"], df["infer_lo"], df["infer_hi"] = _inference_spread(df)
+    spread = df["infer_forward_spread"].astype(float) if "infer_forward_spread" in df else None
+    df["infer_noisy"] = (spread > defaults.COST_NOISY_SPREAD) if spread is not None else False
+    values = ["strict_f1", "train_wall_s", "infer_s_per_1k", "infer_lo", "infer_hi"]
+    s = summarize(df, ["system", "family"], values)
+    noisy = df.groupby("system")["infer_noisy"].any()
+    has_bars = "infer_hi_mean" in s and bool(
+        (s["infer_hi_mean"].astype(float) > s["infer_lo_mean"].astype(float)).any()
+    )
     panels = [("train_wall_s", "training wall time (s)")]
     if "infer_s_per_1k_mean" in s and s["infer_s_per_1k_mean"].notna().any():
         panels.append(("infer_s_per_1k", "inference time per 1000 sentences (s)"))
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(4.6 * len(panels) + 1.4, 3.6), squeeze=False, layout="constrained"
+        1,
+        len(panels),
+        figsize=(4.2 * len(panels) + 2.4, 3.6),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
     )
+    ring_label = f"timing spread > {defaults.COST_NOISY_SPREAD:.0%} (busy machine?)"
     for ax, (col, label) in zip(axes[0], panels, strict=True):
         pts = []
         for i, row in enumerate(s.itertuples(index=False)):
@@ -331,7 +437,25 @@ def cost_f1(df, plt):
             if not (_finite(x) and _finite(y)):
                 continue
             marker = "s" if row.family == "decoder" else "o"
-            ax.scatter(x, y, color=colour(i), marker=marker, s=40, label=row.system, zorder=3)
+            ax.scatter(
+                x, y, color=colour(i), marker=marker, s=40, label=labels[row.system], zorder=3
+            )
+            if col == "infer_s_per_1k":
+                lo, hi = row.infer_lo_mean, row.infer_hi_mean
+                if _finite(lo) and _finite(hi) and hi > lo:
+                    err = [[max(x - lo, 0.0)], [max(hi - x, 0.0)]]
+                    ax.errorbar(x, y, xerr=err, fmt="none", ecolor=colour(i), capsize=3, zorder=2)
+                if noisy.get(row.system, False):
+                    ax.scatter(
+                        x,
+                        y,
+                        s=180,
+                        facecolors="none",
+                        edgecolors=OKABE_ITO[4],
+                        linewidths=1.5,
+                        label=ring_label,
+                        zorder=4,
+                    )
             pts.append((float(x), float(y)))
         front = pareto_front(pts)
         if len(front) >= 1:
@@ -348,13 +472,16 @@ def cost_f1(df, plt):
             )
         xs = [p[0] for p in pts if p[0] > 0]
         if xs and max(xs) / min(xs) > 20:
-            ax.set_xscale("log")
-            from matplotlib.ticker import NullFormatter
+            from matplotlib.ticker import FuncFormatter, NullFormatter
 
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
-        ax.set_ylabel("strict F1 (%), mean over datasets and seeds")
-    axes[0][-1].legend(frameon=False, fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+        if col == "infer_s_per_1k" and has_bars:
+            ax.set_title("bars: fastest to slowest timed repeat", fontsize=8)
+    axes[0][0].set_ylabel("strict F1 (%), mean over datasets and seeds")
+    figure_legend(fig, title)
     fig.suptitle("Cost vs F1 (circles: encoders, squares: decoders)")
     return fig
 
@@ -399,11 +526,9 @@ def training_curves(df, plt):
         layout="constrained",
     )
     scale = 100.0 if max(f for _, pts in curves for _, f in pts) <= 1.0 else 1.0
-    seen = set()
+    labels, title = series_labels(runs)
     for row, pts in curves:
         ax = axes[0][panels.index(row.train_datasets)]
-        label = row.system if (row.train_datasets, row.system) not in seen else None
-        seen.add((row.train_datasets, row.system))
         steps, f1s = zip(*pts, strict=True)
         style = DBR_STYLE.get(row.dbr, "-.") if row.dbr_suffix or row.dbr == "dbr" else "-"
         ax.plot(
@@ -411,15 +536,19 @@ def training_curves(df, plt):
             [f * scale for f in f1s],
             marker=".",
             linestyle=style,
-            label=label,
+            label=labels[row.system],  # every seed: the legend lists each label once
             color=colour(systems.index(row.base_system)),
         )
+    from matplotlib.ticker import MaxNLocator
+
     for ax, ds in zip(axes[0], panels, strict=True):
         ax.set_title(f"trained on {ds}")
         ax.set_xlabel("training step (optimizer updates)")
-        ax.legend(frameon=False, fontsize=7, handlelength=3.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        add_legend(ax, [ax], title, handlelength=3.5)
     axes[0][0].set_ylabel("dev F1 (%)")
-    fig.suptitle("Dev F1 during training (solid: DBR, dashed: random DBR, dotted: no DBR)")
+    key = " (solid: DBR, dashed: random DBR, dotted: no DBR)" if not ablation.empty else ""
+    fig.suptitle("Dev F1 during training" + key)
     return fig
 
 

@@ -1,11 +1,11 @@
-"""Paper tables from the aggregated metrics: a TSV of numbers plus Markdown and LaTeX renderings.
+"""Paper tables from the aggregated metrics: a TSV of numbers plus Markdown, LaTeX and HTML.
 
 ``python -m nerbench tables --metrics results/aggregate/metrics.tsv --which NAME
 [--reference config/reference/X.tsv] --out-prefix results/tables/NAME`` writes ``NAME.tsv``,
-``NAME.md`` and ``NAME.tex``. Scores are shown in percent, as mean ± sd over seeds. Published
-numbers (``config/reference``) are shown beside ours with a Δ (ours − paper) row. Where a system
-was trained with several hyper-parameter settings, the one with the best mean *dev* F1 is shown
-(never selected on test).
+``NAME.md``, ``NAME.tex`` and ``NAME.html`` (the report's view). Scores are shown in percent, as
+mean ± sd over seeds. Published numbers (``config/reference``) are shown beside ours with a Δ
+(ours − paper) row. Where a system was trained with several hyper-parameter settings, the one with
+the best mean *dev* F1 is shown (never selected on test).
 
 How runs become table rows ("systems"): a run's study group name; when a group holds several
 models, the model id; when a group varies the DBR variant, a suffix "+ random DBR" / "w/o DBR".
@@ -30,7 +30,7 @@ from nerbench.reporting.compare import (
     match_system,
     ordered_datasets,
 )
-from nerbench.reporting.render import Table, _finite, fmt, rank_marks, write_table
+from nerbench.reporting.render import Table, _finite, fmt, fmt_value, rank_marks, write_table
 
 TABLE_NAMES = (
     "metrics",
@@ -567,7 +567,7 @@ def metrics_table(df) -> Table:
             "Method": summary["method"],
             "Train": summary["train_datasets"],
             **({"DBR": summary["dbr"]} if summary["dbr"].nunique() > 1 else {}),
-            **{h[len("hp_") :]: summary[h].astype(str) for h in hps},
+            **{h[len("hp_") :]: [fmt_value(v) for v in summary[h]] for h in hps},
             "Dataset": summary["dataset"],
             "Seeds": summary["n_seeds"].astype(str),
         }
@@ -634,7 +634,7 @@ def main_tables(argv: list[str]) -> int:
     ap.add_argument("--which", required=True, choices=TABLE_NAMES)
     ap.add_argument("--reference", help="published numbers (config/reference/*.tsv)")
     ap.add_argument("--learning-rate", type=float, default=1e-5, help="foundation_f1 only")
-    ap.add_argument("--out-prefix", required=True, help="writes <prefix>.tsv, .md and .tex")
+    ap.add_argument("--out-prefix", required=True, help="writes <prefix>.tsv, .md, .tex and .html")
     args = ap.parse_args(argv)
     df = load_metrics_table(args.metrics)
     ref = load_reference(args.reference, REFERENCE_COLUMNS.get(args.which, []))
