@@ -20,6 +20,7 @@ from nerbench.dbr.kb import (
     iter_mrconso,
     iter_train_entities,
     iter_vocabulary,
+    kb_composition,
     main_kb,
     read_kb,
     read_mrsty,
@@ -140,9 +141,32 @@ def test_main_kb_with_umls_logs_counts_only(tmp_path, capsys):
 def test_umls_required_without_dir_is_an_error(tmp_path):
     spec = {"umls": "required", "umls_dir": None, "vocabularies": [], "train_datasets": []}
     args = ["--spec", json.dumps(spec), "--output", str(tmp_path / "k.tsv")]
-    with pytest.raises(InputError, match="umls_dir"):
+    with pytest.raises(InputError, match="umls_dir.*umls_override=open"):
         main_kb([*args, "--stats", str(tmp_path / "s.json")])
     assert not (tmp_path / "k.tsv").exists()
+
+
+def test_umls_override_builds_on_open_vocabularies_and_says_so(tmp_path):
+    medic = tmp_path / "medic.txt"
+    medic.write_text("D001||Breast Neoplasms|Breast Cancer\n", encoding="utf-8")
+    voc = [{"path": str(medic), "format": "medic", "category": "Disease"}]
+    spec = {"umls": "required", "umls_dir": None, "umls_override": "open", "vocabularies": voc}
+    out, stats_path = tmp_path / "k.tsv", tmp_path / "s.json"
+    args = ["--spec", json.dumps({**spec, "train_datasets": []}), "--output", str(out)]
+    assert main_kb([*args, "--stats", str(stats_path)]) == 0
+    stats = read_json(stats_path)
+    assert stats["umls"] == {
+        "used": False,
+        "mode": "required",
+        "reason": "config key umls_dir not set; umls_override=open: open vocabularies instead "
+        "of the required UMLS",
+        "override": "open",
+    }
+    assert stats["composition"].startswith("2 names (Disease 2); sources: MEDIC 2; ")
+    assert "OPEN VOCABULARIES INSTEAD OF THE REQUIRED UMLS" in stats["composition"]
+    optional = kb_composition({**stats, "umls": {"used": False, "mode": "optional"}})
+    assert optional.endswith("; no UMLS (not configured)")
+    assert kb_composition({**stats, "umls": {"used": True}}).endswith("; with UMLS")
 
 
 # --------------------------------------------------------------------------- open vocabularies

@@ -342,6 +342,57 @@ def test_aggregate_one_row_per_run_and_dataset(tmp_path, vaner_tsv):
     assert math.isnan(row.alignment_failures)
 
 
+def write_dbr_stats(root: Path, datasets, kb_name: str, composition: str, umls: bool) -> None:
+    """The DBR sample stats the dbr job writes, with the record of the KB it used."""
+    for ds in datasets:
+        for variant in ("dbr", "random"):
+            path = root / "results" / "dbr" / ds / f"{variant}.stats.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            kb = {"name": kb_name, "composition": composition, "umls": umls}
+            path.write_text(json.dumps({"dataset": ds, "variant": variant, "kb": kb}))
+
+
+OPEN_KB = "3 names (Disease 2; Gene 1); sources: MEDIC 2, HGNC 1; no UMLS (umls_dir not set)"
+
+
+def test_aggregate_and_tables_show_the_kb_of_dbr_runs(tmp_path, capsys):
+    files, groups = vaner_study(tmp_path)
+    out = tmp_path / "metrics.tsv"
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    assert "no KB record" in capsys.readouterr().err  # stats without a KB record: empty cell
+    df = load_metrics_table(out)
+    assert set(df["kb"]) == {""}
+    t3 = _table(out, "vaner_table3")
+    assert "DBR knowledge base not recorded" in t3.caption
+    assert "DBR knowledge base: not recorded." in t3.notes
+
+    write_dbr_stats(tmp_path, ("NCBI-disease", "BC5CDR-chem"), "vaner", OPEN_KB, False)
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    df = load_metrics_table(out)
+    assert set(df.loc[df.dbr == "none", "kb"]) == {""}
+    assert set(df.loc[df.dbr != "none", "kb"]) == {f"vaner: {OPEN_KB}"}
+    assert set(df.loc[df.dbr != "none", "kb_umls"]) == {"no"}
+    for name in ("vaner_table3", "vaner_table1", "metrics"):
+        t = _table(out, name)
+        assert "without UMLS" in t.caption, name
+        assert f"DBR knowledge base: vaner: {OPEN_KB}." in t.notes, name
+        assert f"vaner: {OPEN_KB}" in set(t.data["kb"]), name
+        assert OPEN_KB in render_markdown(t) and "without UMLS" in render_latex(t)
+    t3 = _table(out, "vaner_table3")
+    assert set(t3.data.loc[t3.data.system == "VANER w/o DBR", "kb"]) == {""}
+
+    override = OPEN_KB.replace("no UMLS", "OPEN VOCABULARIES INSTEAD OF THE REQUIRED UMLS")
+    write_dbr_stats(tmp_path, ("NCBI-disease", "BC5CDR-chem"), "vaner", override, False)
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    assert "UMLS was required but not given" in _table(out, "vaner_table3").caption
+
+
 def test_aggregate_reads_cost_files_defensively(tmp_path, capsys):
     files = write_run(tmp_path, "r1", model="m")
     run_dir = tmp_path / "results/runs/r1"

@@ -342,14 +342,25 @@ def umls_sources(spec: dict, stats: KBStats, log=print) -> list[tuple[str, Itera
     """The UMLS source per ``spec['umls']`` (required | optional | off) and ``spec['umls_dir']``."""
     mode = spec.get("umls", "optional")
     umls_dir = spec.get("umls_dir")
+    override = spec.get("umls_override")
     if mode == "off":
-        stats.umls = {"used": False, "reason": "dbr.kb.umls is 'off'"}
+        stats.umls = {"used": False, "mode": mode, "reason": "dbr.kb.umls is 'off'"}
         return []
     if not umls_dir:
+        if mode == "required" and override != "open":
+            raise InputError(
+                "dbr.kb.umls is 'required' but config key 'umls_dir' is not set: set umls_dir "
+                "(config/config.yaml or --config umls_dir=/path/to/UMLS/META) to a directory "
+                "holding MRCONSO.RRF and MRSTY.RRF, or build the KB from the open vocabularies "
+                "only with --config umls_override=open (the tables then say so)"
+            )
+        reason = "config key umls_dir not set"
         if mode == "required":
-            raise InputError("dbr.kb.umls is 'required' but config key 'umls_dir' is not set")
-        log("UMLS not configured (config key umls_dir): open vocabularies only")
-        stats.umls = {"used": False, "reason": "config key umls_dir not set"}
+            reason += "; umls_override=open: open vocabularies instead of the required UMLS"
+        log(f"UMLS not used ({reason}): open vocabularies only")
+        stats.umls = {"used": False, "mode": mode, "reason": reason}
+        if mode == "required":
+            stats.umls["override"] = override
         return []
     mrconso, mrsty = Path(umls_dir) / "MRCONSO.RRF", Path(umls_dir) / "MRSTY.RRF"
     for p in (mrconso, mrsty):
@@ -358,7 +369,7 @@ def umls_sources(spec: dict, stats: KBStats, log=print) -> list[tuple[str, Itera
     tui_map = read_semantic_groups(spec["semantic_groups"])
     cui_cats = read_mrsty(mrsty, tui_map)
     counts: Counter = Counter()
-    stats.umls = {"used": True, "mapped_concepts": len(cui_cats), "mrconso": counts}
+    stats.umls = {"used": True, "mode": mode, "mapped_concepts": len(cui_cats), "mrconso": counts}
     log(f"UMLS: {len(cui_cats)} concepts with a mapped semantic type")
     return [("UMLS", iter_mrconso(mrconso, cui_cats, counts, spec.get("umls_sabs")))]
 
@@ -410,6 +421,24 @@ def kb_sources(spec: dict, bio_paths: list[str], stats: KBStats, log=print) -> l
     return sources + external
 
 
+def kb_composition(stats: dict) -> str:
+    """One line saying what a KB holds, from its stats: names per category, sources, UMLS.
+
+    E.g. ``169,883 names (Chemical 40,310; Disease 33,640; Gene 95,933); sources: MEDIC 67,330,
+    chebi 40,310, ...; no UMLS (config key umls_dir not set)``.
+    """
+    cats = "; ".join(f"{c} {n:,}" for c, n in (stats.get("by_category") or {}).items())
+    srcs = ", ".join(f"{s} {n:,}" for s, n in (stats.get("by_source") or {}).items())
+    umls = stats.get("umls") or {}
+    if umls.get("used"):
+        umls_text = "with UMLS"
+    else:
+        umls_text = f"no UMLS ({umls.get('reason', 'not configured')})"
+        if umls.get("mode") == "required":
+            umls_text = f"OPEN VOCABULARIES INSTEAD OF THE REQUIRED UMLS ({umls.get('reason')})"
+    return f"{stats.get('total', 0):,} names ({cats}); sources: {srcs}; {umls_text}"
+
+
 def main_kb(argv: list[str]) -> int:
     """``nerbench kb --spec JSON [--bio TRAIN.jsonl ...] --output KB.tsv --stats S.json``."""
     ap = argparse.ArgumentParser(prog="nerbench kb", description=main_kb.__doc__)
@@ -429,7 +458,8 @@ def main_kb(argv: list[str]) -> int:
     sources = kb_sources(spec, args.bio, stats, log)
     build_kb(sources, args.output, spec.get("min_chars", 2), spec.get("max_chars", 100), stats)
     summary = stats.as_dict()
-    write_json(args.stats, summary)
     log(f"KB: {summary['total']} entries; by category {summary['by_category']}")
     log(f"by source {summary['by_source']}; dropped {summary['dropped']}")
+    summary["composition"] = kb_composition(summary)
+    write_json(args.stats, summary)
     return 0

@@ -329,6 +329,23 @@ def write_figures(stats: list[dict], fig3: str, fig4: str) -> None:
 # --------------------------------------------------------------------------- commands
 
 
+def kb_record(kb_path: str | Path, kb_stats: dict) -> dict:
+    """What a DBR sample set records of its KB: name, counts per category and source, UMLS."""
+    from nerbench.dbr.kb import kb_composition
+
+    umls = kb_stats.get("umls") or {}
+    return {
+        "name": Path(kb_path).stem,
+        "total": kb_stats.get("total"),
+        "by_category": kb_stats.get("by_category"),
+        "by_source": kb_stats.get("by_source"),
+        "umls": bool(umls.get("used")),
+        "umls_mode": umls.get("mode"),
+        "umls_override": umls.get("override"),
+        "composition": kb_composition(kb_stats),
+    }
+
+
 def read_hits(path: str | Path) -> dict[str, list[dict]]:
     """Retrieval JSONL -> phrase -> hits."""
     out = {}
@@ -345,6 +362,7 @@ def main_dbr(argv: list[str]) -> int:
     ap.add_argument("--bio", required=True, help="canonical train split (JSONL)")
     ap.add_argument("--retrieval", required=True, help="top-K hits per phrase (JSONL)")
     ap.add_argument("--kb", required=True)
+    ap.add_argument("--kb-stats", help="the KB's stats JSON: its composition joins the stats")
     ap.add_argument("--variant", required=True, choices=VARIANTS)
     ap.add_argument("--spec", required=True, help="JSON: dataset, types and dbr sampling keys")
     ap.add_argument("--output", required=True)
@@ -360,6 +378,8 @@ def main_dbr(argv: list[str]) -> int:
     records, samples, skipped = build_dbr(sentences, hits, kb, spec, args.variant)
     stats = dbr_stats(sentences, records, samples, skipped, spec)
     stats["variant"] = args.variant
+    if args.kb_stats:
+        stats["kb"] = kb_record(args.kb, read_json(args.kb_stats))
     write_jsonl(args.output, records)
     write_json(args.stats, stats)
     print(

@@ -248,8 +248,47 @@ def vaner_table(df, ref, which: str) -> Table:
     table.data["category"] = table.data["col"].map(category).fillna("")
     table.data = table.data.rename(columns={"col": "dataset"})
     table.spans = _category_spans(columns, category, 3) + [("", 1)]
-    table.notes = _standard_notes(ref)
+    kb_caption, kb_notes = kb_text(df)
+    table.caption += kb_caption
+    table.notes = _standard_notes(ref) + kb_notes
+    if kb_notes:
+        kb_of = kb_of_system(df)
+        table.data["kb"] = [kb_of.get(s, "") for s in table.data["system"]]
     return table
+
+
+def kb_text(df) -> tuple[str, list[str]]:
+    """The KB of the DBR runs in ``df``: a caption sentence and one note per KB composition.
+
+    Empty when no row trained with DBR. A KB built from open vocabularies although the study
+    requires UMLS (``umls_override: open``) is said in the caption.
+    """
+    if "dbr" not in df.columns or not (df["dbr"] != "none").any():
+        return "", []
+    dbr_rows = df[df["dbr"] != "none"]
+    kbs = dbr_rows["kb"].fillna("").astype(str) if "kb" in df.columns else [""] * len(dbr_rows)
+    texts = list(dict.fromkeys(kbs))
+    notes = [
+        f"DBR knowledge base: {t}." if t else "DBR knowledge base: not recorded." for t in texts
+    ]
+    umls = dbr_rows["kb_umls"].fillna("").astype(str) if "kb_umls" in df.columns else None
+    if any("INSTEAD OF THE REQUIRED UMLS" in t for t in texts):
+        caption = " DBR used open vocabularies only: UMLS was required but not given (override)."
+    elif umls is not None and (umls == "yes").all():
+        caption = " DBR knowledge base with UMLS."
+    elif umls is not None and (umls == "no").any():
+        caption = " DBR knowledge base without UMLS (open vocabularies and training entities)."
+    else:
+        caption = " DBR knowledge base not recorded."
+    return caption, notes
+
+
+def kb_of_system(df) -> dict[str, str]:
+    """System -> the KB its DBR runs used (empty for systems without DBR)."""
+    if "kb" not in df.columns:
+        return {}
+    rows = df[(df["dbr"] != "none") & (df["kb"].fillna("").astype(str) != "")]
+    return {s: " | ".join(dict.fromkeys(g["kb"].astype(str))) for s, g in rows.groupby("system")}
 
 
 def _standard_notes(ref) -> list[str]:
@@ -293,8 +332,9 @@ def vaner_table4(df, ref) -> Table:
     caption = (
         "Per-type F1 (%, strict) on CRAFT, a corpus unseen in training (VANER Table 4, adaptation)."
     )
-    table = comparison.build("vaner_table4", caption)
-    table.notes = _standard_notes(ref)
+    kb_caption, kb_notes = kb_text(df)
+    table = comparison.build("vaner_table4", caption + kb_caption)
+    table.notes = _standard_notes(ref) + kb_notes
     return table
 
 
@@ -535,6 +575,8 @@ def metrics_table(df) -> Table:
     df = _prepared(df)
     hps = varying_hparams(df)
     keys = ["group", "system", "model", "method", "train_datasets", "dbr", *hps, "dataset"]
+    if "kb" in df.columns and df["kb"].fillna("").astype(str).ne("").any():
+        keys.insert(keys.index("dbr") + 1, "kb")
     values = [
         "strict_p",
         "strict_r",
@@ -584,8 +626,9 @@ def metrics_table(df) -> Table:
             marks.update(
                 rank_marks({(i, "Strict F1"): summary.at[i, "strict_f1_mean"] for i in idx})
             )
-    caption = "All runs: scores (%) and cost, mean ± sd over seeds."
-    notes = ["Bold: best strict F1 per dataset; underlined: second."]
+    kb_caption, kb_notes = kb_text(df)
+    caption = "All runs: scores (%) and cost, mean ± sd over seeds." + kb_caption
+    notes = ["Bold: best strict F1 per dataset; underlined: second.", *kb_notes]
     if "alignment_failures" in show:
         notes.append(
             "Align. failures: test sentences whose generated answer did not match the sentence "
