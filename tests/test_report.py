@@ -813,3 +813,69 @@ def test_report_rules_and_html_report(tmp_path):
     res = run("-n", "--quiet", "rules")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "figure" in res.stdout and "table" not in res.stdout and "aggregate" not in res.stdout
+
+
+def test_vaner_table3_paired_bootstrap_over_seeds(tmp_path):
+    """3 seeds per DBR variant; per-sentence counts give a paired test per dataset."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n = 300
+    gold = rng.integers(1, 3, n)
+    files, groups = [], {}
+    for dbr, loss in (("dbr", 0.0), ("random", 0.1), ("none", 0.3)):
+        for seed in (1, 2, 3):
+            rid = f"llama__dbr-{dbr}__s{seed}"
+            paths = write_run(
+                tmp_path,
+                rid,
+                model="tiny-llama",
+                family="decoder",
+                method="labeler",
+                dbr=dbr,
+                seed=seed,
+                p=0.9 - loss / 3,
+                r=0.9 - loss / 3,
+            )
+            for path in paths:
+                m = json.loads(path.read_text())
+                tp = np.where(rng.random(n) < 0.9 - loss, gold, 0)
+                ids = "same-sentences"
+                ps = {"tp": tp.tolist(), "n_pred": gold.tolist(), "n_gold": gold.tolist()}
+                m["per_sentence"] = {**ps, "ids_sha256": ids}
+                path.write_text(json.dumps(m))
+            files += paths
+            groups[rid] = "VANER"
+    out = tmp_path / "m.tsv"
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    t = _table(out, "vaner_table3")
+    d = t.display
+    ours = d[(d.System == "VANER") & (d.Source == "ours") & (d.Metric == "F1")].iloc[0]
+    assert "±" in ours["NCBI-disease"]  # mean ± sd over the 3 seeds
+    paired = d[d.Source == "paired bootstrap"]
+    assert list(paired.Metric) == ["ΔF1 vs VANER w/o DBR", "ΔF1 vs VANER + random DBR"]
+    assert set(paired.System) == {"VANER"}
+    cell = paired.iloc[0]["NCBI-disease"]
+    delta = float(cell.split()[0])
+    assert 20 < delta < 40 and cell.endswith("p=0")  # ~30 points, every resample above 0
+    rows = t.data[t.data.metric.str.startswith("paired_delta_f1_vs_")].set_index("metric")
+    none = rows.loc["paired_delta_f1_vs_none"]
+    assert none.ci_lo < none.ours_mean < none.ci_hi and none.n_seeds == 3
+    assert none.p_value == 0 and none.bootstrap_n == 200
+    assert any(n.startswith("Paired bootstrap") for n in t.notes)
+    assert not any("Fewer than 3 seeds" in n for n in t.notes)
+    # Metrics written before per-sentence counts were recorded: no test, and the notes say so.
+    for path in files:
+        m = json.loads(path.read_text())
+        del m["per_sentence"]
+        path.write_text(json.dumps(m))
+    t = _table(out, "vaner_table3")
+    assert "paired bootstrap" not in set(t.display.Source)
+    assert any("metrics without per-sentence counts" in n for n in t.notes)
+
+
+def test_vaner_table3_flags_fewer_than_three_seeds(vaner_tsv):
+    notes = _table(vaner_tsv, "vaner_table3").notes
+    assert any(n.startswith("Fewer than 3 seeds: VANER (1)") for n in notes)
