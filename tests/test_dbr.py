@@ -60,6 +60,8 @@ SENTENCES = [
 
 
 def spec(types=("Disease",), **kw) -> dict:
+    """Sampling spec; retrieved names only (min_pos 0) unless a test asks for VANER's fill-up."""
+    kw.setdefault("min_pos", 0)
     settings = resolve_settings({k: v for k, v in kw.items() if k != "dataset"})
     return sampling_spec(settings, kw.get("dataset", "ds"), list(types))
 
@@ -437,3 +439,49 @@ def test_vaner_kb_job_stops_without_umls_dir_unless_overridden(tmp_path):
         == 0
     )
     assert "INSTEAD OF THE REQUIRED UMLS" in read_json(tmp_path / "kb.json")["composition"]
+
+
+# --------------------------------------------------------------------------- DBR as released
+
+SPATIAL = [KBEntry(n, "Spatial Concept", "UMLS") for n in ("left side", "cancer zone")]
+KB_OTHER = KB + SPATIAL
+
+
+def test_as_released_one_sample_per_sentence_with_fill_up():
+    """VANER's released samples: every sentence has one, with >= 5 target-type positives."""
+    records, samples, skipped = build_dbr(SENTENCES, HITS, KB, spec(min_pos=5), "dbr")
+    assert len(records) == len(samples) == len(SENTENCES)  # "No phrase here" included
+    assert [s.source["sent_id"] for s in samples] == ["1", "2", "1"]
+    assert [len(s.pos) for s in samples] == [10, 5, 5]  # capped; filled; filled
+    assert [len(s.neg) for s in samples] == [5, 0, 3]
+    for s in samples:
+        assert len(set(s.pos)) == len(s.pos) and all(KB[r].category == "Disease" for r in s.pos)
+    assert skipped == {
+        "no_candidates": 0,
+        "no_usable_candidates": 0,
+        "filled_samples": 2,
+        "filled_pos": 10,
+    }
+    # the fill-up draws from the KB, seeded
+    again, _, _ = build_dbr(SENTENCES, HITS, KB, spec(min_pos=5), "dbr")
+    assert again == records
+    # random keeps the counts matched
+    _, rnd, _ = build_dbr(SENTENCES, HITS, KB, spec(min_pos=5), "random")
+    assert [(len(s.pos), len(s.neg)) for s in rnd] == [(len(s.pos), len(s.neg)) for s in samples]
+    # min_pos above max_pos fills to max_pos; 0 keeps retrieval only (sentences skipped)
+    _, capped, _ = build_dbr(SENTENCES, HITS, KB, spec(min_pos=8, max_pos=3), "dbr")
+    assert [len(s.pos) for s in capped] == [3, 3, 3]
+    assert len(build_dbr(SENTENCES, HITS, KB, spec(min_pos=0), "dbr")[0]) == 2
+    assert resolve_settings({})["min_pos"] == 5  # the default is VANER as released
+
+
+def test_negatives_come_from_every_kb_category_including_non_ner_groups():
+    hits = {
+        "cancer": hits_for(list(range(len(KB))))
+        + [{"row": len(KB) + i, "score": 0.9} for i in range(len(SPATIAL))]
+    }
+    _, samples, _ = build_dbr(SENTENCES, hits, KB_OTHER, spec(max_neg=40), "dbr")
+    neg_cats = {KB_OTHER[r].category for r in samples[0].neg}
+    assert neg_cats == {"Chemical", "Gene", "Spatial Concept"}
+    _, rnd, _ = build_dbr(SENTENCES, hits, KB_OTHER, spec(max_neg=18), "random")
+    assert {KB_OTHER[r].category for r in rnd[0].neg} == {"Chemical", "Gene", "Spatial Concept"}

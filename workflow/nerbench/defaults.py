@@ -39,6 +39,9 @@ OPEN_VOCABULARIES: list = [
 KB: dict = {
     "name": "open",
     "umls": "optional",
+    # UMLS concepts of semantic types outside the four NER categories join the KB under their
+    # semantic type's name, as DBR negatives: VANER's released negatives span ~90 such types.
+    "umls_other_groups": True,
     "umls_sabs": None,
     "semantic_groups": "config/semantic_groups.tsv",
     "vocabularies": OPEN_VOCABULARIES,
@@ -92,6 +95,10 @@ SAMPLING: dict = {
     "min_score": 0.0,
     "max_pos": 10,
     "max_neg": 5,
+    # VANER as released: every training sentence gets a dense sample, its retrieved positives
+    # filled up to 5 with random target-category KB names (its released umls_kg lists hold >= 5
+    # positives per sentence); 0 = retrieved names only, sentences without any skipped.
+    "min_pos": 5,
     "separator": None,
     "seed": 13,
     "category_of_type": {},

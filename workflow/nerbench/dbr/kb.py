@@ -133,17 +133,29 @@ def _rrf_fields(line: str, n_columns: int, path: str | Path, lineno: int) -> lis
     return cells[:-1]
 
 
-def read_mrsty(path: str | Path, tui_category: dict[str, str]) -> dict[str, set[str]]:
-    """MRSTY.RRF (CUI|TUI|STN|STY|ATUI|CVF|) -> CUI -> categories of its mapped TUIs."""
+def read_mrsty(
+    path: str | Path, tui_category: dict[str, str], other_groups: bool = False
+) -> dict[str, set[str]]:
+    """MRSTY.RRF (CUI|TUI|STN|STY|ATUI|CVF|) -> CUI -> categories of its mapped TUIs.
+
+    With ``other_groups``, a concept none of whose TUIs is mapped gets its semantic types' names
+    (STY, e.g. ``Spatial Concept``) as categories: DBR negatives outside the NER categories, as
+    in VANER's released samples. A concept with a mapped TUI keeps only its NER categories.
+    """
     out: dict[str, set[str]] = {}
+    other: dict[str, set[str]] = {}
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            cui, tui = _rrf_fields(line, MRSTY_COLUMNS, path, lineno)[:2]
+            cui, tui, _, sty = _rrf_fields(line, MRSTY_COLUMNS, path, lineno)[:4]
             cat = tui_category.get(tui)
             if cat is not None:
                 out.setdefault(cui, set()).add(cat)
+            elif other_groups and sty:
+                other.setdefault(cui, set()).add(sty)
+    for cui, stys in other.items():
+        out.setdefault(cui, stys)
     return out
 
 
@@ -187,8 +199,30 @@ def iter_mrconso(
 # --------------------------------------------------------------------------- open vocabularies
 
 
-def iter_medic(path: str | Path, category: str, source: str = "MEDIC") -> Iterator[KBEntry]:
-    """CTD MEDIC as distributed with BioSyn: ``ID[|OMIM...]||Name|Synonym|...`` per line."""
+_MEDIC_SUFFIX_RE = re.compile(r",\s*(INCLUDED|FORMERLY)\s*$")
+_MEDIC_ARTEFACT_RE = re.compile(r"\b(INCLUDED|FORMERLY)\b")
+
+
+def clean_medic_name(name: str) -> str | None:
+    """A MEDIC synonym without OMIM's editorial markers, or None for a garbled one.
+
+    OMIM titles reach MEDIC with trailing ``, INCLUDED`` / ``, FORMERLY`` (the marker is cut),
+    and some as several titles run together (``..., X-LINKED, FORMERLY ISLETS OF ..., INCLUDED``):
+    a marker left inside the name drops it. Without this, the markers become Disease positives.
+    """
+    name = _MEDIC_SUFFIX_RE.sub("", name).strip()
+    if not name or _MEDIC_ARTEFACT_RE.search(name):
+        return None
+    return name
+
+
+def iter_medic(
+    path: str | Path, category: str, source: str = "MEDIC", dropped: Counter | None = None
+) -> Iterator[KBEntry]:
+    """CTD MEDIC as distributed with BioSyn: ``ID[|OMIM...]||Name|Synonym|...`` per line.
+
+    Names go through :func:`clean_medic_name`; ``dropped["medic_artefact"]`` counts the garbled
+    ones left out."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
@@ -201,9 +235,12 @@ def iter_medic(path: str | Path, category: str, source: str = "MEDIC") -> Iterat
             if not id_parts or not names:
                 raise InputError("empty concept id or name list", path, lineno)
             cid = "|".join([f"MESH:{id_parts[0]}"] + [f"OMIM:{p}" for p in id_parts[1:]])
-            for name in names.split("|"):
+            for raw in names.split("|"):
+                name = clean_medic_name(raw) if raw else None
                 if name:
                     yield KBEntry(name, category, source, cid)
+                elif raw and dropped is not None:
+                    dropped["medic_artefact"] += 1
 
 
 def iter_belns(path: str | Path, category: str, source: str | None = None) -> Iterator[KBEntry]:
@@ -236,7 +273,7 @@ def iter_belns(path: str | Path, category: str, source: str | None = None) -> It
 VOCAB_READERS = {"medic": iter_medic, "belns": iter_belns}
 
 
-def iter_vocabulary(spec: dict) -> Iterator[KBEntry]:
+def iter_vocabulary(spec: dict, dropped: Counter | None = None) -> Iterator[KBEntry]:
     """Read one configured vocabulary ``{path, format, category[, source]}``."""
     fmt = spec.get("format")
     if fmt not in VOCAB_READERS:
@@ -248,6 +285,8 @@ def iter_vocabulary(spec: dict) -> Iterator[KBEntry]:
     if not path.is_file():
         raise InputError("vocabulary file not found (config key dbr.kb.vocabularies)", path)
     source = spec.get("source") or (None if fmt == "belns" else fmt.upper())
+    if fmt == "medic":
+        return iter_medic(path, spec["category"], source, dropped)
     return VOCAB_READERS[fmt](path, spec["category"], source)
 
 
@@ -367,7 +406,7 @@ def umls_sources(spec: dict, stats: KBStats, log=print) -> list[tuple[str, Itera
         if not p.is_file():
             raise InputError("UMLS file not found (config key umls_dir)", p)
     tui_map = read_semantic_groups(spec["semantic_groups"])
-    cui_cats = read_mrsty(mrsty, tui_map)
+    cui_cats = read_mrsty(mrsty, tui_map, bool(spec.get("umls_other_groups", False)))
     counts: Counter = Counter()
     stats.umls = {"used": True, "mode": mode, "mapped_concepts": len(cui_cats), "mrconso": counts}
     log(f"UMLS: {len(cui_cats)} concepts with a mapped semantic type")
@@ -410,7 +449,7 @@ def kb_sources(spec: dict, bio_paths: list[str], stats: KBStats, log=print) -> l
             raise InputError(f"training split does not belong to dataset '{name}'", path)
         sources.append((name, iter_train_entities(path, name, cmap)))
     external = [
-        (voc.get("source") or Path(voc["path"]).name, iter_vocabulary(voc))
+        (voc.get("source") or Path(voc["path"]).name, iter_vocabulary(voc, stats.dropped))
         for voc in spec.get("vocabularies") or []
     ]
     external += umls_sources(spec, stats, log)
@@ -421,13 +460,21 @@ def kb_sources(spec: dict, bio_paths: list[str], stats: KBStats, log=print) -> l
     return sources + external
 
 
+MAX_LISTED_CATEGORIES = 6
+
+
 def kb_composition(stats: dict) -> str:
     """One line saying what a KB holds, from its stats: names per category, sources, UMLS.
 
     E.g. ``169,883 names (Chemical 40,310; Disease 33,640; Gene 95,933); sources: MEDIC 67,330,
     chebi 40,310, ...; no UMLS (config key umls_dir not set)``.
     """
-    cats = "; ".join(f"{c} {n:,}" for c, n in (stats.get("by_category") or {}).items())
+    by_cat = stats.get("by_category") or {}
+    largest = sorted(by_cat, key=lambda c: (-by_cat[c], c))[:MAX_LISTED_CATEGORIES]
+    cats = "; ".join(f"{c} {by_cat[c]:,}" for c in sorted(largest))
+    rest = [c for c in by_cat if c not in largest]
+    if rest:  # UMLS semantic types outside the NER categories (umls_other_groups)
+        cats += f"; {len(rest)} other categories {sum(by_cat[c] for c in rest):,}"
     srcs = ", ".join(f"{s} {n:,}" for s, n in (stats.get("by_source") or {}).items())
     umls = stats.get("umls") or {}
     if umls.get("used"):
