@@ -60,6 +60,8 @@ SENTENCES = [
 
 
 def spec(types=("Disease",), **kw) -> dict:
+    """Sampling spec; retrieved names only (min_pos 0) unless a test asks for VANER's fill-up."""
+    kw.setdefault("min_pos", 0)
     settings = resolve_settings({k: v for k, v in kw.items() if k != "dataset"})
     return sampling_spec(settings, kw.get("dataset", "ds"), list(types))
 
@@ -212,8 +214,13 @@ def test_workflow_helper_targets_and_slices():
     assert wf.sampling_spec("s800")["types"] == ["Species"]
     umls = DBRPlan(fake_plan({"kb": {"umls": "required"}}), {"umls_dir": "/u"})
     assert umls.umls_files() == ["/u/MRCONSO.RRF", "/u/MRSTY.RRF"]
-    with pytest.raises(InputError, match="umls_dir"):
-        DBRPlan(fake_plan({"kb": {"umls": "required"}}), {}).kb_spec()
+    # umls: required without umls_dir still plans (a dry run works): the kb job stops instead.
+    required = DBRPlan(fake_plan({"kb": {"umls": "required"}}), {}).kb_spec()
+    assert required["umls"] == "required" and required["umls_dir"] is None
+    assert "umls_override" not in required
+    override = DBRPlan(fake_plan({"kb": {"umls": "required"}}), {"umls_override": "open"})
+    assert override.kb_spec()["umls_override"] == "open"
+    assert "umls_override" not in DBRPlan(fake_plan(), {"umls_override": "open"}).kb_spec()
     with pytest.raises(InputError, match="dbr.kb.name"):
         DBRPlan(fake_plan({"kb": {"name": "a/b"}}), {})
 
@@ -235,8 +242,18 @@ def write_inputs(tmp_path: Path) -> dict[str, Path]:
     return {"bio": bio, "kb": kb, "retrieval": retrieval}
 
 
+KB_STATS = {
+    "total": 38,
+    "by_category": {"Chemical": 14, "Disease": 22, "Gene": 2},
+    "by_source": {"T": 38},
+    "umls": {"used": False, "mode": "optional", "reason": "config key umls_dir not set"},
+}
+
+
 def test_dbr_commands_write_samples_stats_and_figures(tmp_path):
     paths = write_inputs(tmp_path)
+    kb_stats = tmp_path / "kb.stats.json"
+    kb_stats.write_text(json.dumps(KB_STATS), encoding="utf-8")
     stats_files = []
     for variant in ("dbr", "random"):
         out = tmp_path / f"dbr/{variant}.jsonl"
@@ -250,6 +267,7 @@ def test_dbr_commands_write_samples_stats_and_figures(tmp_path):
             str(paths["kb"]),
         ]
         args += ["--variant", variant, "--spec", json.dumps(spec(dataset="NCBI-x"))]
+        args += ["--kb-stats", str(kb_stats)]
         assert main_dbr([*args, "--output", str(out), "--stats", str(stats)]) == 0
         records = read_jsonl(out)
         assert len(records) == 2 and set(records[0]) == {
@@ -267,6 +285,22 @@ def test_dbr_commands_write_samples_stats_and_figures(tmp_path):
     assert s["input_tokens_per_used_sentence"] == 3.0
     r = read_json(stats_files[1])
     assert (r["pos_per_sample"], r["neg_per_sample"]) == (5.0, 4.0)
+    # Every sample set records the KB it came from (shown by the aggregate and the tables).
+    assert (
+        r["kb"]
+        == s["kb"]
+        == {
+            "name": "kb",
+            "total": 38,
+            "by_category": KB_STATS["by_category"],
+            "by_source": {"T": 38},
+            "umls": False,
+            "umls_mode": "optional",
+            "umls_override": None,
+            "composition": "38 names (Chemical 14; Disease 22; Gene 2); sources: T 38; "
+            "no UMLS (config key umls_dir not set)",
+        }
+    )
 
     fig3, fig4 = tmp_path / "figs/fig3", tmp_path / "figs/fig4"
     assert (
@@ -373,3 +407,81 @@ def test_dbr_chain_runs_in_snakemake(tmp_path):
     # Nothing reruns when nothing changed.
     proc = run_snakemake(project, "-n", "--config", "study=dbrtest", "--", "dbr_all")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_vaner_kb_job_stops_without_umls_dir_unless_overridden(tmp_path):
+    """The vaner study plans without umls_dir; its kb job fails naming umls_dir, or with
+    umls_override=open builds the KB from open vocabularies and records that."""
+    import yaml
+
+    from nerbench.dbr.kb import main_kb
+    from nerbench.plan import StudyFiles, load_plan
+
+    root = Path(__file__).resolve().parents[1]
+    with open(root / "config/config.yaml", encoding="utf-8") as f:
+        config = {**yaml.safe_load(f), "study": "vaner", "umls_dir": None}
+    files = StudyFiles(load_plan(config, root), config)
+    spec = files.dbr.kb_spec()
+    assert spec["umls"] == "required" and files.dbr.umls_files() == []
+    vocab = [{**v, "path": str(root / v["path"])} for v in spec["vocabularies"]][:1]
+    args = ["--output", str(tmp_path / "kb.tsv"), "--stats", str(tmp_path / "kb.json")]
+    with pytest.raises(InputError, match="'umls_dir' is not set"):
+        main_kb(
+            ["--spec", json.dumps({**spec, "train_datasets": [], "vocabularies": vocab}), *args]
+        )
+    config["umls_override"] = "open"
+    spec = StudyFiles(load_plan(config, root), config).dbr.kb_spec()
+    assert spec["umls_override"] == "open"
+    assert (
+        main_kb(
+            ["--spec", json.dumps({**spec, "train_datasets": [], "vocabularies": vocab}), *args]
+        )
+        == 0
+    )
+    assert "INSTEAD OF THE REQUIRED UMLS" in read_json(tmp_path / "kb.json")["composition"]
+
+
+# --------------------------------------------------------------------------- DBR as released
+
+SPATIAL = [KBEntry(n, "Spatial Concept", "UMLS") for n in ("left side", "cancer zone")]
+KB_OTHER = KB + SPATIAL
+
+
+def test_as_released_one_sample_per_sentence_with_fill_up():
+    """VANER's released samples: every sentence has one, with >= 5 target-type positives."""
+    records, samples, skipped = build_dbr(SENTENCES, HITS, KB, spec(min_pos=5), "dbr")
+    assert len(records) == len(samples) == len(SENTENCES)  # "No phrase here" included
+    assert [s.source["sent_id"] for s in samples] == ["1", "2", "1"]
+    assert [len(s.pos) for s in samples] == [10, 5, 5]  # capped; filled; filled
+    assert [len(s.neg) for s in samples] == [5, 0, 3]
+    for s in samples:
+        assert len(set(s.pos)) == len(s.pos) and all(KB[r].category == "Disease" for r in s.pos)
+    assert skipped == {
+        "no_candidates": 0,
+        "no_usable_candidates": 0,
+        "filled_samples": 2,
+        "filled_pos": 10,
+    }
+    # the fill-up draws from the KB, seeded
+    again, _, _ = build_dbr(SENTENCES, HITS, KB, spec(min_pos=5), "dbr")
+    assert again == records
+    # random keeps the counts matched
+    _, rnd, _ = build_dbr(SENTENCES, HITS, KB, spec(min_pos=5), "random")
+    assert [(len(s.pos), len(s.neg)) for s in rnd] == [(len(s.pos), len(s.neg)) for s in samples]
+    # min_pos above max_pos fills to max_pos; 0 keeps retrieval only (sentences skipped)
+    _, capped, _ = build_dbr(SENTENCES, HITS, KB, spec(min_pos=8, max_pos=3), "dbr")
+    assert [len(s.pos) for s in capped] == [3, 3, 3]
+    assert len(build_dbr(SENTENCES, HITS, KB, spec(min_pos=0), "dbr")[0]) == 2
+    assert resolve_settings({})["min_pos"] == 5  # the default is VANER as released
+
+
+def test_negatives_come_from_every_kb_category_including_non_ner_groups():
+    hits = {
+        "cancer": hits_for(list(range(len(KB))))
+        + [{"row": len(KB) + i, "score": 0.9} for i in range(len(SPATIAL))]
+    }
+    _, samples, _ = build_dbr(SENTENCES, hits, KB_OTHER, spec(max_neg=40), "dbr")
+    neg_cats = {KB_OTHER[r].category for r in samples[0].neg}
+    assert neg_cats == {"Chemical", "Gene", "Spatial Concept"}
+    _, rnd, _ = build_dbr(SENTENCES, hits, KB_OTHER, spec(max_neg=18), "random")
+    assert {KB_OTHER[r].category for r in rnd[0].neg} == {"Chemical", "Gene", "Spatial Concept"}

@@ -27,8 +27,15 @@ def test_demo_runs_end_to_end_then_nothing_to_do(project):
     assert metrics
     minilm = [json.loads(p.read_text()) for p in metrics if "minilm-l6__NCBI" in str(p)]
     assert minilm and minilm[0]["strict"]["micro"]["f1"] > 0.2, "real MiniLM learns something"
+    # The KB the DBR run used is in the metrics table (caption, notes, kb column) and the report.
+    table = (project / "results/studies/demo/tables/metrics.md").read_text(encoding="utf-8")
+    kb_stats = json.loads((project / "results/kb/demo.stats.json").read_text())
+    assert f"DBR knowledge base: demo: {kb_stats['composition']}." in table
+    assert "without UMLS" in table.splitlines()[0]
+    assert "no UMLS" in kb_stats["composition"]
     run_snakemake(project, "--report", "results/studies/demo/report.html")
     html = (project / "results/studies/demo/report.html").read_text(errors="replace")
     assert "corpus_stats" in html
+    assert "demo.stats.json" in html and "DBR knowledge base" in html
     again = run_snakemake(project, "-n", "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr

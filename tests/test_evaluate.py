@@ -13,7 +13,9 @@ from nerbench.cli import main as cli_main
 from nerbench.evaluate import (
     compute_metrics,
     main_evaluate,
+    paired_bootstrap,
     read_conll_predictions,
+    read_per_sentence,
     write_conll_predictions,
 )
 from nerbench.io import InputError
@@ -360,6 +362,7 @@ TOP_KEYS = {
     "by_length",
     "bootstrap",
     "decoding",
+    "per_sentence",
     "run_id",
     "dataset",
 }
@@ -565,3 +568,41 @@ def test_cli_scores_the_gold_files_tags(tmp_path):
         main_evaluate(
             [*argv[:2], "--gold", str(tmp_path / "nope.jsonl"), *argv[4:], "--dataset", "x"]
         )
+
+
+def test_metrics_record_per_sentence_counts(tmp_path):
+    pred = _write_pred(tmp_path)
+    out = tmp_path / "m.json"
+    argv = ["--pred", str(pred), "--output", str(out), "--run-id", "r", "--dataset", "d"]
+    assert main_evaluate([*argv, "--bootstrap", "5"]) == 0
+    m = json.loads(out.read_text(encoding="utf-8"))
+    ps = m["per_sentence"]
+    assert set(ps) == {"tp", "n_pred", "n_gold", "ids_sha256"}
+    assert len(ps["tp"]) == m["n_sentences"]
+    assert sum(ps["n_gold"]) == m["n_gold_entities"] and sum(ps["n_pred"]) == m["n_pred_entities"]
+    f1 = 2 * sum(ps["tp"]) / (sum(ps["n_pred"]) + sum(ps["n_gold"]))
+    assert f1 == pytest.approx(m["strict"]["micro"]["f1"])
+    assert read_per_sentence(m) is not None and read_per_sentence({}) is None  # older files
+
+
+def test_paired_bootstrap_resamples_sentences_jointly():
+    rng = np.random.default_rng(0)
+    n = 400
+    gold = rng.integers(1, 4, n)
+    better = [(np.minimum(gold, rng.integers(1, 4, n)), gold.copy(), gold) for _ in range(3)]
+    worse = [(np.maximum(0, t - rng.integers(0, 2, n)), p, g) for t, p, g in better]
+    res = paired_bootstrap(better, worse, 500, 7)
+    assert res["delta_f1"] > 0 and res["ci"][0] > 0 and res["p_value"] < 0.01
+    assert (res["n"], res["seed"], res["pairs"]) == (500, 7, 3)
+    assert paired_bootstrap(better, worse, 500, 7) == res  # seeded
+    same = paired_bootstrap(better, better, 200, 7)
+    assert same["delta_f1"] == 0 and same["ci"] == [0.0, 0.0] and same["p_value"] == 1.0
+    # Joint resampling: the two systems differ by a constant on every sentence; independent
+    # resampling of each system would give a much wider interval than this.
+    shifted = [(t, p + 1, g) for t, p, g in better]
+    tight = paired_bootstrap(better, shifted, 300, 1)
+    assert tight["ci"][1] - tight["ci"][0] < 0.02
+    with pytest.raises(ValueError, match="same number"):
+        paired_bootstrap(better, worse[:2], 10, 1)
+    with pytest.raises(ValueError, match="different numbers of sentences"):
+        paired_bootstrap(better, [(t[:-1], p[:-1], g[:-1]) for t, p, g in worse], 10, 1)

@@ -13,6 +13,7 @@ from nerbench.dbr.kb import (
     KBStats,
     build_kb,
     cap_source,
+    clean_medic_name,
     clean_name,
     dedup_key,
     iter_belns,
@@ -20,6 +21,7 @@ from nerbench.dbr.kb import (
     iter_mrconso,
     iter_train_entities,
     iter_vocabulary,
+    kb_composition,
     main_kb,
     read_kb,
     read_mrsty,
@@ -74,6 +76,22 @@ def test_mrsty_maps_concepts_to_categories(tui_map):
     assert cats["C0004057"] == {"Chemical"}  # two chemical TUIs, one category
     assert cats["C0033684"] == {"Gene", "Chemical"}  # T116 -> Gene, T123 -> Chemical
     assert "C0030705" not in cats  # T101 unmapped
+    # VANER as released: concepts outside the NER categories join under their semantic type
+    other = read_mrsty(UMLS / "MRSTY.RRF", tui_map, other_groups=True)
+    assert other["C0030705"] == {"Patient or Disabled Group"}
+    assert {c: v for c, v in other.items() if c != "C0030705"} == cats
+
+
+def test_main_kb_with_umls_other_groups_as_negatives(tmp_path):
+    spec = {"umls": "required", "umls_dir": str(UMLS), "semantic_groups": str(GROUPS)}
+    spec.update({"umls_other_groups": True, "vocabularies": [], "train_datasets": []})
+    out, stats_path = tmp_path / "kb.tsv", tmp_path / "kb.stats.json"
+    assert (
+        main_kb(["--spec", json.dumps(spec), "--output", str(out), "--stats", str(stats_path)]) == 0
+    )
+    cats = Counter(e.category for e in read_kb(out))
+    assert cats["Patient or Disabled Group"] == 1 and cats["Disease"] == 3
+    assert "unmapped_semantic_type" not in read_json(stats_path)["umls"]["mrconso"]
 
 
 def test_mrconso_keeps_english_unsuppressed_mapped_names(tui_map):
@@ -140,9 +158,32 @@ def test_main_kb_with_umls_logs_counts_only(tmp_path, capsys):
 def test_umls_required_without_dir_is_an_error(tmp_path):
     spec = {"umls": "required", "umls_dir": None, "vocabularies": [], "train_datasets": []}
     args = ["--spec", json.dumps(spec), "--output", str(tmp_path / "k.tsv")]
-    with pytest.raises(InputError, match="umls_dir"):
+    with pytest.raises(InputError, match="umls_dir.*umls_override=open"):
         main_kb([*args, "--stats", str(tmp_path / "s.json")])
     assert not (tmp_path / "k.tsv").exists()
+
+
+def test_umls_override_builds_on_open_vocabularies_and_says_so(tmp_path):
+    medic = tmp_path / "medic.txt"
+    medic.write_text("D001||Breast Neoplasms|Breast Cancer\n", encoding="utf-8")
+    voc = [{"path": str(medic), "format": "medic", "category": "Disease"}]
+    spec = {"umls": "required", "umls_dir": None, "umls_override": "open", "vocabularies": voc}
+    out, stats_path = tmp_path / "k.tsv", tmp_path / "s.json"
+    args = ["--spec", json.dumps({**spec, "train_datasets": []}), "--output", str(out)]
+    assert main_kb([*args, "--stats", str(stats_path)]) == 0
+    stats = read_json(stats_path)
+    assert stats["umls"] == {
+        "used": False,
+        "mode": "required",
+        "reason": "config key umls_dir not set; umls_override=open: open vocabularies instead "
+        "of the required UMLS",
+        "override": "open",
+    }
+    assert stats["composition"].startswith("2 names (Disease 2); sources: MEDIC 2; ")
+    assert "OPEN VOCABULARIES INSTEAD OF THE REQUIRED UMLS" in stats["composition"]
+    optional = kb_composition({**stats, "umls": {"used": False, "mode": "optional"}})
+    assert optional.endswith("; no UMLS (not configured)")
+    assert kb_composition({**stats, "umls": {"used": True}}).endswith("; with UMLS")
 
 
 # --------------------------------------------------------------------------- open vocabularies
@@ -183,7 +224,10 @@ def test_shipped_vocabularies_read_completely():
     medic = {"path": str(VOCAB / "medic_06Jul2012.txt"), "format": "medic", "category": "Disease"}
     hgnc = {"path": str(VOCAB / "hgnc-human-genes.belns"), "format": "belns", "category": "Gene"}
     chebi = {"path": str(VOCAB / "chebi.belns"), "format": "belns", "category": "Chemical"}
-    assert sum(1 for _ in iter_vocabulary(medic)) == 76_237
+    dropped: Counter = Counter()
+    # 35 are OMIM titles run together around an INCLUDED / FORMERLY marker: left out
+    assert sum(1 for _ in iter_vocabulary(medic, dropped)) == 76_237 - 35
+    assert dropped == {"medic_artefact": 35}
     assert sum(1 for _ in iter_vocabulary(hgnc)) == 39_411
     chebi_names = [e.name for e in iter_vocabulary(chebi)]
     assert len(chebi_names) == 57_042 and not any("\\" in n for n in chebi_names)
@@ -292,3 +336,30 @@ def test_main_kb_with_training_split_and_vocabulary(tmp_path):
         main_kb(
             ["--spec", json.dumps(spec), "--bio", str(bio), "--output", str(out), "--stats", "s"]
         )
+
+
+def test_medic_artefacts_are_cleaned(tmp_path):
+    """OMIM's INCLUDED / FORMERLY markers never become Disease names."""
+    medic = tmp_path / "medic.txt"
+    medic.write_text(
+        "D1|123||Stevens-Johnson Syndrome|STEVENS-JOHNSON SYNDROME, SUSCEPTIBILITY TO, INCLUDED"
+        "|LI5, FORMERLY|ENTEROPATHY, X-LINKED, FORMERLY ISLETS OF LANGERHANS, ABSENCE OF, INCLUDED"
+        "|INCLUDED\n",
+        encoding="utf-8",
+    )
+    dropped: Counter = Counter()
+    names = [e.name for e in iter_medic(medic, "Disease", dropped=dropped)]
+    assert names == [
+        "Stevens-Johnson Syndrome",
+        "STEVENS-JOHNSON SYNDROME, SUSCEPTIBILITY TO",
+        "LI5",
+    ]
+    assert dropped == {"medic_artefact": 2}
+    assert clean_medic_name("Breast Cancer") == "Breast Cancer"
+    shipped = [
+        e.name
+        for e in iter_vocabulary(
+            {"path": str(VOCAB / "medic_06Jul2012.txt"), "format": "medic", "category": "Disease"}
+        )
+    ]
+    assert not [n for n in shipped if "INCLUDED" in n or "FORMERLY" in n]

@@ -76,9 +76,9 @@ def test_select_phrases_thresholds_length_support_and_duplicates():
     mined = [
         Phrase("ovarian cancer", 0.9, "multi", 2),
         Phrase("ovarian - cancer", 0.7, "multi", 3),  # same words: duplicate
-        Phrase("and brca1", 0.4, "multi", 2),  # below multi-word threshold
+        Phrase("and brca1", 0.2, "multi", 2),  # below multi-word threshold
         Phrase("brca1", 0.85, "single", 1),
-        Phrase("again", 0.7, "single", 1),  # below single-word threshold
+        Phrase("again", 0.5, "single", 1),  # below single-word threshold
         Phrase("breast cancer", 0.95, "multi", 2),  # never occurs
         Phrase("n =", 0.9, "multi", 2),  # one letter once punctuation is dropped
         Phrase("( 3 )", 0.9, "multi", 2),  # no letters
@@ -136,7 +136,7 @@ def test_main_autophrase_writes_filtered_table(tool, ncbi, tmp_path):
     assert main_autophrase(args) == 0
     phrases = read_phrases(out)
     assert phrases and all(p.support >= 1 for p in phrases)
-    assert all(p.quality >= (0.5 if p.n_words > 1 else 0.7) for p in phrases)
+    assert all(p.quality >= (0.3 if p.n_words > 1 else 0.7) for p in phrases)
     assert any(p.phrase == "familial adenomatous polyposis" for p in phrases)
     assert any(p.kind == "single" for p in phrases)
     assert sorted(os.listdir(out.parent)) == ["ncbi.tsv"]  # private work dir removed
@@ -177,3 +177,16 @@ def test_compiling_from_bundled_sources(tmp_path):
     meta = stage_autophrase(tmp_path / "AutoPhrase", "always")
     assert meta["binaries"] == "compiled"
     assert binary_runs(tmp_path / "AutoPhrase/bin/segphrase_train")
+
+
+def test_default_filter_keeps_unigrams_as_vaner_released():
+    """AutoPhrase's unigram qualities top out near 0.70 on a full training split (NCBI-disease):
+    the defaults must keep such unigrams; VANER's released fragments are about half unigrams."""
+    sentences = [["BRCA1", "mutations", "in", "ovarian", "cancer"]]
+    mined = [
+        Phrase("brca1", 0.65, "single", 1),
+        Phrase("mutations", 0.62, "single", 1),
+        Phrase("ovarian cancer", 0.35, "multi", 2),
+    ]
+    kept, _ = select_phrases(mined, sentences, {})
+    assert sorted(p.phrase for p in kept) == ["brca1", "mutations", "ovarian cancer"]

@@ -413,6 +413,57 @@ def test_aggregate_one_row_per_run_and_dataset(tmp_path, vaner_tsv):
     assert math.isnan(row.alignment_failures)
 
 
+def write_dbr_stats(root: Path, datasets, kb_name: str, composition: str, umls: bool) -> None:
+    """The DBR sample stats the dbr job writes, with the record of the KB it used."""
+    for ds in datasets:
+        for variant in ("dbr", "random"):
+            path = root / "results" / "dbr" / ds / f"{variant}.stats.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            kb = {"name": kb_name, "composition": composition, "umls": umls}
+            path.write_text(json.dumps({"dataset": ds, "variant": variant, "kb": kb}))
+
+
+OPEN_KB = "3 names (Disease 2; Gene 1); sources: MEDIC 2, HGNC 1; no UMLS (umls_dir not set)"
+
+
+def test_aggregate_and_tables_show_the_kb_of_dbr_runs(tmp_path, capsys):
+    files, groups = vaner_study(tmp_path)
+    out = tmp_path / "metrics.tsv"
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    assert "no KB record" in capsys.readouterr().err  # stats without a KB record: empty cell
+    df = load_metrics_table(out)
+    assert set(df["kb"]) == {""}
+    t3 = _table(out, "vaner_table3")
+    assert "DBR knowledge base not recorded" in t3.caption
+    assert "DBR knowledge base: not recorded." in t3.notes
+
+    write_dbr_stats(tmp_path, ("NCBI-disease", "BC5CDR-chem"), "vaner", OPEN_KB, False)
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    df = load_metrics_table(out)
+    assert set(df.loc[df.dbr == "none", "kb"]) == {""}
+    assert set(df.loc[df.dbr != "none", "kb"]) == {f"vaner: {OPEN_KB}"}
+    assert set(df.loc[df.dbr != "none", "kb_umls"]) == {"no"}
+    for name in ("vaner_table3", "vaner_table1", "metrics"):
+        t = _table(out, name)
+        assert "without UMLS" in t.caption, name
+        assert f"DBR knowledge base: vaner: {OPEN_KB}." in t.notes, name
+        assert f"vaner: {OPEN_KB}" in set(t.data["kb"]), name
+        assert OPEN_KB in render_markdown(t) and "without UMLS" in render_latex(t)
+    t3 = _table(out, "vaner_table3")
+    assert set(t3.data.loc[t3.data.system == "VANER w/o DBR", "kb"]) == {""}
+
+    override = OPEN_KB.replace("no UMLS", "OPEN VOCABULARIES INSTEAD OF THE REQUIRED UMLS")
+    write_dbr_stats(tmp_path, ("NCBI-disease", "BC5CDR-chem"), "vaner", override, False)
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    assert "UMLS was required but not given" in _table(out, "vaner_table3").caption
+
+
 def test_aggregate_reads_cost_files_defensively(tmp_path, capsys):
     files = write_run(tmp_path, "r1", model="m")
     run_dir = tmp_path / "results/runs/r1"
@@ -1110,3 +1161,69 @@ def test_html_report_in_headless_chromium(tmp_path):
     text = _visible_text(_headless(table, "--dump-dom").stdout)
     assert "Strict F1" in text and "tiny-llama" in text and " 32 " in text
     assert "32.0" not in text and "nan" not in text.lower()
+
+
+def test_vaner_table3_paired_bootstrap_over_seeds(tmp_path):
+    """3 seeds per DBR variant; per-sentence counts give a paired test per dataset."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n = 300
+    gold = rng.integers(1, 3, n)
+    files, groups = [], {}
+    for dbr, loss in (("dbr", 0.0), ("random", 0.1), ("none", 0.3)):
+        for seed in (1, 2, 3):
+            rid = f"llama__dbr-{dbr}__s{seed}"
+            paths = write_run(
+                tmp_path,
+                rid,
+                model="tiny-llama",
+                family="decoder",
+                method="labeler",
+                dbr=dbr,
+                seed=seed,
+                p=0.9 - loss / 3,
+                r=0.9 - loss / 3,
+            )
+            for path in paths:
+                m = json.loads(path.read_text())
+                tp = np.where(rng.random(n) < 0.9 - loss, gold, 0)
+                ids = "same-sentences"
+                ps = {"tp": tp.tolist(), "n_pred": gold.tolist(), "n_gold": gold.tolist()}
+                m["per_sentence"] = {**ps, "ids_sha256": ids}
+                path.write_text(json.dumps(m))
+            files += paths
+            groups[rid] = "VANER"
+    out = tmp_path / "m.tsv"
+    main_aggregate(
+        ["--metrics", *map(str, files), "--groups", json.dumps(groups), "--out", str(out)]
+    )
+    t = _table(out, "vaner_table3")
+    d = t.display
+    ours = d[(d.System == "VANER") & (d.Source == "ours") & (d.Metric == "F1")].iloc[0]
+    assert "±" in ours["NCBI-disease"]  # mean ± sd over the 3 seeds
+    paired = d[d.Source == "paired bootstrap"]
+    assert list(paired.Metric) == ["ΔF1 vs VANER w/o DBR", "ΔF1 vs VANER + random DBR"]
+    assert set(paired.System) == {"VANER"}
+    cell = paired.iloc[0]["NCBI-disease"]
+    delta = float(cell.split()[0])
+    assert 20 < delta < 40 and cell.endswith("p=0")  # ~30 points, every resample above 0
+    rows = t.data[t.data.metric.str.startswith("paired_delta_f1_vs_")].set_index("metric")
+    none = rows.loc["paired_delta_f1_vs_none"]
+    assert none.ci_lo < none.ours_mean < none.ci_hi and none.n_seeds == 3
+    assert none.p_value == 0 and none.bootstrap_n == 200
+    assert any(n.startswith("Paired bootstrap") for n in t.notes)
+    assert not any("Fewer than 3 seeds" in n for n in t.notes)
+    # Metrics written before per-sentence counts were recorded: no test, and the notes say so.
+    for path in files:
+        m = json.loads(path.read_text())
+        del m["per_sentence"]
+        path.write_text(json.dumps(m))
+    t = _table(out, "vaner_table3")
+    assert "paired bootstrap" not in set(t.display.Source)
+    assert any("metrics without per-sentence counts" in n for n in t.notes)
+
+
+def test_vaner_table3_flags_fewer_than_three_seeds(vaner_tsv):
+    notes = _table(vaner_tsv, "vaner_table3").notes
+    assert any(n.startswith("Fewer than 3 seeds: VANER (1)") for n in notes)

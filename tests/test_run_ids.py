@@ -7,6 +7,9 @@ default that lands in it, moves every finished run to a new directory. Regenerat
 a deliberate change of the shipped config (a new study, a new model row):
 
     PYTHONPATH=workflow python -c "import tests.test_run_ids as t; t.write_fixture()"
+
+Adding seeds to a study adds run_ids and keeps the others (a seed is one key of the slice): the
+vaner study's seeds 43 and 44 (#15) were added this way, its seed-42 runs kept their ids.
 """
 
 from __future__ import annotations

@@ -43,6 +43,9 @@ OPEN_VOCABULARIES: list = [
 KB: dict = {
     "name": "open",
     "umls": "optional",
+    # UMLS concepts of semantic types outside the four NER categories join the KB under their
+    # semantic type's name, as DBR negatives: VANER's released negatives span ~90 such types.
+    "umls_other_groups": True,
     "umls_sabs": None,
     "semantic_groups": "config/semantic_groups.tsv",
     "vocabularies": OPEN_VOCABULARIES,
@@ -56,8 +59,12 @@ AUTOPHRASE: dict = {
     "min_sup": 3,
     "max_words": 6,
     "min_words": 1,
-    "min_quality_multi": 0.5,
-    "min_quality_single": 0.8,
+    # Compared with VANER's released mined fragments (auto_ent of its NCBI/s800/BC2GM dev files:
+    # 7.7-8.7 per sentence, 48-52 % unigrams). On the full NCBI-disease training split AutoPhrase's
+    # unigram qualities top out at 0.70, so the former 0.8 kept no unigram (2.0 fragments per
+    # sentence, 77 % of sentences with one); 0.6 / 0.3 give 7.5 per sentence, 62 % unigrams, 96 %.
+    "min_quality_multi": 0.3,
+    "min_quality_single": 0.6,
     "single_words": True,
     "min_support": 1,
     "pos_tagging": False,
@@ -96,6 +103,10 @@ SAMPLING: dict = {
     "min_score": 0.0,
     "max_pos": 10,
     "max_neg": 5,
+    # VANER as released: every training sentence gets a dense sample, its retrieved positives
+    # filled up to 5 with random target-category KB names (its released umls_kg lists hold >= 5
+    # positives per sentence); 0 = retrieved names only, sentences without any skipped.
+    "min_pos": 5,
     "separator": None,
     "seed": 13,
     "category_of_type": {},

@@ -484,6 +484,79 @@ def bootstrap_ci(
     return out
 
 
+def per_sentence_record(
+    tp: np.ndarray, n_pred: np.ndarray, n_gold: np.ndarray, ids: Sequence[str] | None = None
+) -> dict:
+    """Per-sentence strict counts for paired tests between runs (``metrics["per_sentence"]``).
+
+    ``ids_sha256`` (of the newline-joined sentence ids, in file order) lets a paired test check
+    that two runs were scored on the same sentences in the same order.
+    """
+    import hashlib
+
+    out = {"tp": tp.tolist(), "n_pred": n_pred.tolist(), "n_gold": n_gold.tolist()}
+    if ids is not None:
+        out["ids_sha256"] = hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
+    return out
+
+
+def read_per_sentence(metrics: Mapping[str, Any]) -> tuple[np.ndarray, ...] | None:
+    """(tp, n_pred, n_gold) arrays from a metrics JSON; None for files written before they were
+    recorded."""
+    rec = metrics.get("per_sentence")
+    if not isinstance(rec, Mapping) or not all(k in rec for k in ("tp", "n_pred", "n_gold")):
+        return None
+    return tuple(np.asarray(rec[k], dtype=np.int64) for k in ("tp", "n_pred", "n_gold"))
+
+
+def paired_bootstrap(
+    a: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    b: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    n_resamples: int,
+    seed: int,
+) -> dict:
+    """Paired bootstrap of the micro-F1 difference between systems A and B.
+
+    ``a[k]`` and ``b[k]`` are the per-sentence (tp, #pred, #gold) counts of seed pair k, all on
+    the same test sentences. Each resample draws one set of sentence indices (with replacement)
+    and applies it to every run of both systems; the statistic is the mean over seed pairs of
+    F1(A) − F1(B). Returns the observed difference, its 95 % percentile CI and a two-sided
+    p-value, 2 · min(P*(Δ ≤ 0), P*(Δ ≥ 0)) over the resamples (capped at 1).
+    """
+    if not a or len(a) != len(b):
+        raise ValueError(f"need the same number (>0) of runs per system, got {len(a)}, {len(b)}")
+    n = len(a[0][0])
+    if any(len(c) != n for run in (*a, *b) for c in run):
+        raise ValueError("paired runs were scored on different numbers of sentences")
+    if n_resamples < 1:
+        raise ValueError(f"bootstrap must be >= 1, got {n_resamples}")
+    runs = np.stack([np.stack(r) for r in (*a, *b)])  # (2k, 3, n)
+    k = len(a)
+
+    def delta(sums: np.ndarray) -> np.ndarray:  # sums: (2k, 3, m) -> (m,)
+        f1 = _safe_div(2 * sums[:, 0], sums[:, 1] + sums[:, 2])
+        return f1[:k].mean(axis=0) - f1[k:].mean(axis=0)
+
+    observed = float(delta(runs.sum(axis=2)[..., None])[0])
+    rng = np.random.default_rng(seed)
+    deltas = np.empty(n_resamples)
+    block = max(1, _BOOTSTRAP_BLOCK_CELLS // max(1, n * 6 * k))
+    for start in range(0, n_resamples, block):
+        stop = min(start + block, n_resamples)
+        idx = rng.integers(0, n, size=(stop - start, n)) if n else np.zeros((stop - start, 0), int)
+        deltas[start:stop] = delta(runs[:, :, idx].sum(axis=3))
+    lo, hi = np.percentile(deltas, [2.5, 97.5])
+    p = min(1.0, 2 * min(float(np.mean(deltas <= 0)), float(np.mean(deltas >= 0))))
+    return {
+        "delta_f1": observed,
+        "ci": [float(lo), float(hi)],
+        "p_value": p,
+        "n": int(n_resamples),
+        "seed": int(seed),
+        "pairs": k,
+    }
+
+
 def _check_inputs(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted sentences")
@@ -496,15 +569,20 @@ def _check_inputs(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
 
 
 def compute_metrics(
-    gold: list[list[str]], pred: list[list[str]], bootstrap: int = 1000, seed: int = 13
+    gold: list[list[str]],
+    pred: list[list[str]],
+    bootstrap: int = 1000,
+    seed: int = 13,
+    ids: Sequence[str] | None = None,
 ) -> dict:
     """All metrics for one prediction set (see the module docstring for the decoding rule).
 
     ``pred`` is decoded with :func:`decode_iob2` first, whatever method wrote it. Keys:
     n_sentences, n_tokens, n_gold_entities, n_pred_entities (strict), strict and default
     (seqeval), relaxed (partial overlap, plus nervaluate's partial/exact under
-    ``relaxed["nervaluate"]``), by_length, bootstrap (CIs of strict micro P/R/F1) and decoding
-    (``{"rule": "iob2-conlleval", "pred_tags_changed": n}``).
+    ``relaxed["nervaluate"]``), by_length, bootstrap (CIs of strict micro P/R/F1), decoding
+    (``{"rule": "iob2-conlleval", "pred_tags_changed": n}``) and per_sentence (strict TP,
+    #pred, #gold per sentence, for paired tests between runs; :func:`per_sentence_record`).
     """
     _check_inputs(gold, pred)
     gold = [list(s) for s in gold]
@@ -526,6 +604,7 @@ def compute_metrics(
         "by_length": length_bucket_scores(gold_ents, pred_ents),
         "bootstrap": bootstrap_ci(tp, n_pred, n_gold, bootstrap, seed),
         "decoding": {"rule": DECODING_RULE, "pred_tags_changed": int(changed)},
+        "per_sentence": per_sentence_record(tp, n_pred, n_gold, ids),
     }
 
 
@@ -606,6 +685,7 @@ def main_evaluate(argv: list[str]) -> int:
         [r["pred"] for r, _ in records],
         bootstrap=args.bootstrap,
         seed=args.seed,
+        ids=[r["id"] for r in records],
     )
     metrics["run_id"] = args.run_id
     metrics["dataset"] = args.dataset

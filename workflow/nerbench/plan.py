@@ -229,7 +229,8 @@ DATASET_SPEC_KEYS = ("name", "format", "tag_map", "delimiter", "tag_column", "re
 # Package files whose edit reruns a report rule (Snakemake compares their checksums).
 REPORT_CODE = {
     "aggregate": ("reporting/aggregate.py",),
-    "table": ("reporting/tables.py", "reporting/render.py", "reporting/compare.py"),
+    # tables.py reads per-sentence counts and runs evaluate.py's paired bootstrap (Table 3)
+    "table": ("reporting/tables.py", "reporting/render.py", "reporting/compare.py", "evaluate.py"),
     "figure": ("reporting/plots.py", "reporting/tables.py", "reporting/compare.py"),
 }
 
@@ -261,6 +262,10 @@ class DBRPlan:
     @property
     def kb_path(self) -> str:
         return paths.fill(paths.KB, kb=self.kb)
+
+    @property
+    def kb_stats_path(self) -> str:
+        return paths.fill(paths.KB_STATS, kb=self.kb)
 
     @property
     def embeddings_path(self) -> str:
@@ -304,13 +309,17 @@ class DBRPlan:
 
     # config slices
     def kb_spec(self) -> dict:
-        """dbr.kb (minus name), dbr.category_of_type and the top-level umls_dir."""
+        """dbr.kb (minus name), dbr.category_of_type, the top-level umls_dir (and umls_override
+        where it applies: umls 'required' without umls_dir)."""
         spec = {k: v for k, v in self.settings["kb"].items() if k != "name"}
         spec["train_datasets"] = self.kb_train_datasets()
         spec["category_of_type"] = self.settings["category_of_type"]
         spec["umls_dir"] = self.config.get("umls_dir") if spec["umls"] != "off" else None
-        if spec["umls"] == "required" and not spec["umls_dir"]:
-            raise InputError("dbr.kb.umls is 'required' but config key 'umls_dir' is not set")
+        # umls: required without umls_dir still plans (a dry run works); the kb job stops with
+        # an error naming umls_dir unless the top-level umls_override is 'open'.
+        override = self.config.get("umls_override")
+        if spec["umls"] == "required" and not spec["umls_dir"] and override:
+            spec["umls_override"] = override
         return spec
 
     def vocab_files(self) -> list[str]:
@@ -369,6 +378,15 @@ class DBRPlan:
         if self.datasets() and set(paths.DBR_FIGURES) & set(figures):
             targets += self.figure_files()
         return list(dict.fromkeys(targets))
+
+    def run_stats(self) -> list[str]:
+        """The stats files of every DBR sample set the study's runs train on (each names its KB)."""
+        return [
+            paths.fill(paths.DBR_STATS, dataset=d, variant=r["dbr"])
+            for r in self.plan.runs.values()
+            if r["dbr"] != "none"
+            for d in r["train_datasets"]
+        ]
 
     def figure_stats(self) -> list[str]:
         return [paths.fill(paths.DBR_STATS, dataset=d, variant="dbr") for d in self.datasets()]

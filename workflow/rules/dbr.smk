@@ -11,6 +11,7 @@ rule dbr:
         bio=paths.fill(paths.BIO, dataset="{dataset}", split="train"),
         retrieval=paths.RETRIEVAL,
         kb=DBR.kb_path,
+        kb_stats=DBR.kb_stats_path,
     output:
         jsonl=paths.DBR_SAMPLES,
         stats=paths.DBR_STATS,
@@ -28,7 +29,8 @@ rule dbr:
         spec=lambda wc: as_json(DBR.sampling_spec(wc.dataset)),
     shell:
         "python -m nerbench dbr --bio {input.bio:q} --retrieval {input.retrieval:q} "
-        "--kb {input.kb:q} --variant {wildcards.variant} --spec {params.spec:q} "
+        "--kb {input.kb:q} --kb-stats {input.kb_stats:q} --variant {wildcards.variant} "
+        "--spec {params.spec:q} "
         "--output {output.jsonl:q} --stats {output.stats:q} > {log:q} 2>&1"
 
 

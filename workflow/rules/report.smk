@@ -16,6 +16,7 @@ rule aggregate:
     """One row per (run, evaluation dataset): configuration, scores, CIs and cost."""
     input:
         metrics=metrics_files,
+        dbr_stats=lambda wc: DBR.run_stats(),
         code=report_code("aggregate"),
     output:
         tsv=report(

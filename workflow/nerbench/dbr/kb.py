@@ -133,17 +133,29 @@ def _rrf_fields(line: str, n_columns: int, path: str | Path, lineno: int) -> lis
     return cells[:-1]
 
 
-def read_mrsty(path: str | Path, tui_category: dict[str, str]) -> dict[str, set[str]]:
-    """MRSTY.RRF (CUI|TUI|STN|STY|ATUI|CVF|) -> CUI -> categories of its mapped TUIs."""
+def read_mrsty(
+    path: str | Path, tui_category: dict[str, str], other_groups: bool = False
+) -> dict[str, set[str]]:
+    """MRSTY.RRF (CUI|TUI|STN|STY|ATUI|CVF|) -> CUI -> categories of its mapped TUIs.
+
+    With ``other_groups``, a concept none of whose TUIs is mapped gets its semantic types' names
+    (STY, e.g. ``Spatial Concept``) as categories: DBR negatives outside the NER categories, as
+    in VANER's released samples. A concept with a mapped TUI keeps only its NER categories.
+    """
     out: dict[str, set[str]] = {}
+    other: dict[str, set[str]] = {}
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            cui, tui = _rrf_fields(line, MRSTY_COLUMNS, path, lineno)[:2]
+            cui, tui, _, sty = _rrf_fields(line, MRSTY_COLUMNS, path, lineno)[:4]
             cat = tui_category.get(tui)
             if cat is not None:
                 out.setdefault(cui, set()).add(cat)
+            elif other_groups and sty:
+                other.setdefault(cui, set()).add(sty)
+    for cui, stys in other.items():
+        out.setdefault(cui, stys)
     return out
 
 
@@ -187,8 +199,30 @@ def iter_mrconso(
 # --------------------------------------------------------------------------- open vocabularies
 
 
-def iter_medic(path: str | Path, category: str, source: str = "MEDIC") -> Iterator[KBEntry]:
-    """CTD MEDIC as distributed with BioSyn: ``ID[|OMIM...]||Name|Synonym|...`` per line."""
+_MEDIC_SUFFIX_RE = re.compile(r",\s*(INCLUDED|FORMERLY)\s*$")
+_MEDIC_ARTEFACT_RE = re.compile(r"\b(INCLUDED|FORMERLY)\b")
+
+
+def clean_medic_name(name: str) -> str | None:
+    """A MEDIC synonym without OMIM's editorial markers, or None for a garbled one.
+
+    OMIM titles reach MEDIC with trailing ``, INCLUDED`` / ``, FORMERLY`` (the marker is cut),
+    and some as several titles run together (``..., X-LINKED, FORMERLY ISLETS OF ..., INCLUDED``):
+    a marker left inside the name drops it. Without this, the markers become Disease positives.
+    """
+    name = _MEDIC_SUFFIX_RE.sub("", name).strip()
+    if not name or _MEDIC_ARTEFACT_RE.search(name):
+        return None
+    return name
+
+
+def iter_medic(
+    path: str | Path, category: str, source: str = "MEDIC", dropped: Counter | None = None
+) -> Iterator[KBEntry]:
+    """CTD MEDIC as distributed with BioSyn: ``ID[|OMIM...]||Name|Synonym|...`` per line.
+
+    Names go through :func:`clean_medic_name`; ``dropped["medic_artefact"]`` counts the garbled
+    ones left out."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
@@ -201,9 +235,12 @@ def iter_medic(path: str | Path, category: str, source: str = "MEDIC") -> Iterat
             if not id_parts or not names:
                 raise InputError("empty concept id or name list", path, lineno)
             cid = "|".join([f"MESH:{id_parts[0]}"] + [f"OMIM:{p}" for p in id_parts[1:]])
-            for name in names.split("|"):
+            for raw in names.split("|"):
+                name = clean_medic_name(raw) if raw else None
                 if name:
                     yield KBEntry(name, category, source, cid)
+                elif raw and dropped is not None:
+                    dropped["medic_artefact"] += 1
 
 
 def iter_belns(path: str | Path, category: str, source: str | None = None) -> Iterator[KBEntry]:
@@ -236,7 +273,7 @@ def iter_belns(path: str | Path, category: str, source: str | None = None) -> It
 VOCAB_READERS = {"medic": iter_medic, "belns": iter_belns}
 
 
-def iter_vocabulary(spec: dict) -> Iterator[KBEntry]:
+def iter_vocabulary(spec: dict, dropped: Counter | None = None) -> Iterator[KBEntry]:
     """Read one configured vocabulary ``{path, format, category[, source]}``."""
     fmt = spec.get("format")
     if fmt not in VOCAB_READERS:
@@ -248,6 +285,8 @@ def iter_vocabulary(spec: dict) -> Iterator[KBEntry]:
     if not path.is_file():
         raise InputError("vocabulary file not found (config key dbr.kb.vocabularies)", path)
     source = spec.get("source") or (None if fmt == "belns" else fmt.upper())
+    if fmt == "medic":
+        return iter_medic(path, spec["category"], source, dropped)
     return VOCAB_READERS[fmt](path, spec["category"], source)
 
 
@@ -342,23 +381,34 @@ def umls_sources(spec: dict, stats: KBStats, log=print) -> list[tuple[str, Itera
     """The UMLS source per ``spec['umls']`` (required | optional | off) and ``spec['umls_dir']``."""
     mode = spec.get("umls", "optional")
     umls_dir = spec.get("umls_dir")
+    override = spec.get("umls_override")
     if mode == "off":
-        stats.umls = {"used": False, "reason": "dbr.kb.umls is 'off'"}
+        stats.umls = {"used": False, "mode": mode, "reason": "dbr.kb.umls is 'off'"}
         return []
     if not umls_dir:
+        if mode == "required" and override != "open":
+            raise InputError(
+                "dbr.kb.umls is 'required' but config key 'umls_dir' is not set: set umls_dir "
+                "(config/config.yaml or --config umls_dir=/path/to/UMLS/META) to a directory "
+                "holding MRCONSO.RRF and MRSTY.RRF, or build the KB from the open vocabularies "
+                "only with --config umls_override=open (the tables then say so)"
+            )
+        reason = "config key umls_dir not set"
         if mode == "required":
-            raise InputError("dbr.kb.umls is 'required' but config key 'umls_dir' is not set")
-        log("UMLS not configured (config key umls_dir): open vocabularies only")
-        stats.umls = {"used": False, "reason": "config key umls_dir not set"}
+            reason += "; umls_override=open: open vocabularies instead of the required UMLS"
+        log(f"UMLS not used ({reason}): open vocabularies only")
+        stats.umls = {"used": False, "mode": mode, "reason": reason}
+        if mode == "required":
+            stats.umls["override"] = override
         return []
     mrconso, mrsty = Path(umls_dir) / "MRCONSO.RRF", Path(umls_dir) / "MRSTY.RRF"
     for p in (mrconso, mrsty):
         if not p.is_file():
             raise InputError("UMLS file not found (config key umls_dir)", p)
     tui_map = read_semantic_groups(spec["semantic_groups"])
-    cui_cats = read_mrsty(mrsty, tui_map)
+    cui_cats = read_mrsty(mrsty, tui_map, bool(spec.get("umls_other_groups", False)))
     counts: Counter = Counter()
-    stats.umls = {"used": True, "mapped_concepts": len(cui_cats), "mrconso": counts}
+    stats.umls = {"used": True, "mode": mode, "mapped_concepts": len(cui_cats), "mrconso": counts}
     log(f"UMLS: {len(cui_cats)} concepts with a mapped semantic type")
     return [("UMLS", iter_mrconso(mrconso, cui_cats, counts, spec.get("umls_sabs")))]
 
@@ -399,7 +449,7 @@ def kb_sources(spec: dict, bio_paths: list[str], stats: KBStats, log=print) -> l
             raise InputError(f"training split does not belong to dataset '{name}'", path)
         sources.append((name, iter_train_entities(path, name, cmap)))
     external = [
-        (voc.get("source") or Path(voc["path"]).name, iter_vocabulary(voc))
+        (voc.get("source") or Path(voc["path"]).name, iter_vocabulary(voc, stats.dropped))
         for voc in spec.get("vocabularies") or []
     ]
     external += umls_sources(spec, stats, log)
@@ -408,6 +458,32 @@ def kb_sources(spec: dict, bio_paths: list[str], stats: KBStats, log=print) -> l
         seed = str(spec.get("seed", 13))
         external = [(lab, cap_source(it, int(cap), f"{seed}:{lab}", stats)) for lab, it in external]
     return sources + external
+
+
+MAX_LISTED_CATEGORIES = 6
+
+
+def kb_composition(stats: dict) -> str:
+    """One line saying what a KB holds, from its stats: names per category, sources, UMLS.
+
+    E.g. ``169,883 names (Chemical 40,310; Disease 33,640; Gene 95,933); sources: MEDIC 67,330,
+    chebi 40,310, ...; no UMLS (config key umls_dir not set)``.
+    """
+    by_cat = stats.get("by_category") or {}
+    largest = sorted(by_cat, key=lambda c: (-by_cat[c], c))[:MAX_LISTED_CATEGORIES]
+    cats = "; ".join(f"{c} {by_cat[c]:,}" for c in sorted(largest))
+    rest = [c for c in by_cat if c not in largest]
+    if rest:  # UMLS semantic types outside the NER categories (umls_other_groups)
+        cats += f"; {len(rest)} other categories {sum(by_cat[c] for c in rest):,}"
+    srcs = ", ".join(f"{s} {n:,}" for s, n in (stats.get("by_source") or {}).items())
+    umls = stats.get("umls") or {}
+    if umls.get("used"):
+        umls_text = "with UMLS"
+    else:
+        umls_text = f"no UMLS ({umls.get('reason', 'not configured')})"
+        if umls.get("mode") == "required":
+            umls_text = f"OPEN VOCABULARIES INSTEAD OF THE REQUIRED UMLS ({umls.get('reason')})"
+    return f"{stats.get('total', 0):,} names ({cats}); sources: {srcs}; {umls_text}"
 
 
 def main_kb(argv: list[str]) -> int:
@@ -429,7 +505,8 @@ def main_kb(argv: list[str]) -> int:
     sources = kb_sources(spec, args.bio, stats, log)
     build_kb(sources, args.output, spec.get("min_chars", 2), spec.get("max_chars", 100), stats)
     summary = stats.as_dict()
-    write_json(args.stats, summary)
     log(f"KB: {summary['total']} entries; by category {summary['by_category']}")
     log(f"by source {summary['by_source']}; dropped {summary['dropped']}")
+    summary["composition"] = kb_composition(summary)
+    write_json(args.stats, summary)
     return 0

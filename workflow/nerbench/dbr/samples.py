@@ -1,9 +1,12 @@
 """Dense Bioentities Recognition samples (VANER section 3.4, step 4) and Figs 3-4.
 
 For each training sentence: the mined phrases occurring in it -> their top-K KB hits ->
-positives (hit category = the sample's target category) and negatives (other categories);
+positives (hit category = the sample's target category) and negatives (every other KB
+category, UMLS semantic types outside the four NER categories included where the KB has them);
 at most ``max_pos`` positives and ``max_neg`` negatives are sampled, shuffled and concatenated
-into one dense sentence tagged ``B-/I-<type>`` for positives and ``O`` for negatives.
+into one dense sentence tagged ``B-/I-<type>`` for positives and ``O`` for negatives. As VANER
+released it (``min_pos`` 5, the default), every sentence gets one sample, its positives filled
+up to ``min_pos`` with random target-category KB names when retrieval finds fewer.
 
 Variants: ``dbr`` (retrieved entities) and ``random`` (per sample the same numbers of
 positives and negatives, drawn uniformly from the KB's target-category and other-category
@@ -75,7 +78,7 @@ def resolve_settings(study_dbr: dict | None) -> dict:
         out[name] = {**copy.deepcopy(section_defaults), **section}
     retrieval_mod.embedder_settings(out["embedder"])
     retrieval_mod.index_settings(out["index"])
-    for key in ("max_pos", "max_neg", "top_k"):
+    for key in ("max_pos", "max_neg", "min_pos", "top_k"):
         if not isinstance(out[key], int) or out[key] < 0:
             raise InputError(f"dbr.{key} must be a non-negative integer")
     return out
@@ -83,7 +86,7 @@ def resolve_settings(study_dbr: dict | None) -> dict:
 
 def sampling_spec(settings: dict, dataset: str, types: list[str]) -> dict:
     """The slice of settings one DBR job uses."""
-    keys = ("max_pos", "max_neg", "min_score", "separator", "seed", "category_of_type")
+    keys = ("max_pos", "max_neg", "min_pos", "min_score", "separator", "seed", "category_of_type")
     return {"dataset": dataset, "types": list(types), **{k: settings[k] for k in keys}}
 
 
@@ -142,26 +145,48 @@ def plan_dbr(
     spec: dict,
     rng: random.Random,
 ) -> tuple[list[Sample], dict]:
-    """Choose positives and negatives per sentence from its retrieved KB rows."""
+    """Choose positives and negatives per sentence from its retrieved KB rows.
+
+    With ``min_pos`` > 0 (VANER as released) every sentence gets a sample: retrieved positives
+    are filled up to ``min(min_pos, max_pos)`` with random target-category KB rows (counted in
+    ``skipped["filled_pos"]``); with 0, sentences without usable candidates are skipped.
+    """
     matcher = PhraseMatcher(hits)
     cmap = spec.get("category_of_type") or {}
+    fill_to = min(int(spec.get("min_pos", 0)), int(spec["max_pos"]))
     samples, skipped = [], {"no_candidates": 0, "no_usable_candidates": 0}
+    if fill_to:
+        skipped = {**skipped, "filled_samples": 0, "filled_pos": 0}
     for rec in sentences:
         target = rng.choice(spec["types"])
         category = cmap.get(target, target)
         rows = candidates(rec["tokens"], matcher, hits, float(spec.get("min_score", 0.0)))
-        if not rows:
+        if not rows and not fill_to:
             skipped["no_candidates"] += 1
             continue
         pos = [r for r in rows if pools.entries[r].category == category]
         neg = [r for r in rows if pools.is_negative_for(r, category)]
         pos = rng.sample(pos, min(len(pos), int(spec["max_pos"])))
         neg = rng.sample(neg, min(len(neg), int(spec["max_neg"])))
+        if len(pos) < fill_to:
+            extra = fill_positives(pools, category, set(pos), fill_to - len(pos), rng)
+            skipped["filled_samples"] += 1
+            skipped["filled_pos"] += len(extra)
+            pos += extra
         if not pos and not neg:
             skipped["no_usable_candidates"] += 1
             continue
         samples.append(Sample(rec, target, pos, neg))
     return samples, skipped
+
+
+def fill_positives(
+    pools: KBPools, category: str, taken: set[int], k: int, rng: random.Random
+) -> list[int]:
+    """Up to ``k`` distinct random KB rows of ``category`` not in ``taken`` (seeded)."""
+    pool = pools.rows_by_category.get(category, [])
+    drawn = rng.sample(pool, min(len(pool), k + len(taken)))
+    return [r for r in drawn if r not in taken][:k]
 
 
 def randomize(
@@ -264,7 +289,9 @@ def dbr_stats(
         "tokens_per_sample": _mean(len(r["tokens"]) for r in records),
         "input_tokens_per_sentence": _mean(len(r["tokens"]) for r in sentences),
         "input_tokens_per_used_sentence": _mean(len(r["tokens"]) for r in used),
-        "settings": {k: spec.get(k) for k in ("max_pos", "max_neg", "min_score", "seed")},
+        "settings": {
+            k: spec.get(k) for k in ("max_pos", "max_neg", "min_pos", "min_score", "seed")
+        },
     }
 
 
@@ -329,6 +356,23 @@ def write_figures(stats: list[dict], fig3: str, fig4: str) -> None:
 # --------------------------------------------------------------------------- commands
 
 
+def kb_record(kb_path: str | Path, kb_stats: dict) -> dict:
+    """What a DBR sample set records of its KB: name, counts per category and source, UMLS."""
+    from nerbench.dbr.kb import kb_composition
+
+    umls = kb_stats.get("umls") or {}
+    return {
+        "name": Path(kb_path).stem,
+        "total": kb_stats.get("total"),
+        "by_category": kb_stats.get("by_category"),
+        "by_source": kb_stats.get("by_source"),
+        "umls": bool(umls.get("used")),
+        "umls_mode": umls.get("mode"),
+        "umls_override": umls.get("override"),
+        "composition": kb_composition(kb_stats),
+    }
+
+
 def read_hits(path: str | Path) -> dict[str, list[dict]]:
     """Retrieval JSONL -> phrase -> hits."""
     out = {}
@@ -345,6 +389,7 @@ def main_dbr(argv: list[str]) -> int:
     ap.add_argument("--bio", required=True, help="canonical train split (JSONL)")
     ap.add_argument("--retrieval", required=True, help="top-K hits per phrase (JSONL)")
     ap.add_argument("--kb", required=True)
+    ap.add_argument("--kb-stats", help="the KB's stats JSON: its composition joins the stats")
     ap.add_argument("--variant", required=True, choices=VARIANTS)
     ap.add_argument("--spec", required=True, help="JSON: dataset, types and dbr sampling keys")
     ap.add_argument("--output", required=True)
@@ -360,6 +405,8 @@ def main_dbr(argv: list[str]) -> int:
     records, samples, skipped = build_dbr(sentences, hits, kb, spec, args.variant)
     stats = dbr_stats(sentences, records, samples, skipped, spec)
     stats["variant"] = args.variant
+    if args.kb_stats:
+        stats["kb"] = kb_record(args.kb, read_json(args.kb_stats))
     write_jsonl(args.output, records)
     write_json(args.stats, stats)
     print(

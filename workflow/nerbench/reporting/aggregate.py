@@ -69,6 +69,8 @@ ID_COLUMNS = [
     "quantization",
     "train_datasets",
     "dbr",
+    "kb",
+    "kb_umls",
     "seed",
 ]
 COUNT_COLUMNS = ["n_sentences", "n_tokens", "n_gold_entities", "n_pred_entities"]
@@ -199,6 +201,34 @@ def _run_cells(run: Mapping[str, Any], path: Path) -> dict[str, Any]:
     return row
 
 
+def kb_cells(run: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The KB a DBR run's samples came from, read from their stats (``results/dbr/<ds>/<v>``).
+
+    ``kb``: ``<name>: <composition>`` (names per category, sources, UMLS yes/no; several KBs
+    joined with " | "); ``kb_umls``: yes / no. Empty for runs without DBR or stats without a KB
+    record (written before the KB was recorded).
+    """
+    variant = run.get("dbr", "none")
+    if variant == "none":
+        return {"kb": "", "kb_umls": ""}
+    root = run_dir.parents[len(Path(paths.RUN_DIR).parts) - 1]  # the project root
+    records = []
+    for ds in run.get("train_datasets") or []:
+        stats_path = root / paths.fill(paths.DBR_STATS, dataset=ds, variant=variant)
+        kb = _get(_read_optional_json(stats_path, "DBR stats"), "kb")
+        if isinstance(kb, Mapping):
+            records.append(kb)
+        else:
+            print(f"warning: no KB record in {stats_path} (kb cell left empty)", file=sys.stderr)
+    if not records:
+        return {"kb": "", "kb_umls": ""}
+    texts = list(dict.fromkeys(f"{r.get('name', '')}: {r.get('composition', '')}" for r in records))
+    return {
+        "kb": " | ".join(texts),
+        "kb_umls": "yes" if all(r.get("umls") for r in records) else "no",
+    }
+
+
 def aggregate_row(metrics_path: Path, groups: Mapping[str, str] | None) -> dict[str, Any]:
     """One row of the aggregate table for one metrics file."""
     metrics_path = Path(metrics_path)
@@ -226,7 +256,9 @@ def aggregate_row(metrics_path: Path, groups: Mapping[str, str] | None) -> dict[
         "dataset": dataset,
         "run_dir": str(run_dir),
     }
-    row.update(_run_cells(read_json(run_json), run_json))
+    run = read_json(run_json)
+    row.update(_run_cells(run, run_json))
+    row.update(kb_cells(run, run_dir))
     for key in COUNT_COLUMNS:
         row[key] = _num(metrics.get(key))
     row.update(_score_cells(metrics, metrics_path))
@@ -287,11 +319,12 @@ def load_metrics_table(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise InputError("aggregated metrics table not found", path)
-    df = pd.read_csv(path, sep="\t", keep_default_na=True, na_values=[""])
+    text_cols = {"kb": str, "kb_umls": str}  # often all empty: never read as float
+    df = pd.read_csv(path, sep="\t", keep_default_na=True, na_values=[""], dtype=text_cols)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"missing column(s) {missing}; was it written by 'aggregate'?", path, 1)
-    for col in ("group", "model", "family", "method", "train_datasets", "dbr", "types"):
+    for col in ("group", "model", "family", "method", "train_datasets", "dbr", "types", *text_cols):
         if col in df.columns:
             df[col] = df[col].fillna("").astype(str)
     return df

@@ -30,7 +30,7 @@ from nerbench.reporting.compare import (
     match_system,
     ordered_datasets,
 )
-from nerbench.reporting.render import Table, _finite, fmt, fmt_value, rank_marks, write_table
+from nerbench.reporting.render import DASH, Table, _finite, fmt, fmt_value, rank_marks, write_table
 
 TABLE_NAMES = (
     "metrics",
@@ -248,8 +248,174 @@ def vaner_table(df, ref, which: str) -> Table:
     table.data["category"] = table.data["col"].map(category).fillna("")
     table.data = table.data.rename(columns={"col": "dataset"})
     table.spans = _category_spans(columns, category, 3) + [("", 1)]
-    table.notes = _standard_notes(ref)
+    kb_caption, kb_notes = kb_text(df)
+    table.caption += kb_caption
+    table.notes = _standard_notes(ref) + kb_notes
+    if which == "vaner_table3":
+        add_paired_tests(table, df, columns)
+        seeds = summary.groupby("system")["n_seeds"].min()
+        if (seeds < 3).any():
+            few = ", ".join(f"{s} ({n})" for s, n in seeds.items() if n < 3)
+            table.notes.append(f"Fewer than 3 seeds: {few}; differences of 0.3–3 F1 need more.")
+    if kb_notes:
+        kb_of = kb_of_system(df)
+        table.data["kb"] = [kb_of.get(s, "") for s in table.data["system"]]
     return table
+
+
+def kb_text(df) -> tuple[str, list[str]]:
+    """The KB of the DBR runs in ``df``: a caption sentence and one note per KB composition.
+
+    Empty when no row trained with DBR. A KB built from open vocabularies although the study
+    requires UMLS (``umls_override: open``) is said in the caption.
+    """
+    if "dbr" not in df.columns or not (df["dbr"] != "none").any():
+        return "", []
+    dbr_rows = df[df["dbr"] != "none"]
+    kbs = dbr_rows["kb"].fillna("").astype(str) if "kb" in df.columns else [""] * len(dbr_rows)
+    texts = list(dict.fromkeys(kbs))
+    notes = [
+        f"DBR knowledge base: {t}." if t else "DBR knowledge base: not recorded." for t in texts
+    ]
+    umls = dbr_rows["kb_umls"].fillna("").astype(str) if "kb_umls" in df.columns else None
+    if any("INSTEAD OF THE REQUIRED UMLS" in t for t in texts):
+        caption = " DBR used open vocabularies only: UMLS was required but not given (override)."
+    elif umls is not None and (umls == "yes").all():
+        caption = " DBR knowledge base with UMLS."
+    elif umls is not None and (umls == "no").any():
+        caption = " DBR knowledge base without UMLS (open vocabularies and training entities)."
+    else:
+        caption = " DBR knowledge base not recorded."
+    return caption, notes
+
+
+def kb_of_system(df) -> dict[str, str]:
+    """System -> the KB its DBR runs used (empty for systems without DBR)."""
+    if "kb" not in df.columns:
+        return {}
+    rows = df[(df["dbr"] != "none") & (df["kb"].fillna("").astype(str) != "")]
+    return {s: " | ".join(dict.fromkeys(g["kb"].astype(str))) for s, g in rows.groupby("system")}
+
+
+PAIRED_AGAINST = ("none", "random")
+
+
+def _per_sentence(run_dir: str, dataset: str) -> tuple[tuple, str | None, dict] | None:
+    """Per-sentence counts, sentence-id hash and bootstrap settings of one metrics file."""
+    import json
+
+    from nerbench.evaluate import read_per_sentence
+
+    path = Path(run_dir) / "metrics" / f"{dataset}.json"
+    if not path.is_file():
+        return None
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    counts = read_per_sentence(metrics)
+    if counts is None:
+        return None
+    return counts, metrics["per_sentence"].get("ids_sha256"), metrics.get("bootstrap") or {}
+
+
+def paired_tests(df) -> tuple[list[dict], list[str]]:
+    """Paired bootstrap of F1(system with DBR) − F1(same system w/o DBR, + random DBR).
+
+    Per dataset, runs of the two variants are paired by seed; test sentences are resampled
+    jointly for every run (nerbench.evaluate.paired_bootstrap), with the resample count and seed
+    of the evaluation's bootstrap. Returns result rows and notes on pairs that could not be tested
+    (metrics written before per-sentence counts were recorded, no common seed).
+    """
+    from nerbench.evaluate import paired_bootstrap
+
+    results, skipped = [], []
+    if "run_dir" not in df.columns:
+        return results, ["Paired tests need the aggregate's run_dir column."]
+    rows = dbr_ablation_rows(df)
+    for (_, dataset), sub in rows.groupby(["base_system", "dataset"], sort=False):
+        with_dbr = sub[sub["dbr"] == "dbr"].sort_values("run_id").drop_duplicates("seed")
+        if with_dbr.empty:
+            continue
+        for other in PAIRED_AGAINST:
+            against = sub[sub["dbr"] == other].sort_values("run_id").drop_duplicates("seed")
+            seeds = sorted(set(with_dbr["seed"]) & set(against["seed"]))
+            if against.empty:
+                continue
+            label = f"{with_dbr['system'].iloc[0]} vs {against['system'].iloc[0]}"
+            if not seeds:
+                skipped.append(f"{label} on {dataset}: no common seed")
+                continue
+            a = [_per_sentence(with_dbr.set_index("seed").at[s, "run_dir"], dataset) for s in seeds]
+            b = [_per_sentence(against.set_index("seed").at[s, "run_dir"], dataset) for s in seeds]
+            if any(x is None for x in a + b):
+                skipped.append(f"{label} on {dataset}: metrics without per-sentence counts")
+                continue
+            if len({x[1] for x in a + b}) > 1:
+                skipped.append(f"{label} on {dataset}: runs scored on different sentences")
+                continue
+            boot = a[0][2]
+            res = paired_bootstrap(
+                [x[0] for x in a],
+                [x[0] for x in b],
+                int(boot.get("n", 1000)),
+                int(boot.get("seed", 13)),
+            )
+            results.append(
+                {
+                    "system": with_dbr["system"].iloc[0],
+                    "against": against["system"].iloc[0],
+                    "variant": other,
+                    "dataset": dataset,
+                    **res,
+                }
+            )
+    return results, skipped
+
+
+def add_paired_tests(table: Table, df, columns: list[str]) -> None:
+    """Rows "Δ F1 vs <system>" (points, 95 % CI, p) under the DBR systems of Table 3."""
+    import pandas as pd
+
+    results, skipped = paired_tests(df)
+    if results:
+        by_pair: dict[tuple[str, str], dict[str, dict]] = {}
+        for r in results:
+            by_pair.setdefault((r["system"], r["against"]), {})[r["dataset"]] = r
+        extra = []
+        for (system, against), cells in by_pair.items():
+            rec = dict.fromkeys(table.display.columns, "")
+            rec.update(
+                {"System": system, "Source": "paired bootstrap", "Metric": f"ΔF1 vs {against}"}
+            )
+            for col in columns:
+                r = cells.get(col)
+                if r is None:
+                    rec[col] = DASH if col in rec else ""
+                    continue
+                lo, hi = (100 * x for x in r["ci"])
+                delta = fmt(100 * r["delta_f1"], signed=True)
+                rec[col] = f"{delta} [{lo:+.2f}, {hi:+.2f}] p={r['p_value']:.3g}"
+            extra.append(rec)
+        table.display = pd.concat([table.display, pd.DataFrame(extra)], ignore_index=True)
+        data = pd.DataFrame(
+            {
+                "system": [r["system"] for r in results],
+                "col": [r["dataset"] for r in results],
+                "metric": [f"paired_delta_f1_vs_{r['variant']}" for r in results],
+                "ours_mean": [100 * r["delta_f1"] for r in results],
+                "n_seeds": [r["pairs"] for r in results],
+                "ci_lo": [100 * r["ci"][0] for r in results],
+                "ci_hi": [100 * r["ci"][1] for r in results],
+                "p_value": [r["p_value"] for r in results],
+                "bootstrap_n": [r["n"] for r in results],
+            }
+        )
+        table.data = pd.concat([table.data, data], ignore_index=True)
+        n = results[0]["n"]
+        table.notes.append(
+            "Paired bootstrap: ΔF1 (points) = mean over seed pairs of F1 with DBR − F1 of the "
+            f"other variant, test sentences resampled jointly for all runs ({n} resamples); "
+            "[95 % CI], two-sided p."
+        )
+    table.notes += [f"No paired test: {s}." for s in skipped]
 
 
 def _standard_notes(ref) -> list[str]:
@@ -293,8 +459,9 @@ def vaner_table4(df, ref) -> Table:
     caption = (
         "Per-type F1 (%, strict) on CRAFT, a corpus unseen in training (VANER Table 4, adaptation)."
     )
-    table = comparison.build("vaner_table4", caption)
-    table.notes = _standard_notes(ref)
+    kb_caption, kb_notes = kb_text(df)
+    table = comparison.build("vaner_table4", caption + kb_caption)
+    table.notes = _standard_notes(ref) + kb_notes
     return table
 
 
@@ -535,6 +702,8 @@ def metrics_table(df) -> Table:
     df = _prepared(df)
     hps = varying_hparams(df)
     keys = ["group", "system", "model", "method", "train_datasets", "dbr", *hps, "dataset"]
+    if "kb" in df.columns and df["kb"].fillna("").astype(str).ne("").any():
+        keys.insert(keys.index("dbr") + 1, "kb")
     values = [
         "strict_p",
         "strict_r",
@@ -584,8 +753,9 @@ def metrics_table(df) -> Table:
             marks.update(
                 rank_marks({(i, "Strict F1"): summary.at[i, "strict_f1_mean"] for i in idx})
             )
-    caption = "All runs: scores (%) and cost, mean ± sd over seeds."
-    notes = ["Bold: best strict F1 per dataset; underlined: second."]
+    kb_caption, kb_notes = kb_text(df)
+    caption = "All runs: scores (%) and cost, mean ± sd over seeds." + kb_caption
+    notes = ["Bold: best strict F1 per dataset; underlined: second.", *kb_notes]
     if "alignment_failures" in show:
         notes.append(
             "Align. failures: test sentences whose generated answer did not match the sentence "
