@@ -560,7 +560,7 @@ def test_cli_scores_the_gold_files_tags(tmp_path):
     assert main_evaluate([*argv, "--dataset", "ncbi", "--bootstrap", "5"]) == 0
     m = json.loads(out.read_text(encoding="utf-8"))
     assert m == {
-        **compute_metrics(FIVE_GOLD, FIVE_PRED, bootstrap=5),
+        **compute_metrics(FIVE_GOLD, FIVE_PRED, bootstrap=5, ids=[f"d/{i}" for i in range(5)]),
         "run_id": "r",
         "dataset": "ncbi",
     }
@@ -571,9 +571,10 @@ def test_cli_scores_the_gold_files_tags(tmp_path):
 
 
 def test_metrics_record_per_sentence_counts(tmp_path):
-    pred = _write_pred(tmp_path)
+    pred, gold = _write_pred(tmp_path)
     out = tmp_path / "m.json"
-    argv = ["--pred", str(pred), "--output", str(out), "--run-id", "r", "--dataset", "d"]
+    argv = ["--pred", str(pred), "--gold", str(gold), "--output", str(out), "--run-id", "r"]
+    argv += ["--dataset", "d"]
     assert main_evaluate([*argv, "--bootstrap", "5"]) == 0
     m = json.loads(out.read_text(encoding="utf-8"))
     ps = m["per_sentence"]

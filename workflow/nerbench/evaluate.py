@@ -685,7 +685,7 @@ def main_evaluate(argv: list[str]) -> int:
         [r["pred"] for r, _ in records],
         bootstrap=args.bootstrap,
         seed=args.seed,
-        ids=[r["id"] for r in records],
+        ids=[r["id"] for r, _ in records],
     )
     metrics["run_id"] = args.run_id
     metrics["dataset"] = args.dataset
