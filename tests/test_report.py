@@ -999,6 +999,7 @@ class Files(StudyFiles):
 
 
 FILES = Files(PLAN, {{}})
+DBR = FILES.dbr
 metrics_files = lambda wildcards=None: FILES.metrics_files()
 as_json = lambda obj: json.dumps(obj, sort_keys=True)
 study_path = FILES.study_path
