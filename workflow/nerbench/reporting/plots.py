@@ -157,7 +157,7 @@ def add_legend(target, axes, title: str = "", **kwargs):
             handles.setdefault(label, h)
     if not handles:
         return None
-    opts = {"frameon": False, "fontsize": 7, "title_fontsize": 7, **kwargs}
+    opts = {"frameon": False, "fontsize": 8, "title_fontsize": 8, **kwargs}
     return target.legend(list(handles.values()), list(handles), title=title or None, **opts)
 
 
