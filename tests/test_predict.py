@@ -201,8 +201,8 @@ def test_predict_cli_writes_conll_and_cost(disease_biased_run, tmp_path):
     repeats = cost["forward_time_repeats_s"]
     assert cost["timing_repeats"] == len(repeats) == 3 and all(t > 0 for t in repeats)
     assert cost["forward_time_s"] == pytest.approx(sorted(repeats)[1], abs=1e-4)
-    spread = (max(repeats) - min(repeats)) / sorted(repeats)[1]
-    assert cost["forward_time_spread"] == pytest.approx(spread, abs=1e-3)
+    spread = (max(repeats) - min(repeats)) / sorted(repeats)[1]  # from times rounded to 0.1 ms
+    assert cost["forward_time_spread"] == pytest.approx(spread, rel=0.05, abs=0.02)
     assert cost["timing_noisy"] == (cost["forward_time_spread"] > 0.2)
     assert cost["threads"] == torch.get_num_threads() and cost["cpu_count"] >= 1
     assert cost["load_avg_1m_start"] >= 0 and cost["load_avg_1m_end"] >= 0

@@ -28,9 +28,11 @@ EVALUATION: dict = {
 }
 PREDICT_BATCH_SIZE = 32
 # Inference cost (predict): timed passes over the test set after one warm-up batch; a run whose
-# forward times spread by more than COST_NOISY_SPREAD ((max - min) / median) is flagged noisy.
+# forward times spread by more than COST_NOISY_SPREAD ((max - min) / median) is flagged noisy, one
+# timed while other processes kept COST_BUSY_OTHER_CPUS or more CPUs busy is flagged busy.
 PREDICT_TIMING_REPEATS = 3
 COST_NOISY_SPREAD = 0.20
+COST_BUSY_OTHER_CPUS = 0.5
 
 # ----------------------------------------------------------------------------- DBR (study `dbr:`)
 OPEN_VOCABULARIES: list = [

@@ -82,7 +82,7 @@ class MachineLoad:
     the whole machine (psutil), from :meth:`start` to :meth:`stop`.
 
     ``other_cpus`` estimates how many CPUs other processes kept busy meanwhile (machine-wide busy
-    CPUs minus this process's); ``machine_busy`` flags half a CPU or more.
+    CPUs minus this process's); ``machine_busy`` flags ``defaults.COST_BUSY_OTHER_CPUS`` or more.
     """
 
     def __init__(self) -> None:
@@ -124,7 +124,7 @@ class MachineLoad:
             "cpu_busy_percent": None if busy_pct is None else round(busy_pct, 1),
             "own_cpus": round(own_cpus, 2),
             "other_cpus": None if other is None else round(other, 2),
-            "machine_busy": None if other is None else other >= 0.5,
+            "machine_busy": None if other is None else other >= defaults.COST_BUSY_OTHER_CPUS,
         }
         return self.facts
 

@@ -157,7 +157,7 @@ def add_legend(target, axes, title: str = "", **kwargs):
             handles.setdefault(label, h)
     if not handles:
         return None
-    opts = {"frameon": False, "fontsize": 7, "title_fontsize": 7, **kwargs}
+    opts = {"frameon": False, "fontsize": 8, "title_fontsize": 8, **kwargs}
     return target.legend(list(handles.values()), list(handles), title=title or None, **opts)
 
 
@@ -288,7 +288,7 @@ def memory_time(df, plt):
         memory_gb=("memory_gb", "max"), minutes=("train_wall_s", "mean")
     )
     per_system["minutes"] /= 60.0
-    fig, ax = plt.subplots(figsize=(5.2, 3.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.8, 3.8), layout="constrained")
     for i, (system, row) in enumerate(per_system.iterrows()):
         ax.scatter(
             row.memory_gb,
@@ -363,6 +363,9 @@ def f1_by_length(df, plt):
                 label=labels[system],
                 edgecolor="white",
             )
+            for xi, m in zip(x + (k - (len(systems) - 1) / 2) * width, means, strict=True):
+                if _finite(m) and abs(float(m)) < 0.05:  # a bar of height 0 would be invisible
+                    ax.text(xi, 0, "0", ha="center", va="bottom", fontsize=6, color=colour(k))
         ax.set_xticks(x, [label for _, label in LENGTHS])
         ax.set_xlabel("gold entity length (tokens)")
         ax.set_title(ds)
@@ -412,9 +415,12 @@ def cost_f1(df, plt):
         df["infer_s_per_1k"], df["infer_lo"], df["infer_hi"] = _inference_spread(df)
     spread = df["infer_forward_spread"].astype(float) if "infer_forward_spread" in df else None
     df["infer_noisy"] = (spread > defaults.COST_NOISY_SPREAD) if spread is not None else False
+    other = df["infer_other_cpus"].astype(float) if "infer_other_cpus" in df else None
+    df["infer_busy"] = (other >= defaults.COST_BUSY_OTHER_CPUS) if other is not None else False
     values = ["strict_f1", "train_wall_s", "infer_s_per_1k", "infer_lo", "infer_hi"]
     s = summarize(df, ["system", "family"], values)
     noisy = df.groupby("system")["infer_noisy"].any()
+    busy = df.groupby("system")["infer_busy"].any()
     has_bars = "infer_hi_mean" in s and bool(
         (s["infer_hi_mean"].astype(float) > s["infer_lo_mean"].astype(float)).any()
     )
@@ -429,7 +435,14 @@ def cost_f1(df, plt):
         sharey=True,
         layout="constrained",
     )
-    ring_label = f"timing spread > {defaults.COST_NOISY_SPREAD:.0%} (busy machine?)"
+    rings = (  # (which systems, label, ring style)
+        (noisy, f"timing spread > {defaults.COST_NOISY_SPREAD:.0%}", (180, OKABE_ITO[4], "-")),
+        (
+            busy,
+            f"timed while other processes used ≥ {defaults.COST_BUSY_OTHER_CPUS:g} CPU",
+            (330, OKABE_ITO[7], "--"),
+        ),
+    )
     for ax, (col, label) in zip(axes[0], panels, strict=True):
         pts = []
         for i, row in enumerate(s.itertuples(index=False)):
@@ -445,17 +458,19 @@ def cost_f1(df, plt):
                 if _finite(lo) and _finite(hi) and hi > lo:
                     err = [[max(x - lo, 0.0)], [max(hi - x, 0.0)]]
                     ax.errorbar(x, y, xerr=err, fmt="none", ecolor=colour(i), capsize=3, zorder=2)
-                if noisy.get(row.system, False):
-                    ax.scatter(
-                        x,
-                        y,
-                        s=180,
-                        facecolors="none",
-                        edgecolors=OKABE_ITO[4],
-                        linewidths=1.5,
-                        label=ring_label,
-                        zorder=4,
-                    )
+                for flagged, ring_label, (size, edge, style) in rings:
+                    if flagged.get(row.system, False):
+                        ax.scatter(
+                            x,
+                            y,
+                            s=size,
+                            facecolors="none",
+                            edgecolors=edge,
+                            linestyles=style,
+                            linewidths=1.2,
+                            label=ring_label,
+                            zorder=4,
+                        )
             pts.append((float(x), float(y)))
         front = pareto_front(pts)
         if len(front) >= 1:
@@ -472,9 +487,11 @@ def cost_f1(df, plt):
             )
         xs = [p[0] for p in pts if p[0] > 0]
         if xs and max(xs) / min(xs) > 20:
-            from matplotlib.ticker import FuncFormatter, NullFormatter
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
             ax.set_xscale("log")
+            decades = math.log10(max(xs) / min(xs))  # few decades: ticks at 1, 2, 5 x 10^k
+            ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5) if decades < 3 else (1,)))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)

@@ -189,11 +189,11 @@ def _numeric_columns(d) -> list[bool]:
 
 
 _HTML_STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1em; color: #222; }
+body { font: 13px/1.4 system-ui, sans-serif; margin: 1em; color: #222; }
 caption { caption-side: top; text-align: left; font-weight: bold; padding: 0 0 .5em; }
 table { border-collapse: collapse; }
 th, td { padding: .25em .6em; border-bottom: 1px solid #ddd; white-space: nowrap; }
-th { border-bottom: 2px solid #444; text-align: left; vertical-align: bottom; }
+th { border-bottom: 2px solid #444; text-align: left; vertical-align: bottom; white-space: normal; }
 th.group { text-align: center; border-bottom: 1px solid #444; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 ul.notes { padding-left: 1.2em; color: #555; font-size: 13px; }
