@@ -1241,3 +1241,44 @@ def test_vaner_table3_paired_bootstrap_over_seeds(tmp_path):
 def test_vaner_table3_flags_fewer_than_three_seeds(vaner_tsv):
     notes = _table(vaner_tsv, "vaner_table3").notes
     assert any(n.startswith("Fewer than 3 seeds: VANER (1)") for n in notes)
+
+
+def open_study(root: Path) -> tuple[list[Path], dict[str, str]]:
+    """Shaped like config/studies/open.yaml: one encoder group, DBR none/dbr/random on
+    NCBI-disease only (two seeds without DBR), s800 trained without DBR only."""
+    files, groups = [], {}
+    for rid, ds, dbr, seed, p in (
+        ("m__ncbi__none__s1", "NCBI-disease", "none", 1, 0.80),
+        ("m__ncbi__none__s2", "NCBI-disease", "none", 2, 0.82),
+        ("m__ncbi__dbr", "NCBI-disease", "dbr", 1, 0.84),
+        ("m__ncbi__random", "NCBI-disease", "random", 1, 0.79),
+        ("m__s800__none", "s800", "none", 1, 0.70),
+    ):
+        types = ("Species",) if ds == "s800" else ("Disease",)
+        files += write_run(
+            root, rid, model="minilm-l6", train=(ds,), dbr=dbr, seed=seed, p=p, r=p, types=types
+        )
+        groups[rid] = "minilm"
+    return files, groups
+
+
+def test_vaner_table1_shows_dbr_where_a_system_has_it_and_no_dbr_elsewhere(tmp_path):
+    d = _table(study_tsv(tmp_path, open_study), "vaner_table1").display
+    ours = d[(d.Source == "ours") & (d.Metric == "F1")].set_index("System")
+    assert set(ours.index) == {"minilm", "minilm w/o DBR"}  # random DBR is Table 3's
+    assert ours.loc["minilm", "NCBI-disease"] == "84.00"  # the DBR run
+    assert ours.loc["minilm w/o DBR", "s800"] == "70.00"  # the only run on s800
+    assert ours.loc["minilm w/o DBR", "NCBI-disease"] in ("–", "")  # shown with DBR instead
+    paper = d[(d.System == "BioBERT") & (d.Source == "paper") & (d.Metric == "F1")].iloc[0]
+    assert paper["NCBI-disease"] == "88.12" and paper["s800"] == "71.26"
+
+
+def test_metrics_table_shows_bootstrap_cis(tmp_path):
+    t = _table(study_tsv(tmp_path, open_study), "metrics")
+    d = t.display.set_index(["DBR", "Dataset"])
+    # one seed: that run's CI (F1 +- 3 points in the fixture); two seeds: mean of the bounds
+    assert d.loc[("dbr", "NCBI-disease"), "Strict F1 95 % CI"] == "[81.00, 87.00]"
+    assert d.loc[("none", "NCBI-disease"), "Strict F1 95 % CI"] == "[78.00, 84.00]"
+    cols = list(t.display.columns)
+    assert cols.index("Strict F1 95 % CI") == cols.index("Strict F1") + 1
+    assert any(n.startswith("95 % CI: bootstrap") for n in t.notes)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "aggregate": "nerbench.reporting.aggregate:main_aggregate",
     "tables": "nerbench.reporting.tables:main_tables",
     "figures": "nerbench.reporting.plots:main_figures",
+    "record": "nerbench.reporting.record:main_record",
     "tag": "nerbench.predict:main_tag",
     "kb": "nerbench.dbr.kb:main_kb",
     "autophrase": "nerbench.dbr.phrases:main_autophrase",

@@ -67,6 +67,11 @@ PRED = f"{RUN_DIR}/{IN_RUN['pred']}"
 INFER_COST = f"{RUN_DIR}/{IN_RUN['infer_cost']}"
 PRED_META = PRED + ".meta.json"
 METRICS = f"{RUN_DIR}/{IN_RUN['metrics']}"
+# Snakemake benchmark files (wall time, peak RSS, CPU time of every job; read by `nerbench
+# record`): train and predict keep theirs in the run folder, every other rule under BENCHMARK,
+# named by rule and by the job's wildcards (benchmark_file()).
+BENCHMARK_DIR = "results/benchmarks"
+BENCHMARK = BENCHMARK_DIR + "/{rule}/{job}.tsv"
 TRAIN_BENCHMARK = RUN_DIR + "/benchmarks/train.tsv"
 PREDICT_BENCHMARK = RUN_DIR + "/benchmarks/predict_{dataset}.tsv"
 
@@ -113,6 +118,12 @@ def run_file(run_dir: str | os.PathLike, name: str, **values: object) -> Path:
 def pred_meta(pred: str | os.PathLike) -> Path:
     """The sidecar of a prediction file (``<pred>.meta.json``: sentence count, failures)."""
     return Path(f"{os.fspath(pred)}.meta.json")
+
+
+def benchmark_file(rule: str, job: str) -> str:
+    """The benchmark template of ``rule``; ``job`` names the job by its wildcards
+    (``"{dataset}/{split}"``) and keeps them as wildcards."""
+    return BENCHMARK.replace("{rule}", rule).replace("{job}", job)
 
 
 def reference_file(name: str) -> str:

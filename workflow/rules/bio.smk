@@ -7,6 +7,8 @@ rule to_bio:
         report=paths.BIO_REPORT,
     log:
         "logs/to_bio/{dataset}/{split}.log",
+    benchmark:
+        paths.benchmark_file("to_bio", "{dataset}/{split}")
     conda:
         "../../envs/data.yaml"
     params:
@@ -32,6 +34,8 @@ rule corpus_stats:
         md=study_path(paths.CORPUS_STATS, ext="md"),
     log:
         f"logs/{STUDY}/corpus_stats.log",
+    benchmark:
+        paths.benchmark_file("corpus_stats", STUDY)
     conda:
         "../../envs/data.yaml"
     params:

@@ -13,6 +13,8 @@ rule download:
         paths.RAW,
     log:
         "logs/download/{dataset}/{filename}.log",
+    benchmark:
+        paths.benchmark_file("download", "{dataset}/{filename}")
     retries: 0
     conda:
         "../../envs/data.yaml"

@@ -17,6 +17,8 @@ rule dbr:
         stats=paths.DBR_STATS,
     log:
         "logs/dbr/{dataset}/{variant}.log",
+    benchmark:
+        paths.benchmark_file("dbr", "{dataset}/{variant}")
     wildcard_constraints:
         variant="dbr|random",
     priority: DBR_PRIORITY
@@ -57,6 +59,8 @@ rule dbr_figures:
         fig4_tsv=DBR.figure_prefix("vaner_fig4") + ".tsv",
     log:
         f"logs/{STUDY}/dbr_figures.log",
+    benchmark:
+        paths.benchmark_file("dbr_figures", STUDY)
     conda:
         "../../envs/report.yaml"
     params:

@@ -8,6 +8,8 @@ rule evaluate:
         paths.METRICS,
     log:
         "logs/runs/{run_id}/evaluate_{dataset}.log",
+    benchmark:
+        paths.benchmark_file("evaluate", "{run_id}/{dataset}")
     conda:
         "../../envs/report.yaml"
     params:

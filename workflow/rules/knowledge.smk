@@ -25,6 +25,8 @@ rule kb:
         ),
     log:
         "logs/kb/{kb}.log",
+    benchmark:
+        paths.benchmark_file("kb", "{kb}")
     wildcard_constraints:
         kb=re.escape(DBR.kb),
     priority: DBR_PRIORITY

@@ -13,6 +13,8 @@ rule fetch_model:
         directory(paths.STAGED_MODEL),
     log:
         "logs/models/fetch_{model_key}_{revision}.log",
+    benchmark:
+        paths.benchmark_file("fetch_model", "{model_key}/{revision}")
     wildcard_constraints:
         model_key="[A-Za-z0-9][A-Za-z0-9_.-]*",
         revision="[A-Za-z0-9_.-]+",
@@ -31,6 +33,8 @@ rule build_tiny_model:
         directory(paths.TINY_MODEL),
     log:
         "logs/models/tiny-{family}.log",
+    benchmark:
+        paths.benchmark_file("build_tiny_model", "{family}")
     conda:
         "../../envs/train-gpu.yaml"
     shell:

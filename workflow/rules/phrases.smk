@@ -7,6 +7,8 @@ rule autophrase_tool:
         directory(paths.AUTOPHRASE_TOOL),
     log:
         "logs/autophrase/stage.log",
+    benchmark:
+        paths.benchmark_file("autophrase_tool", "stage")
     conda:
         "../../envs/data.yaml"
     params:
@@ -25,6 +27,8 @@ rule autophrase:
         paths.PHRASES,
     log:
         "logs/autophrase/{dataset}.log",
+    benchmark:
+        paths.benchmark_file("autophrase", "{dataset}")
     priority: DBR_PRIORITY
     conda:
         "../../envs/data.yaml"

@@ -26,6 +26,8 @@ rule aggregate:
         ),
     log:
         f"logs/{STUDY}/report/aggregate.log",
+    benchmark:
+        paths.benchmark_file("aggregate", STUDY)
     conda:
         "../../envs/report.yaml"
     params:
@@ -54,6 +56,8 @@ rule table:
         ),
     log:
         f"logs/{STUDY}/report/table_{{name}}.log",
+    benchmark:
+        paths.benchmark_file("table", f"{STUDY}/{{name}}")
     wildcard_constraints:
         name="|".join(TABLE_NAMES),
     conda:
@@ -85,6 +89,8 @@ rule figure:
         pdf=study_path(paths.FIGURE, ext="pdf"),
     log:
         f"logs/{STUDY}/report/figure_{{name}}.log",
+    benchmark:
+        paths.benchmark_file("figure", f"{STUDY}/{{name}}")
     wildcard_constraints:
         name="|".join(FIGURE_NAMES),
     conda:

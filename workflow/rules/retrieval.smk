@@ -11,6 +11,8 @@ rule embed_kb:
         meta=paths.EMBEDDINGS_META,
     log:
         "logs/retrieval/embed_{kb}_{embedder}.log",
+    benchmark:
+        paths.benchmark_file("embed_kb", "{kb}/{embedder}")
     wildcard_constraints:
         kb=re.escape(DBR.kb),
         embedder=re.escape(DBR.embedder),
@@ -39,6 +41,8 @@ rule index_kb:
         info=paths.INDEX_INFO,
     log:
         "logs/retrieval/index_{kb}_{embedder}.log",
+    benchmark:
+        paths.benchmark_file("index_kb", "{kb}/{embedder}")
     wildcard_constraints:
         kb=re.escape(DBR.kb),
         embedder=re.escape(DBR.embedder),
@@ -69,6 +73,8 @@ rule retrieve:
         paths.RETRIEVAL,
     log:
         "logs/retrieval/{dataset}.log",
+    benchmark:
+        paths.benchmark_file("retrieve", "{dataset}")
     priority: DBR_PRIORITY
     conda:
         "../../envs/train-gpu.yaml"

@@ -4,6 +4,8 @@ rule write_run_spec:
         paths.RUN_SPEC,
     log:
         "logs/runs/{run_id}/run_spec.log",
+    benchmark:
+        paths.benchmark_file("write_run_spec", "{run_id}")
     conda:
         "../../envs/train-gpu.yaml"
     params:

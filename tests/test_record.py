@@ -1,0 +1,144 @@
+"""`nerbench record`: a study's results record from the files the workflow wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nerbench import paths
+from nerbench.io import InputError
+from nerbench.reporting.record import build_record, parse_snakemake_log, read_benchmarks
+
+BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+SNAKEMAKE_LOG = """\
+Building DAG of jobs...
+[Wed Dec  2 06:10:28 2026]
+localrule kb:
+    input: x
+    output: results/kb/open.tsv
+    jobid: 7
+    wildcards: kb=open
+    resources: tmpdir=/tmp
+
+[Wed Dec  2 06:10:38 2026]
+Finished jobid: 7 (Rule: kb)
+[Wed Dec  2 06:10:38 2026]
+rule embed_kb:
+    jobid: 8
+    wildcards: kb=open, embedder=minilm
+
+[Wed Dec  2 06:22:38 2026]
+Finished jobid: 8 (Rule: embed_kb)
+[Wed Dec  2 06:22:40 2026]
+rule train:
+    jobid: 9
+    wildcards: run_id=r1
+
+[Wed Dec  2 06:30:00 2026]
+rule autophrase:
+    jobid: 10
+    wildcards: dataset=NCBI-disease
+[Wed Dec  2 07:10:40 2026]
+Finished jobid: 9 (Rule: train)
+"""
+
+
+def _project(root: Path, study: str = "s") -> None:
+    study_dir = root / paths.fill(paths.STUDY_DIR, study=study)
+    (study_dir / "tables").mkdir(parents=True)
+    (study_dir / "figures").mkdir()
+    (study_dir / "aggregate").mkdir()
+    (study_dir / "tables" / "metrics.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n")
+    (study_dir / "figures" / "cost_f1.png").write_bytes(b"\x89PNG fake")
+    (study_dir / "aggregate" / "metrics.tsv").write_text("run_id\tdataset\nr1\tNCBI-disease\n")
+    run = root / paths.fill(paths.RUN_DIR, run_id="r1")
+    (run / "benchmarks").mkdir(parents=True)
+    (run / "benchmarks" / "train.tsv").write_text(
+        BENCH_HEADER + "2400.0\t0:40:00\t1885.4\t1\t1\t1\t1\t1\t1.0\t2300.0\n"
+    )
+    cost = {
+        "epochs_completed": 3,
+        "tokens_seen": 560000,
+        "tokens_per_s": 812.3,
+        "wall_time_s": 2400.0,
+        "eval_time_s": 120.0,
+        "peak_cpu_rss_mb": 1885.4,
+        "best_dev_f1": 0.8123,
+        "dtype": "fp32",
+    }
+    (run / "cost.json").write_text(json.dumps(cost))
+    kb_bench = root / paths.fill(paths.benchmark_file("kb", "{kb}"), kb="open")
+    kb_bench.parent.mkdir(parents=True)
+    kb_bench.write_text(BENCH_HEADER + "9.5\t0:00:09\t512.0\t1\t1\t1\t1\t1\t1.0\t9.0\n")
+    kb_stats = root / paths.fill(paths.KB_STATS, kb="open")
+    kb_stats.parent.mkdir(parents=True)
+    kb_stats.write_text(json.dumps({"by_category": {"Disease": 79547, "Chemical": 56277}}))
+    (root / "run.log").write_text(SNAKEMAKE_LOG)
+    (root / "command.txt").write_text("snakemake --cores 2 --config study=s\n")
+    (root / "notes.md").write_text("MiniLM is 8 points below BioBERT because ...\n")
+
+
+def test_log_parsing_times_jobs_and_marks_interrupted(tmp_path):
+    _project(tmp_path)
+    sitting = parse_snakemake_log(tmp_path / "run.log")
+    by_rule = {j.rule: j for j in sitting.jobs}
+    assert by_rule["kb"].seconds == 10
+    assert by_rule["embed_kb"].seconds == 720
+    assert by_rule["embed_kb"].wildcards == "kb=open, embedder=minilm"
+    assert by_rule["train"].seconds == 48 * 60
+    assert by_rule["autophrase"].end is None  # started, never finished in this sitting
+    assert sitting.seconds == 60 * 60 + 12
+
+
+def test_benchmarks_by_rule(tmp_path):
+    _project(tmp_path)
+    bench = read_benchmarks(tmp_path)
+    assert bench["train"][0]["max_rss"] == 1885.4
+    assert bench["kb"][0]["s"] == 9.5
+
+
+def test_record_folder(tmp_path):
+    _project(tmp_path)
+    out = tmp_path / "docs" / "results" / "s"
+    readme = build_record(
+        tmp_path,
+        "s",
+        out,
+        [tmp_path / "run.log"],
+        command=tmp_path / "command.txt",
+        notes=tmp_path / "notes.md",
+    )
+    text = readme.read_text()
+    assert text.index("MiniLM is 8 points below BioBERT") < text.index("## How it ran")
+    assert "snakemake --cores 2 --config study=s" in text
+    assert "**Study wall time: 60.2 min**" in text
+    # rule rows: benchmark files where present (kb, train), the log otherwise (embed_kb)
+    assert "| train | 1 | 40.0 | 40.0 | 1,885 | 38.3 | benchmark files |" in text
+    assert "| kb | 1 | 0.2 | 0.2 | 512 | 0.1 | benchmark files |" in text
+    assert "| embed_kb | 1 | 12.0 | 12.0 | – | – | Snakemake log |" in text
+    assert "1 interrupted job(s) not counted" in text  # the autophrase job
+    assert "| r1 | 3 | 560,000 | 812 | 40.0 | 2.0 | 1,885 | 81.23 | fp32 |" in text
+    assert "`open`: 135,824 names (Chemical 56,277, Disease 79,547)" in text
+    assert "avx512_bf16" in text and "native bf16" in text
+    assert "| 1 | 2 |" in text  # the table itself
+    assert (out / "tables" / "metrics.md").is_file()
+    assert (out / "figures" / "cost_f1.png").read_bytes() == b"\x89PNG fake"
+    assert "![cost_f1](figures/cost_f1.png)" in text
+
+
+def test_missing_parts_are_errors_and_leave_nothing(tmp_path):
+    _project(tmp_path)
+    out = tmp_path / "record"
+    run = tmp_path / paths.fill(paths.RUN_DIR, run_id="r1")
+    (run / "cost.json").unlink()
+    with pytest.raises(InputError, match="cost.json"):
+        build_record(tmp_path, "s", out, [tmp_path / "run.log"])
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".record")]
+    with pytest.raises(InputError, match="Snakemake log not found"):
+        build_record(tmp_path, "s", out, [tmp_path / "nope.log"])
+    with pytest.raises(InputError, match="no Markdown tables"):
+        build_record(tmp_path, "other", out, [tmp_path / "run.log"])

@@ -1,0 +1,371 @@
+"""A study's results record: what ran, on which machine, how long each rule took, how much
+memory it needed, and the tables and figures that came out.
+
+``python -m nerbench record --study open --out docs/results/open --snakemake-log run.log``
+copies the study's Markdown tables and PNG figures (``results/studies/<study>/``) into ``--out``
+and writes ``README.md`` there:
+
+* the command (``--command``: a file holding the exact command lines) and the commit;
+* the machine: CPU model, cores, memory, the CPU flags that decide the kernels (AVX2, AVX512,
+  AVX512-BF16, AMX) and whether bf16 is native, library versions;
+* wall time per rule: from Snakemake's benchmark files (``s``, ``max_rss``, ``cpu_time``: every
+  rule writes one, see :data:`nerbench.paths.BENCHMARK`) and, for runs whose logs predate those
+  files, from the job start/finish stamps of the Snakemake logs (``--snakemake-log``, one per
+  sitting; the study's wall time is the sum over sittings);
+* training: per run tokens/s, wall time, peak RSS, epochs and best dev F1 (``cost.json``);
+* the knowledge base's size per category (``results/kb/<kb>.stats.json``);
+* ``--notes``: hand-written analysis (the gap to published numbers, what was slow), put first.
+
+Everything is read from files the workflow wrote; nothing is estimated. A missing table, figure
+or log is an error naming the path: a record must not silently lack a part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nerbench import paths
+from nerbench.io import InputError, atomic_dir, read_json
+
+#: CPU flags that decide which kernels torch and bitsandbytes use
+KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+_STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+_RULE = re.compile(r"^(?:local)?rule (\w+):$")
+_JOBID = re.compile(r"^\s+jobid: (\d+)$")
+_WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
+_FINISHED = re.compile(r"^Finished jobid: (\d+)")
+
+
+@dataclass
+class JobTime:
+    """One job of a Snakemake log: rule, wildcards, start and finish (None if it never ended)."""
+
+    rule: str
+    wildcards: str
+    start: datetime
+    end: datetime | None
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.end is None else (self.end - self.start).total_seconds()
+
+
+@dataclass
+class Sitting:
+    """One Snakemake invocation: its log, first and last time stamp, and its jobs."""
+
+    log: Path
+    start: datetime
+    end: datetime
+    jobs: list[JobTime]
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def parse_snakemake_log(path: Path) -> Sitting:
+    """Jobs of one Snakemake log (``[stamp]`` / ``rule X:`` / ``jobid: N`` / ``Finished jobid``)."""
+    if not path.is_file():
+        raise InputError("Snakemake log not found", path)
+    now: datetime | None = None
+    first: datetime | None = None
+    pending: str | None = None
+    last_job: int | None = None
+    jobs: dict[int, JobTime] = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if m := _STAMP.match(line):
+                now = datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+                first = first or now
+            elif m := _RULE.match(line):
+                pending = m.group(1)
+            elif (m := _JOBID.match(line)) and pending and now is not None:
+                last_job = int(m.group(1))
+                jobs[last_job] = JobTime(pending, "", now, None)
+                pending = None
+            elif (m := _WILDCARDS.match(line)) and last_job is not None:
+                jobs[last_job].wildcards = m.group(1)
+            elif (m := _FINISHED.match(line)) and now is not None:
+                job = jobs.get(int(m.group(1)))
+                if job is not None:
+                    job.end = now
+    if first is None or now is None:
+        raise InputError("no time stamps: not a Snakemake log", path)
+    return Sitting(path, first, now, list(jobs.values()))
+
+
+def read_benchmarks(root: Path) -> dict[str, list[dict[str, float]]]:
+    """Snakemake benchmark files under ``root`` by rule: ``benchmarks/<rule>/...tsv`` and the
+    run folders' ``benchmarks/train.tsv`` / ``predict_<dataset>.tsv``."""
+    found: dict[str, list[dict[str, float]]] = {}
+    bench_root = root / paths.BENCHMARK_DIR
+    files = [(p.relative_to(bench_root).parts[0], p) for p in sorted(bench_root.rglob("*.tsv"))]
+    run_root = root / Path(paths.RUN_DIR).parent
+    for p in sorted(run_root.glob("*/benchmarks/*.tsv")):
+        files.append(("train" if p.stem == "train" else p.stem.split("_", 1)[0], p))
+    for rule, p in files:
+        lines = p.read_text(encoding="utf-8").splitlines()
+        if len(lines) < 2:
+            raise InputError("benchmark file has no data row", p)
+        header = lines[0].split("\t")
+        for lineno, line in enumerate(lines[1:], 2):
+            cells = line.split("\t")
+            if len(cells) != len(header):
+                raise InputError(f"{len(cells)} cells for {len(header)} columns", p, lineno)
+            row = {}
+            for k, v in zip(header, cells, strict=True):
+                if k != "h:m:s":
+                    row[k] = float("nan") if v in ("", "NA", "-") else float(v)
+            found.setdefault(rule, []).append(row)
+    return found
+
+
+def machine_facts() -> dict[str, Any]:
+    """CPU model, cores, memory, kernel-relevant CPU flags and library versions of this machine."""
+    from nerbench.training.runtime import cpu_has_native_bf16
+
+    model, flags, mem_gb = platform.processor() or "unknown", set(), None
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        if m := re.search(r"^model name\s*:\s*(.+)$", text, re.M):
+            model = m.group(1).strip()
+        if m := re.search(r"^flags\s*:\s*(.+)$", text, re.M):
+            flags = set(m.group(1).split())
+        if m := re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M):
+            mem_gb = round(int(m.group(1)) / 2**20, 1)
+    except OSError:
+        pass
+    versions = {}
+    for name in ("torch", "transformers", "snakemake", "faiss"):
+        try:
+            versions[name] = __import__(name).__version__
+        except (ImportError, AttributeError):
+            versions[name] = None
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "flags": {f: f in flags for f in KERNEL_FLAGS},
+        "native_bf16": bool(cpu_has_native_bf16()),
+        "python": platform.python_version(),
+        **versions,
+    }
+
+
+def _commit(root: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _minutes(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def rule_table(sittings: Sequence[Sitting], bench: dict[str, list[dict[str, float]]]) -> list[str]:
+    """Markdown rows per rule: jobs, summed and longest wall time, peak RSS, CPU time."""
+    by_rule: dict[str, list[float]] = {}
+    unfinished: dict[str, int] = {}
+    for s in sittings:
+        for j in s.jobs:
+            if j.seconds is None:
+                unfinished[j.rule] = unfinished.get(j.rule, 0) + 1
+            else:
+                by_rule.setdefault(j.rule, []).append(j.seconds)
+
+    def wall(rule: str) -> float:
+        b = bench.get(rule)
+        return sum(r["s"] for r in b) if b else sum(by_rule.get(rule, []))
+
+    rules = sorted(set(by_rule) | set(bench) | set(unfinished), key=lambda r: (-wall(r), r))
+    rows = [
+        "| rule | jobs | wall, summed (min) | longest job (min) | peak RSS (MB) | CPU time (min) |"
+        " source |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for rule in rules:
+        b = bench.get(rule, [])
+        times = [r["s"] for r in b] if b else by_rule.get(rule, [])
+        rss = max((r["max_rss"] for r in b if r["max_rss"] == r["max_rss"]), default=None)
+        cpu = [r["cpu_time"] for r in b if r.get("cpu_time", float("nan")) == r.get("cpu_time")]
+        source = "benchmark files" if b else "Snakemake log"
+        if unfinished.get(rule):
+            source += f"; {unfinished[rule]} interrupted job(s) not counted"
+        rows.append(
+            f"| {rule} | {len(times)} | {_minutes(sum(times))}"
+            f" | {_minutes(max(times, default=None))}"
+            f" | {'–' if rss is None else f'{rss:,.0f}'} | {_minutes(sum(cpu)) if cpu else '–'}"
+            f" | {source} |"
+        )
+    return rows
+
+
+def training_rows(run_dirs: Iterable[Path]) -> list[str]:
+    """Markdown rows per trained run from its ``cost.json``."""
+    rows = [
+        "| run | epochs | tokens seen | tokens/s | train wall (min) | dev eval (min) |"
+        " peak RSS (MB) | best dev F1 | dtype |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for d in sorted(run_dirs):
+        cost_path = paths.run_file(d, "cost")
+        if not cost_path.is_file():
+            raise InputError("run has no cost.json (did it finish?)", cost_path)
+        c = read_json(cost_path)
+        f1 = c.get("best_dev_f1")
+        rows.append(
+            f"| {d.name} | {c.get('epochs_completed')} | {c.get('tokens_seen', 0):,} |"
+            f" {c.get('tokens_per_s', 0):,.0f} | {_minutes(c.get('wall_time_s'))} |"
+            f" {_minutes(c.get('eval_time_s'))} | {c.get('peak_cpu_rss_mb', 0):,.0f} |"
+            f" {'–' if f1 is None else f'{100 * f1:.2f}'} | {c.get('dtype')} |"
+        )
+    return rows
+
+
+def study_runs(root: Path, study: str) -> list[Path]:
+    """Run folders of the study (the ``run_id`` column of its aggregate)."""
+    import csv
+
+    agg = root / paths.fill(paths.AGGREGATE, study=study)
+    if not agg.is_file():
+        raise InputError("the study's aggregate is missing (has the study finished?)", agg)
+    with open(agg, encoding="utf-8", newline="") as f:
+        ids = sorted({row["run_id"] for row in csv.DictReader(f, delimiter="\t")})
+    return [root / paths.fill(paths.RUN_DIR, run_id=i) for i in ids]
+
+
+def kb_rows(root: Path) -> list[str]:
+    """One line per knowledge base built: names per category and in total."""
+    out = []
+    for stats_path in sorted((root / Path(paths.KB_STATS).parent).glob("*.stats.json")):
+        stats = read_json(stats_path)
+        cats = stats.get("by_category", {})
+        parts = ", ".join(f"{k} {v:,}" for k, v in sorted(cats.items()))
+        name = stats_path.name.removesuffix(".stats.json")
+        out.append(f"- `{name}`: {sum(cats.values()):,} names ({parts})")
+    return out
+
+
+def build_record(
+    root: Path,
+    study: str,
+    out: Path,
+    logs: Sequence[Path],
+    command: Path | None = None,
+    notes: Path | None = None,
+) -> Path:
+    """Write the record folder ``out`` (atomically, replacing an older one); return README path."""
+    study_dir = root / paths.fill(paths.STUDY_DIR, study=study)
+    tables = sorted((study_dir / "tables").glob("*.md"))
+    figures = sorted((study_dir / "figures").glob("*.png"))
+    if not tables:
+        raise InputError("the study has no Markdown tables", study_dir / "tables")
+    sittings = [parse_snakemake_log(Path(p)) for p in logs]
+    if not sittings:
+        raise InputError("give the Snakemake log of each sitting (--snakemake-log)")
+    bench = read_benchmarks(root)
+    runs = study_runs(root, study)
+    machine = machine_facts()
+    lines = [f"# Results record: study `{study}`", ""]
+    if notes is not None:
+        if not notes.is_file():
+            raise InputError("notes file not found", notes)
+        lines += [notes.read_text(encoding="utf-8").rstrip(), ""]
+    lines += ["## How it ran", ""]
+    if command is not None:
+        if not command.is_file():
+            raise InputError("command file not found", command)
+        lines += ["```", command.read_text(encoding="utf-8").rstrip(), "```", ""]
+    lines.append(f"Code: commit `{_commit(root)}`.")
+    lines.append("")
+    lines += ["| sitting (Snakemake log) | start | end | wall (min) | jobs finished |"]
+    lines += ["|---|---|---|---:|---:|"]
+    for s in sittings:
+        done = sum(j.end is not None for j in s.jobs)
+        lines.append(
+            f"| {s.log.name} | {s.start:%Y-%m-%d %H:%M:%S} | {s.end:%H:%M:%S} |"
+            f" {_minutes(s.seconds)} | {done} |"
+        )
+    total = sum(s.seconds for s in sittings)
+    lines += ["", f"**Study wall time: {_minutes(total)} min** (sum over sittings).", ""]
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in machine["flags"].items())
+    lines += [
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GiB memory",
+        f"- CPU flags: {flags}; native bf16: {'yes' if machine['native_bf16'] else 'no'}",
+        f"- Python {machine['python']}, torch {machine['torch']}, transformers "
+        f"{machine['transformers']}, snakemake {machine['snakemake']}, faiss {machine['faiss']}",
+        "",
+        "## Wall time and memory per rule",
+        "",
+        *rule_table(sittings, bench),
+        "",
+        "## Training runs",
+        "",
+        *training_rows(runs),
+    ]
+    rates = [read_json(paths.run_file(d, "cost")).get("tokens_per_s", 0) for d in runs]
+    if rates:
+        lines += ["", f"Median training rate: {statistics.median(rates):,.0f} real sub-tokens/s."]
+    kb = kb_rows(root)
+    if kb:
+        lines += ["", "## Knowledge base", "", *kb]
+    lines += ["", "## Tables", ""]
+    for t in tables:
+        lines += [f"### {t.stem}", "", t.read_text(encoding="utf-8").rstrip(), ""]
+    lines += ["## Figures", ""]
+    for fig in figures:
+        lines += [f"### {fig.stem}", "", f"![{fig.stem}](figures/{fig.name})", ""]
+    with atomic_dir(out) as tmp:
+        (tmp / "tables").mkdir()
+        (tmp / "figures").mkdir()
+        for t in tables:
+            shutil.copy2(t, tmp / "tables" / t.name)
+        for fig in figures:
+            shutil.copy2(fig, tmp / "figures" / fig.name)
+        (tmp / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out / "README.md"
+
+
+def main_record(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="nerbench record", description=__doc__.split("\n\n")[0])
+    p.add_argument("--study", required=True)
+    p.add_argument("--out", required=True, help="record folder, e.g. docs/results/<study>")
+    p.add_argument("--root", default=".", help="project root the study ran in")
+    p.add_argument(
+        "--snakemake-log", nargs="+", required=True, help="the Snakemake log of each sitting"
+    )
+    p.add_argument("--command", help="file with the exact command lines")
+    p.add_argument("--notes", help="Markdown with the analysis, put first")
+    a = p.parse_args(argv)
+    readme = build_record(
+        Path(a.root),
+        a.study,
+        Path(a.out),
+        [Path(x) for x in a.snakemake_log],
+        Path(a.command) if a.command else None,
+        Path(a.notes) if a.notes else None,
+    )
+    print(readme)
+    return 0
