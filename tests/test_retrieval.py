@@ -118,6 +118,52 @@ def test_embeddings_are_cached_and_reused(tmp_path, monkeypatch):
         load_or_embed(texts, {**MINILM, "pooling": "cls"}, npy)  # other model: recompute
 
 
+def test_killed_embedding_resumes_from_saved_chunks(tmp_path, monkeypatch):
+    texts = [f"disease number {i} of {'x' * (i % 7)}" for i in range(40)]
+    settings = {**MINILM, "batch_size": 4}
+    monkeypatch.setattr(retrieval, "EMBED_CHUNK", 8)
+    whole, _ = load_or_embed(texts, settings, tmp_path / "whole.npy")
+    npy = tmp_path / "emb.npy"
+    parts = tmp_path / "emb.npy.parts"
+    calls = []
+    real = retrieval.Embedder._encode_batch
+
+    def dies_after_three_chunks(self, batch):
+        if len(calls) == 6:  # 2 batches per chunk: 3 chunks saved, then the job is killed
+            raise KeyboardInterrupt("killed")
+        calls.append(len(batch))
+        return real(self, batch)
+
+    monkeypatch.setattr(retrieval.Embedder, "_encode_batch", dies_after_three_chunks)
+    with pytest.raises(KeyboardInterrupt):
+        load_or_embed(texts, settings, npy)
+    assert not npy.exists() and len(list(parts.glob("chunk-*.npy"))) == 3
+    calls.clear()
+    monkeypatch.setattr(retrieval.Embedder, "_encode_batch", real_counting(real, calls))
+    resumed, meta = load_or_embed(texts, settings, npy)
+    assert sum(calls) == 40 - 24  # only the two unsaved chunks are computed
+    assert np.allclose(resumed, whole, atol=1e-6)
+    assert not parts.exists()  # removed once the output is written
+    # chunks left by a job over other texts are discarded, not reused
+    calls.clear()
+    monkeypatch.setattr(retrieval.Embedder, "_encode_batch", dies_after_three_chunks)
+    with pytest.raises(KeyboardInterrupt):
+        load_or_embed(texts, settings, tmp_path / "other.npy")
+    calls.clear()
+    monkeypatch.setattr(retrieval.Embedder, "_encode_batch", real_counting(real, calls))
+    other = [t + " (2)" for t in texts]
+    load_or_embed(other, settings, tmp_path / "other.npy")
+    assert sum(calls) == 40
+
+
+def real_counting(real, calls):
+    def encode(self, batch):
+        calls.append(len(batch))
+        return real(self, batch)
+
+    return encode
+
+
 # --------------------------------------------------------------------------- FAISS
 
 

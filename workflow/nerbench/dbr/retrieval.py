@@ -134,25 +134,97 @@ class Embedder:
         pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return pooled.cpu().numpy().astype(np.float32)
 
-    def encode(self, texts: Sequence[str], log: Log | None = None) -> np.ndarray:
-        """Embeddings (float32, unit norm) in input order; batches sorted by length."""
+    def encode(
+        self, texts: Sequence[str], log: Log | None = None, parts: EmbeddingParts | None = None
+    ) -> np.ndarray:
+        """Embeddings (float32, unit norm) in input order; batches sorted by length.
+
+        With ``parts``, every chunk of :data:`EMBED_CHUNK` texts (in length order) is saved when
+        done and chunks saved by a killed earlier attempt are loaded instead of recomputed."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         bs = int(self.s["batch_size"])
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        t0, next_report = time.perf_counter(), 0.0
-        for start in range(0, len(order), bs):
-            idx = order[start : start + bs]
-            out[idx] = self._encode_batch([texts[i] for i in idx])
-            elapsed = time.perf_counter() - t0
-            if log is not None and elapsed >= next_report:
-                done = min(start + bs, len(order))
-                log(f"encoded {done}/{len(texts)} ({done / max(elapsed, 1e-9):.0f}/s)")
-                next_report = elapsed + 30.0
+        t0, next_report, computed, reused = time.perf_counter(), 0.0, 0, 0
+        for chunk_start in range(0, len(order), EMBED_CHUNK):
+            chunk = order[chunk_start : chunk_start + EMBED_CHUNK]
+            saved = parts.load(chunk_start, len(chunk)) if parts is not None else None
+            if saved is not None:
+                out[chunk] = saved
+                reused += len(chunk)
+                continue
+            for start in range(0, len(chunk), bs):
+                idx = chunk[start : start + bs]
+                out[idx] = self._encode_batch([texts[i] for i in idx])
+                computed += len(idx)
+                elapsed = time.perf_counter() - t0
+                if log is not None and elapsed >= next_report:
+                    rate = computed / max(elapsed, 1e-9)
+                    log(f"encoded {computed + reused}/{len(texts)} ({rate:.0f}/s)")
+                    next_report = elapsed + 30.0
+            if parts is not None:
+                parts.save(chunk_start, out[chunk])
+        if reused and log is not None:
+            log(f"{reused} of {len(texts)} embeddings came from an interrupted earlier attempt")
         return out
 
     @property
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
+
+
+#: texts per saved chunk of an embedding job (a killed job loses at most one chunk)
+EMBED_CHUNK = 8192
+
+
+class EmbeddingParts:
+    """Finished chunks of one embedding job, kept in ``<output>.parts/`` until the job is done.
+
+    ``key.json`` holds what the vectors depend on (texts, model, pooling, length, chunk size); a
+    folder with another key is discarded. ``chunk-<start>.npy`` holds the vectors of texts
+    ``start..`` in length order, written atomically; a chunk of the wrong shape is recomputed."""
+
+    def __init__(self, directory: str | Path, key: dict, dim: int, log: Log = _log):
+        import shutil
+
+        self.dir, self.dim = Path(directory), dim
+        key = {**key, "chunk": EMBED_CHUNK, "dim": dim}
+        key_path = self.dir / "key.json"
+        if self.dir.exists():
+            try:
+                same = read_json(key_path) == key
+            except (OSError, ValueError):
+                same = False
+            if not same:
+                log(f"discarding {self.dir}: its chunks belong to other texts or settings")
+                shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not key_path.is_file():
+            write_json(key_path, key)
+
+    def _path(self, start: int) -> Path:
+        return self.dir / f"chunk-{start:09d}.npy"
+
+    def load(self, start: int, n: int) -> np.ndarray | None:
+        path = self._path(start)
+        if not path.is_file():
+            return None
+        try:
+            arr = np.load(path)
+        except (OSError, ValueError):
+            arr = None
+        if arr is None or arr.shape != (n, self.dim) or not np.isfinite(arr).all():
+            path.unlink(missing_ok=True)
+            return None
+        return arr
+
+    def save(self, start: int, vectors: np.ndarray) -> None:
+        with atomic_path(self._path(start)) as tmp, open(tmp, "wb") as f:
+            np.save(f, vectors)
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def texts_sha256(texts: Sequence[str]) -> str:
@@ -181,13 +253,15 @@ def load_or_embed(
             return np.load(npy), meta
     t0 = time.perf_counter()
     embedder = Embedder(settings)
-    vectors = embedder.encode(texts, log)
+    parts = EmbeddingParts(npy.with_name(npy.name + ".parts"), key, embedder.dim, log)
+    vectors = embedder.encode(texts, log, parts)
     seconds = time.perf_counter() - t0
     meta = {**key, "dim": embedder.dim, "device": embedder.device, "seconds": round(seconds, 2)}
     meta["texts_per_s"] = round(len(texts) / max(seconds, 1e-9), 1)
     with atomic_path(npy) as tmp, open(tmp, "wb") as f:
         np.save(f, vectors)  # a file object: np.save would append ".npy" to a path
     write_json(meta_path, meta)
+    parts.remove()
     log(f"embedded {len(texts)} texts in {seconds:.1f} s on {embedder.device}")
     return vectors, meta
 
