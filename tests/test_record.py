@@ -70,6 +70,9 @@ def _project(root: Path, study: str = "s") -> None:
         "dtype": "fp32",
     }
     (run / "cost.json").write_text(json.dumps(cost))
+    metrics = paths.run_file(run, "metrics", dataset="NCBI-disease")
+    metrics.parent.mkdir()
+    metrics.write_text(json.dumps({"strict": {"micro": {"f1": 0.795}}}))
     kb_bench = root / paths.fill(paths.benchmark_file("kb", "{kb}"), kb="open")
     kb_bench.parent.mkdir(parents=True)
     kb_bench.write_text(BENCH_HEADER + "9.5\t0:00:09\t512.0\t1\t1\t1\t1\t1\t1.0\t9.0\n")
@@ -120,7 +123,10 @@ def test_record_folder(tmp_path):
     assert "| kb | 1 | 0.2 | 0.2 | 512 | 0.1 | benchmark files |" in text
     assert "| embed_kb | 1 | 12.0 | 12.0 | – | – | Snakemake log |" in text
     assert "1 interrupted job(s) not counted" in text  # the autophrase job
-    assert "| r1 | 3 | 560,000 | 812 | 40.0 | 2.0 | 1,885 | 81.23 | fp32 |" in text
+    assert (
+        "| r1 | 3 | 560,000 | 812 | 40.0 | 2.0 | 1,885 | 81.23 | NCBI-disease 79.50 | fp32 |"
+        in text
+    )
     assert "`open`: 135,824 names (Chemical 56,277, Disease 79,547)" in text
     assert "avx512_bf16" in text and "native bf16" in text
     assert "| 1 | 2 |" in text  # the table itself
@@ -142,3 +148,26 @@ def test_missing_parts_are_errors_and_leave_nothing(tmp_path):
         build_record(tmp_path, "s", out, [tmp_path / "nope.log"])
     with pytest.raises(InputError, match="no Markdown tables"):
         build_record(tmp_path, "other", out, [tmp_path / "run.log"])
+
+
+def test_partial_record_of_a_running_study(tmp_path):
+    """A study still running: the runs trained so far among the planned ones, no tables yet."""
+    from nerbench.reporting.record import planned_runs
+
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "config").symlink_to(paths.PROJECT_ROOT / "config")
+    planned = planned_runs(root, "demo")
+    assert len(planned) == 8
+    done = planned[3]
+    done.mkdir(parents=True)
+    (done / "cost.json").write_text(json.dumps({"epochs_completed": 1, "tokens_seen": 10}))
+    (root / "run.log").write_text(SNAKEMAKE_LOG)
+    out = tmp_path / "record"
+    with pytest.raises(InputError, match="no Markdown tables"):
+        build_record(root, "demo", out, [root / "run.log"])
+    text = build_record(root, "demo", out, [root / "run.log"], partial=True).read_text()
+    assert "**Partial: the study had not finished" in text
+    assert "1 of its 8 runs were trained" in text
+    assert f"| {done.name} | 1 | 10 |" in text
+    assert "None yet: the tables are made" in text

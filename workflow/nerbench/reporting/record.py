@@ -220,24 +220,37 @@ def rule_table(sittings: Sequence[Sitting], bench: dict[str, list[dict[str, floa
     return rows
 
 
+def _percent(x: Any) -> str:
+    return "–" if x is None else f"{100 * float(x):.2f}"
+
+
+def test_f1(run_dir: Path) -> str:
+    """Strict micro F1 (%) of each evaluated test set of a run, ``dataset F1`` joined."""
+    metrics_dir = paths.run_file(run_dir, "metrics", dataset="x").parent
+    cells = []
+    for m in sorted(metrics_dir.glob("*.json")):
+        f1 = read_json(m).get("strict", {}).get("micro", {}).get("f1")
+        cells.append(f"{m.stem} {_percent(f1)}")
+    return ", ".join(cells) or "–"
+
+
 def training_rows(run_dirs: Iterable[Path]) -> list[str]:
-    """Markdown rows per trained run from its ``cost.json``."""
+    """Markdown rows per trained run from its ``cost.json`` (and test F1 where evaluated)."""
     rows = [
         "| run | epochs | tokens seen | tokens/s | train wall (min) | dev eval (min) |"
-        " peak RSS (MB) | best dev F1 | dtype |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        " peak RSS (MB) | best dev F1 | test strict F1 | dtype |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for d in sorted(run_dirs):
         cost_path = paths.run_file(d, "cost")
         if not cost_path.is_file():
             raise InputError("run has no cost.json (did it finish?)", cost_path)
         c = read_json(cost_path)
-        f1 = c.get("best_dev_f1")
         rows.append(
             f"| {d.name} | {c.get('epochs_completed')} | {c.get('tokens_seen', 0):,} |"
             f" {c.get('tokens_per_s', 0):,.0f} | {_minutes(c.get('wall_time_s'))} |"
             f" {_minutes(c.get('eval_time_s'))} | {c.get('peak_cpu_rss_mb', 0):,.0f} |"
-            f" {'–' if f1 is None else f'{100 * f1:.2f}'} | {c.get('dtype')} |"
+            f" {_percent(c.get('best_dev_f1'))} | {test_f1(d)} | {c.get('dtype')} |"
         )
     return rows
 
@@ -248,10 +261,28 @@ def study_runs(root: Path, study: str) -> list[Path]:
 
     agg = root / paths.fill(paths.AGGREGATE, study=study)
     if not agg.is_file():
-        raise InputError("the study's aggregate is missing (has the study finished?)", agg)
+        raise InputError(
+            "the study's aggregate is missing (has the study finished? --partial records a "
+            "study still running)",
+            agg,
+        )
     with open(agg, encoding="utf-8", newline="") as f:
         ids = sorted({row["run_id"] for row in csv.DictReader(f, delimiter="\t")})
     return [root / paths.fill(paths.RUN_DIR, run_id=i) for i in ids]
+
+
+def planned_runs(root: Path, study: str) -> list[Path]:
+    """Run folders the study plans (config/config.yaml with ``study`` set), trained or not."""
+    import yaml
+
+    from nerbench.plan import load_plan
+
+    config_path = root / "config" / "config.yaml"
+    if not config_path.is_file():
+        raise InputError("config not found", config_path)
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) | {"study": study}
+    plan = load_plan(config, root)
+    return [root / paths.fill(paths.RUN_DIR, run_id=i) for i in sorted(plan.runs)]
 
 
 def kb_rows(root: Path) -> list[str]:
@@ -273,20 +304,35 @@ def build_record(
     logs: Sequence[Path],
     command: Path | None = None,
     notes: Path | None = None,
+    partial: bool = False,
 ) -> Path:
-    """Write the record folder ``out`` (atomically, replacing an older one); return README path."""
+    """Write the record folder ``out`` (atomically, replacing an older one); return README path.
+
+    ``partial``: the study is still running; the record holds the runs trained so far, the
+    rule times so far and whatever tables and figures exist, and says so at the top."""
     study_dir = root / paths.fill(paths.STUDY_DIR, study=study)
     tables = sorted((study_dir / "tables").glob("*.md"))
     figures = sorted((study_dir / "figures").glob("*.png"))
-    if not tables:
+    if not tables and not partial:
         raise InputError("the study has no Markdown tables", study_dir / "tables")
     sittings = [parse_snakemake_log(Path(p)) for p in logs]
     if not sittings:
         raise InputError("give the Snakemake log of each sitting (--snakemake-log)")
     bench = read_benchmarks(root)
-    runs = study_runs(root, study)
+    if partial:
+        planned = planned_runs(root, study)
+        runs = [d for d in planned if paths.run_file(d, "cost").is_file()]
+    else:
+        runs = study_runs(root, study)
     machine = machine_facts()
     lines = [f"# Results record: study `{study}`", ""]
+    if partial:
+        lines += [
+            f"**Partial: the study had not finished when this record was written; "
+            f"{len(runs)} of its {len(planned)} runs were trained.** Snakemake resumes it "
+            "with the same command.",
+            "",
+        ]
     if notes is not None:
         if not notes.is_file():
             raise InputError("notes file not found", notes)
@@ -332,6 +378,8 @@ def build_record(
     if kb:
         lines += ["", "## Knowledge base", "", *kb]
     lines += ["", "## Tables", ""]
+    if not tables:
+        lines += ["None yet: the tables are made when every run has been evaluated.", ""]
     for t in tables:
         lines += [f"### {t.stem}", "", t.read_text(encoding="utf-8").rstrip(), ""]
     lines += ["## Figures", ""]
@@ -358,6 +406,9 @@ def main_record(argv: list[str]) -> int:
     )
     p.add_argument("--command", help="file with the exact command lines")
     p.add_argument("--notes", help="Markdown with the analysis, put first")
+    p.add_argument(
+        "--partial", action="store_true", help="the study is still running: record what is done"
+    )
     a = p.parse_args(argv)
     readme = build_record(
         Path(a.root),
@@ -366,6 +417,7 @@ def main_record(argv: list[str]) -> int:
         [Path(x) for x in a.snakemake_log],
         Path(a.command) if a.command else None,
         Path(a.notes) if a.notes else None,
+        a.partial,
     )
     print(readme)
     return 0
