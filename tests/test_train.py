@@ -196,7 +196,7 @@ def test_train_cli_writes_model_log_and_cost_and_never_opens_test(
     tiny_bert, data, tmp_path, monkeypatch
 ):
     run_path = tmp_path / "run.json"
-    run_path.write_text(json.dumps(make_run(epochs=2, save_every=5)))
+    run_path.write_text(json.dumps(make_run(epochs=2, save_every=5, keep_checkpoints=True)))
     opened: list[str] = []
     real_open = builtins.open
 
@@ -306,6 +306,32 @@ def test_early_stopping_on_dev_f1(tiny_bert, data, tmp_path):
     run = make_run(learning_rate=1e-9, epochs=5, eval_every=2, patience=2)
     cost = run_training(job_for(run, data, tiny_bert, tmp_path / "es"))
     assert cost["stopped_early"] and cost["steps"] == 6 and cost["best_step"] == 2
+
+
+def test_a_finished_run_removes_its_checkpoints(tiny_bert, data, tmp_path):
+    out = tmp_path / "o"
+    cost = run_training(job_for(make_run(max_steps=3, save_every=1), data, tiny_bert, out))
+    assert cost["steps"] == 3 and (out / "model" / "model.safetensors").is_file()
+    assert (out / "cost.json").is_file() and (out / "train_log.jsonl").is_file()
+    assert not (out / "checkpoints").exists()  # optimizer states are not kept (~8x the model)
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_execution_only_options_do_not_discard_checkpoints(tiny_bert, data, tmp_path):
+    out = tmp_path / "o"
+    with pytest.raises(TrainingInterrupted):
+        run_training(job_for(make_run(max_steps=3, save_every=1), data, tiny_bert, out), 2)
+    kept = make_run(max_steps=3, save_every=1, keep_checkpoints=True)
+    cost = run_training(job_for(kept, data, tiny_bert, out))
+    assert cost["attempts"] == 2 and cost["steps"] == 3  # resumed
+    assert (out / "checkpoints" / "step-0000003").is_dir()
+    from nerbench.plan import make_run_id
+
+    spec = {"model": {"id": "m"}, "method": "x", "train_datasets": ["d"], "seed": 1}
+    plain = make_run_id({**spec, "hparams": {"learning_rate": 1e-4, "batch_size": 8}})
+    hp = {"learning_rate": 1e-4, "batch_size": 8, "keep_checkpoints": True}
+    assert make_run_id({**spec, "hparams": hp}) == plain  # the same run
+    assert make_run_id({**spec, "hparams": {**hp, "batch_size": 16}}) != plain
 
 
 def test_stale_checkpoints_of_other_data_are_discarded(tiny_bert, data, tmp_path):
@@ -669,7 +695,8 @@ def _leftovers(out: Path) -> list[Path]:
 def test_leftovers_of_killed_runs_are_swept_at_start(tiny_bert, data, tmp_path):
     out = tmp_path / "o"
     made = _leftovers(out)
-    cost = run_training(job_for(make_run(max_steps=2, save_every=1), data, tiny_bert, out))
+    run = make_run(max_steps=2, save_every=1, keep_checkpoints=True)
+    cost = run_training(job_for(run, data, tiny_bert, out))
     assert cost["steps"] == 2
     assert [p for p in made if p.exists()] == []
     names = sorted(p.name for p in (out / "checkpoints").iterdir())

@@ -107,6 +107,14 @@ class TrainingArgs:
         default=500,
         metadata={"help": "Optimizer steps between checkpoints; 0 = at epoch ends.", "minimum": 0},
     )
+    keep_checkpoints: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep the step checkpoints of a finished run (default: removed once model/ "
+            "and cost.json are written; they hold the optimizer state, ~8x the model).",
+            "execution_only": True,
+        },
+    )
     patience: int = field(
         default=3,
         metadata={
@@ -236,12 +244,33 @@ class TrainingArgs:
         args.validate(where)
         return args
 
+    def result_defining(self) -> dict[str, Any]:
+        """The fields that can change what a run computes: all but those marked
+        ``execution_only`` (how it runs, e.g. whether checkpoints are kept). A resume checks
+        these (:func:`nerbench.training.loop.fingerprint_parts`), so adding or changing an
+        execution-only field never discards a run's checkpoints."""
+        out = dataclasses.asdict(self)
+        for f in fields():
+            if f.metadata.get("execution_only"):
+                del out[f.name]
+        return out
+
     def validate(self, where: str = "hparams") -> None:
         """Every field within the constraints of its metadata."""
         for f in fields():
             problem = _violation(f, getattr(self, f.name))
             if problem:
                 raise InputError(f"hparam '{f.name}' {problem}", where)
+
+
+def without_execution_only(run_slice: dict[str, Any]) -> dict[str, Any]:
+    """``run_slice`` without the execution-only hparams it sets: what its run_id and resume
+    fingerprint hash, so setting such an option (``keep_checkpoints``) retrains nothing."""
+    hp = run_slice.get("hparams")
+    if not isinstance(hp, dict):
+        return run_slice
+    skip = {f.name for f in fields() if f.metadata.get("execution_only")}
+    return {**run_slice, "hparams": {k: v for k, v in hp.items() if k not in skip}}
 
 
 # --------------------------------------------------------------------------- field introspection

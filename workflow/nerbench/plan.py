@@ -13,7 +13,7 @@ from typing import Any
 
 from nerbench import defaults, paths
 from nerbench.config import SPLITS, _validate, load_datasets, load_models, load_schema, load_study
-from nerbench.hparams import check_hparams
+from nerbench.hparams import check_hparams, without_execution_only
 from nerbench.io import InputError
 from nerbench.methods.staging import staged_path
 
@@ -47,7 +47,7 @@ def make_run_id(slice_: dict) -> str:
     if slice_.get("dbr", "none") != "none":
         parts.append(f"dbr-{slice_['dbr']}")
     parts.append(f"s{slice_['seed']}")
-    parts.append(short_hash(slice_))
+    parts.append(short_hash(without_execution_only(slice_)))
     return "__".join(p.replace("/", "-") for p in parts)
 
 

@@ -328,6 +328,11 @@ class Checkpointer:
         log.warning("checkpoint %s is unusable (%s); set aside as %s", path, reason, target.name)
         return target
 
+    def remove(self) -> None:
+        """Remove the checkpoint folder (a finished run: its model/ is written)."""
+        _remove(self.paths.ckpt)
+        fsync_dir(self.paths.ckpt.parent)
+
     def clear(self) -> None:
         """Remove every checkpoint (a fresh start); the folder itself stays."""
         if self.paths.ckpt.is_dir():

@@ -13,6 +13,7 @@ evaluation, checkpoints and cost accounting. Outputs in ``--out-dir``:
     wall time, peak CPU RSS, peak GPU memory (null without CUDA), device, dtype, tokens seen,
     real (non-pad) tokens/s, steps, best step and best dev F1.
 ``checkpoints/``
+    (removed when the run has finished, unless ``keep_checkpoints``)
     ``step-NNNNNNN/`` every ``save_every`` optimizer steps (trainable weights, optimizer,
     scheduler, RNG state, position in the epoch, best so far, log so far) -- the last two are
     kept -- and ``best-NNNNNNN/`` (trainable weights of the best dev evaluation); each with a
@@ -39,7 +40,6 @@ read; test data never reaches this module.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import math
 import os
@@ -53,7 +53,7 @@ from typing import Any
 
 import torch
 
-from nerbench.hparams import TrainingArgs
+from nerbench.hparams import TrainingArgs, without_execution_only
 from nerbench.hparams import help_text as hparams_help
 from nerbench.io import (
     InputError,
@@ -378,6 +378,8 @@ class Trainer:
         cost = self._cost(state, loaded_best)
         with explain_disk_full(self.paths.cost, "writing"):
             write_json(self.paths.cost, cost)
+        if not self.args.keep_checkpoints:  # model/ and cost.json are written: nothing is lost
+            self.ckpt.remove()
         return cost
 
     def _cost(self, state: TrainState, loaded_best: bool) -> dict[str, Any]:
@@ -515,8 +517,8 @@ def fingerprint_parts(
     model (:func:`model_signature`) and the content (sha256) of every input file, in order."""
     parts: dict[str, Any] = {
         "format": FINGERPRINT_VERSION,
-        "run slice": short_hash(run, 16),
-        "training arguments": short_hash(dataclasses.asdict(args), 16),
+        "run slice": short_hash(without_execution_only(run), 16),
+        "training arguments": short_hash(args.result_defining(), 16),
         "method": method,
         "labels": list(labels),
         "model": model_signature(source),
