@@ -122,7 +122,7 @@ def test_record_folder(tmp_path):
     assert "| train | 1 | 40.0 | 40.0 | 1,885 | 38.3 | benchmark files |" in text
     assert "| kb | 1 | 0.2 | 0.2 | 512 | 0.1 | benchmark files |" in text
     assert "| embed_kb | 1 | 12.0 | 12.0 | – | – | Snakemake log |" in text
-    assert "1 interrupted job(s) not counted" in text  # the autophrase job
+    assert "1 unfinished job(s) (running or killed) not counted" in text  # the autophrase job
     assert (
         "| r1 | 3 | 560,000 | 812 | 40.0 | 2.0 | 1,885 | 81.23 | NCBI-disease 79.50 | fp32 |"
         in text
@@ -171,3 +171,4 @@ def test_partial_record_of_a_running_study(tmp_path):
     assert "1 of its 8 runs were trained" in text
     assert f"| {done.name} | 1 | 10 |" in text
     assert "None yet: the tables are made" in text
+    assert "Wall time so far: 60.2 min" in text and "**Study wall time" not in text

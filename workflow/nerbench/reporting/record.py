@@ -210,7 +210,7 @@ def rule_table(sittings: Sequence[Sitting], bench: dict[str, list[dict[str, floa
         cpu = [r["cpu_time"] for r in b if r.get("cpu_time", float("nan")) == r.get("cpu_time")]
         source = "benchmark files" if b else "Snakemake log"
         if unfinished.get(rule):
-            source += f"; {unfinished[rule]} interrupted job(s) not counted"
+            source += f"; {unfinished[rule]} unfinished job(s) (running or killed) not counted"
         rows.append(
             f"| {rule} | {len(times)} | {_minutes(sum(times))}"
             f" | {_minutes(max(times, default=None))}"
@@ -353,7 +353,15 @@ def build_record(
             f" {_minutes(s.seconds)} | {done} |"
         )
     total = sum(s.seconds for s in sittings)
-    lines += ["", f"**Study wall time: {_minutes(total)} min** (sum over sittings).", ""]
+    if partial:
+        lines += [
+            "",
+            f"Wall time so far: {_minutes(total)} min (to the last log entry of each "
+            f"sitting; record written {datetime.now():%Y-%m-%d %H:%M}).",
+        ]
+    else:
+        lines += ["", f"**Study wall time: {_minutes(total)} min** (sum over sittings)."]
+    lines.append("")
     flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in machine["flags"].items())
     lines += [
         "## Machine",
