@@ -143,7 +143,9 @@ def packed_logits(model, packer: Packer, feats: list[dict]) -> list[torch.Tensor
 
 def max_gap(model, packer: Packer, feats: list[dict]) -> float:
     got = packed_logits(model, packer, feats)
-    return max(float((g - alone(model, packer, f)).abs().max()) for g, f in zip(got, feats))
+    return max(
+        float((g - alone(model, packer, f)).abs().max()) for g, f in zip(got, feats, strict=True)
+    )
 
 
 def check_family(model, decoder: bool, positions_matter: bool = True) -> None:
@@ -284,3 +286,70 @@ def test_fallback_is_logged_and_recorded(tiny_bert, data, tmp_path, caplog):  # 
     job = job_for(make_run(packing="on", pack_length=8), data, tiny_bert, tmp_path / "short")
     with pytest.raises(Exception, match="pack_length"):
         run_training(job)
+
+
+# --------------------------------------------------------------------------- the labeler method
+
+SENTS = [
+    (["Germline", "mutations", "in", "BRCA1", "cause", "breast", "cancer", "."], "Disease"),
+    (["Cisplatin", "induced", "nephrotoxicity", "in", "rats", "."], "Chemical"),
+    (["The", "zebrafish", "was", "studied", "."], "Species"),
+    (["Na+:Cl-", "solution", "(", "0", "%", ")", "."], "Chemical"),
+]
+
+
+def labeler_examples():
+    from nerbench.methods.base import Example
+
+    out = []
+    for i, (tokens, t) in enumerate(SENTS):
+        tags = ["O"] * len(tokens)
+        tags[1] = f"B-{t}"
+        out.append(Example(f"d/{i}", tokens, tags, "NCBI-disease", (t,)))
+    return out
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_labeler_method_packs_loss_gradients_and_prediction(family, tmp_path):
+    from decoder_fixtures import save_tiny_decoder
+    from nerbench.hparams import TrainingArgs
+    from nerbench.methods.base import ModelSource, get_method
+
+    path = save_tiny_decoder(tmp_path / family, family)
+    method = get_method("labeler")
+    src = ModelSource(f"tiny-{family}", str(path), family="decoder", max_length=48, dtype="fp32")
+    args = TrainingArgs.from_hparams({"lora_dropout": 0.0})
+    torch.manual_seed(0)
+    labels = method.label_list(["Chemical", "Disease", "Species"])
+    bundle = method.load_for_training(src, labels, args, torch.device("cpu"))
+    packer = method.packer(bundle, 96)
+    assert isinstance(packer, Packer) and not packer.causal  # the labeler is bidirectional
+    examples = labeler_examples()
+    feats = method.encode(bundle, examples, train=True)
+    bundle.model.eval()  # no dropout anywhere: packed and unpacked see the same function
+
+    def loss_and_grads(packed: bool):
+        bundle.model.zero_grad(set_to_none=True)
+        if packed:
+            loss = packer.loss(bundle.model, packer.collate(feats).tensors)
+        else:
+            loss = method.loss(bundle, method.collate(bundle, feats))
+        loss.backward()
+        params = bundle.model.named_parameters()
+        grads = {n: p.grad.clone() for n, p in params if p.grad is not None}
+        return float(loss), grads
+
+    loss_a, grads_a = loss_and_grads(False)
+    loss_b, grads_b = loss_and_grads(True)
+    assert abs(loss_a - loss_b) < 1e-5
+    assert grads_a.keys() == grads_b.keys() and grads_a
+    for n in grads_a:
+        assert torch.allclose(grads_a[n], grads_b[n], atol=1e-5, rtol=1e-4), n
+    bundle.model.zero_grad(set_to_none=True)
+
+    plain = method.predict(bundle, examples, batch_size=3)
+    bundle.extra["packer"] = packer
+    packed = method.predict(bundle, examples, batch_size=3)
+    for a, b in zip(plain, packed, strict=True):
+        assert a.tags == b.tags
+        assert a.scores == pytest.approx(b.scores, abs=1e-5)
