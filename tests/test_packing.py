@@ -25,7 +25,13 @@ from transformers import (
 from decoder_fixtures import FAMILIES, build_tiny_token_classifier, tiny_config
 from nerbench.io import read_jsonl
 from nerbench.training.loop import run_training
-from nerbench.training.packing import Packer, auto_decision, pack_support, plan_rows
+from nerbench.training.packing import (
+    Packer,
+    auto_decision,
+    compile_decision,
+    pack_support,
+    plan_rows,
+)
 from test_train import data, job_for, make_run, tiny_bert  # noqa: F401  (fixtures)
 
 ATOL = 1e-4
@@ -283,6 +289,7 @@ def test_fallback_is_logged_and_recorded(tiny_bert, data, tmp_path, caplog):  # 
     cost = run_training(job)
     assert cost["packing"].startswith("off (auto: length-grouped batches pad only")
     assert cost["pack_length"] is None
+    assert cost["compile"] == "off" and cost["compile_time_s"] is None
     job = job_for(make_run(packing="on", pack_length=8), data, tiny_bert, tmp_path / "short")
     with pytest.raises(Exception, match="pack_length"):
         run_training(job)
@@ -353,3 +360,19 @@ def test_labeler_method_packs_loss_gradients_and_prediction(family, tmp_path):
     for a, b in zip(plain, packed, strict=True):
         assert a.tags == b.tags
         assert a.scores == pytest.approx(b.scores, abs=1e-5)
+
+
+def test_compile_only_for_packed_runs_that_can_repay_it():
+    assert compile_decision("off", True, "cuda", 10**6) == "off"
+    assert "needs packing" in compile_decision("on", False, "cuda", 10**6)
+    assert "planned steps" in compile_decision("on", True, "cpu", 50)  # never for tiny runs
+    assert compile_decision("on", True, "cpu", 500) is None  # opt-in on CPU
+    assert "CUDA only" in compile_decision("auto", True, "cpu", 10**6)
+    assert "planned steps" in compile_decision("auto", True, "cuda", 500)
+    assert compile_decision("auto", True, "cuda", 5000) is None
+
+
+def test_plan_rows_first_fit_decreasing():
+    assert plan_rows([7, 12, 5, 9, 3, 11], 24) == [[1, 5], [3, 0, 2, 4]]
+    with pytest.raises(ValueError, match="exceeds the row length"):
+        plan_rows([30], 24)

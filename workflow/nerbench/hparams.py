@@ -40,6 +40,7 @@ QUANTIZATIONS = ("none", "4bit", "8bit")
 INSTRUCTIONS = ("dataset", "type")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 PACKING = ("off", "on", "auto")
+COMPILE = ("off", "on", "auto")
 # 'concat', or 'temperature:<T>' with T a positive decimal number
 MIXTURE_PATTERN = r"^(concat|temperature:(0*[1-9][0-9]*(\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*))$"
 
@@ -167,6 +168,16 @@ class TrainingArgs:
             "help": "Packed row length in sub-tokens (>= the window length); null = the window "
             "length.",
             "minimum": 1,
+        },
+    )
+    compile: str = field(
+        default="off",
+        metadata={
+            "help": (
+                "torch.compile the packed training step (needs packing); auto = on CUDA with "
+                ">= 2000 planned steps; never under 200 steps. Compile time is in cost.json."
+            ),
+            "choices": COMPILE,
         },
     )
     # decoder methods (ignored by encoders)

@@ -18,7 +18,10 @@ evaluation, checkpoints and cost accounting. Outputs in ``--out-dir``:
 
 Packing (hparam ``packing``, :mod:`nerbench.training.packing`): each step's ``batch_size``
 windows are packed into rows of ``pack_length`` with block-diagonal attention, so a step sees
-the same examples and the same loss as unpacked; dev evaluation packs too.
+the same examples and the same loss as unpacked; dev evaluation packs too. Hparam ``compile``
+compiles the packed step (:func:`~nerbench.training.packing.compile_decision`); cost.json then
+gives ``compile`` (``on`` / ``off`` / ``off (<why>)``) and ``compile_time_s`` (first step of the
+attempt minus the median later step; ``train_step_time_s`` includes it).
 ``checkpoints/``
     ``step-NNNNNNN/`` every ``save_every`` optimizer steps (trainable weights, optimizer,
     scheduler, RNG state, position in the epoch, best so far, log so far) -- the last two are
@@ -51,6 +54,7 @@ import logging
 import math
 import os
 import signal
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -84,7 +88,13 @@ from nerbench.training.checkpoint import (
 )
 from nerbench.training.data import dataset_name, epoch_batches, read_examples, tag_types
 from nerbench.training.lock import RunLock
-from nerbench.training.packing import Packer, auto_decision, padding_fraction, plan_rows
+from nerbench.training.packing import (
+    Packer,
+    auto_decision,
+    compile_decision,
+    padding_fraction,
+    plan_rows,
+)
 from nerbench.training.runtime import (
     autocast_dtype,
     dev_scores,
@@ -168,6 +178,21 @@ class Trainer:
         self.dev_groups = _group_by_dataset(job.dev)
         self.packer, self.packing_note, self.padding = self._resolve_packing()
         self.bundle.extra["packer"] = self.packer  # dev prediction packs too
+        self.step_model, self.compile_note = self._resolve_compile()
+        self.step_times: list[float] = []
+
+    def _resolve_compile(self) -> tuple[torch.nn.Module, str]:
+        """The module the packed training step calls (compiled or not) and cost.json's note."""
+        reason = compile_decision(
+            self.args.compile, self.packer is not None, self.job.device.type, self.total_steps
+        )
+        if reason == "off":
+            return self.bundle.model, "off"
+        if reason is not None:
+            log.warning("compile off (%s)", reason)
+            return self.bundle.model, f"off ({reason})"
+        log.info("compiling the training step (torch.compile; first step includes compile)")
+        return torch.compile(self.bundle.model), "on"
 
     def _resolve_packing(self) -> tuple[Packer | None, str, float]:
         """The packer (None: length-grouped batches), what cost.json says about it, and the
@@ -320,7 +345,7 @@ class Trainer:
                 enabled=self.bundle.extra["autocast"] is not None,
             ):
                 if self.packer is not None:
-                    loss = self.packer.loss(self.bundle.model, batch)
+                    loss = self.packer.loss(self.step_model, batch)
                 else:
                     loss = self.method.loss(self.bundle, batch)
             (loss / len(group)).backward()
@@ -335,7 +360,8 @@ class Trainer:
         state.step += 1
         if self.job.device.type == "cuda":
             torch.cuda.synchronize(self.job.device)
-        state.step_time_s += time.perf_counter() - t
+        self.step_times.append(time.perf_counter() - t)
+        state.step_time_s += self.step_times[-1]
 
     def _after_step(self, state: TrainState, epoch_frac: float, epoch_end: bool) -> None:
         args = self.args
@@ -458,10 +484,18 @@ class Trainer:
             if self.packer is not None
             else None,
             "padding_fraction_epoch1": round(self.padding, 4),
+            "compile": self.compile_note,
+            "compile_time_s": self._compile_time(),
             "attempts": state.attempts,
             # a staged hub model is a local directory: its revision is the pinned one
             "model_revision": loaded_revision(self.bundle.model) or self.job.source.revision,
         }
+
+    def _compile_time(self) -> float | None:
+        """First step of this attempt minus the median later step (compile happens there)."""
+        if self.compile_note != "on" or len(self.step_times) < 2:
+            return None
+        return round(self.step_times[0] - statistics.median(self.step_times[1:]), 3)
 
 
 def _group_by_dataset(examples: Sequence[Example]) -> list[list[Example]]:
