@@ -283,6 +283,21 @@ def test_packed_training_matches_unpacked_and_predicts_the_same_tags(
     packed_tags = [p.tags for p in method.predict(bundle, dev, batch_size=4, stride=4)]
     assert packed_tags == unpacked_tags
 
+    # the predict CLI: --packing on writes the same CoNLL and records packing in infer_cost
+    from nerbench.io import read_json
+    from nerbench.predict import main_predict
+
+    outputs = {}
+    for mode in ("off", "on"):
+        out, cost = tmp_path / f"pred-{mode}.conll", tmp_path / f"cost-{mode}.json"
+        argv = ["--run-dir", str(tmp_path), "--input", str(data["devel"])]
+        argv += ["--dataset", "NCBI-disease", "--output", str(out), "--cost", str(cost)]
+        argv += ["--batch-size", "4", "--timing-repeats", "1", "--packing", mode]
+        assert main_predict(argv) == 0
+        assert read_json(cost)["packing"] == mode
+        outputs[mode] = out.read_text()
+    assert outputs["on"] == outputs["off"]
+
 
 def test_fallback_is_logged_and_recorded(tiny_bert, data, tmp_path, caplog):  # noqa: F811
     job = job_for(make_run(packing="auto"), data, tiny_bert, tmp_path / "auto")
