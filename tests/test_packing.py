@@ -299,11 +299,34 @@ def test_packed_training_matches_unpacked_and_predicts_the_same_tags(
     assert outputs["on"] == outputs["off"]
 
 
-def test_fallback_is_logged_and_recorded(tiny_bert, data, tmp_path, caplog):  # noqa: F811
+def test_fallback_is_logged_and_recorded(
+    tiny_bert,  # noqa: F811
+    data,  # noqa: F811
+    tmp_path,
+    caplog,
+    monkeypatch,
+):
     job = job_for(make_run(packing="auto"), data, tiny_bert, tmp_path / "auto")
     cost = run_training(job)
     assert cost["packing"].startswith("off (auto: length-grouped batches pad only")
     assert cost["pack_length"] is None
+
+    # a model that cannot pack (here: a sliding window shorter than the row) trains unpacked
+    from nerbench.methods.encoder import TokenClassificationMethod
+
+    load = TokenClassificationMethod.load_for_training
+
+    def windowed(self, *args, **kwargs):
+        bundle = load(self, *args, **kwargs)
+        bundle.model.config.sliding_window = 4  # BERT ignores it; pack_support must not
+        return bundle
+
+    monkeypatch.setattr(TokenClassificationMethod, "load_for_training", windowed)
+    with caplog.at_level("WARNING", logger="nerbench.training.loop"):
+        cost = run_training(job_for(make_run(packing="on"), data, tiny_bert, tmp_path / "fb"))
+    assert cost["packing"] == "off (sliding window 4 is shorter than the row (32))"
+    assert "packing off (sliding window 4" in caplog.text
+    monkeypatch.undo()
     assert cost["compile"] == "off" and cost["compile_time_s"] is None
     job = job_for(make_run(packing="on", pack_length=8), data, tiny_bert, tmp_path / "short")
     with pytest.raises(Exception, match="pack_length"):
