@@ -194,6 +194,17 @@ def test_roberta_positions_are_offset_by_padding_idx():
     assert pos[:5].tolist() == [2, 3, 4, 2, 3]  # padding_idx 1 + 1, restarting per feature
 
 
+def test_rows_may_be_longer_than_the_position_table():
+    model = build_encoder("roberta", "sdpa")  # 70 positions - offset 2: windows <= 68
+    packer = Packer.for_model(model, 100, pad_id=1)
+    feats = features([40, 30])
+    packed = packer.collate(feats)
+    with torch.no_grad():
+        logits = packer.logits(model, packed.tensors)
+    for (r, s), n, f in zip(packed.slots, packed.lengths, feats, strict=True):
+        assert torch.allclose(logits[r, s : s + n], alone(model, packer, f), atol=ATOL)
+
+
 def test_families_that_cannot_pack_say_why():
     windowed = AutoModelForTokenClassification.from_config(
         tiny_config("mistral", 64, sliding_window=8)

@@ -200,7 +200,8 @@ class Packer:
         rows = plan_rows(lengths, self.row_length)
         n_rows, width = len(rows), self.row_length
         ids = torch.full((n_rows, width), self.pad_id, dtype=torch.long)
-        pos = self.position_offset + torch.arange(width).repeat(n_rows, 1)
+        # the padding tail keeps the first position, so rows longer than the position table work
+        pos = torch.full((n_rows, width), self.position_offset, dtype=torch.long)
         has_labels = bool(features) and "labels" in features[0]
         labels = torch.full((n_rows, width), IGNORE, dtype=torch.long)
         slots: list[tuple[int, int]] = [(0, 0)] * len(features)
