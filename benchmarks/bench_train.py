@@ -7,7 +7,17 @@ one epoch each:
 * ``pad128``   -- the same loop with every batch padded to 128 and random batches (no grouping);
 * ``hf``       -- ``transformers.Trainer`` + ``DataCollatorForTokenClassification`` +
   ``train_sampling_strategy="group_by_length"`` (the v5 name of ``group_by_length``), fed the
-  very same features.
+  very same features;
+* ``packed``   -- the project loop with ``packing: on`` (rows of ``--pack-length`` sub-tokens,
+  block-diagonal attention, same ``batch_size`` windows per step; see
+  :mod:`nerbench.training.packing`); ``packed-compile`` adds ``compile: on``.
+
+Labeler loops (``--loops labeler-project,labeler-packed,labeler-hf``): the VANER labeler
+(:mod:`nerbench.methods.labeler`, LoRA r 16 on all linear layers + head, bidirectional) on a
+random Llama built from a config (``--labeler-hidden``, ``--labeler-layers``; byte-level BPE
+tokenizer trained on the demo sentences), the same LoRA model trained by the project loop,
+packed, and by ``transformers.Trainer`` on the very same features. Dev F1 of a random tiny
+decoder is near zero; these loops compare throughput at equal work.
 
 Reported per loop: real (non-pad) tokens per second of training and dev strict F1 (all three
 evaluated by the project's windowed prediction). Then prediction throughput of the project's
@@ -23,6 +33,9 @@ of a shared machine's speed hits every loop alike; tokens/s are medians over the
 ratios are ratios of medians (per-round ratios are printed too).
 
     python benchmarks/bench_train.py --train-limit 1500 --dev-limit 400 --repeats 3
+    python benchmarks/bench_train.py --loops project,packed,hf --train-limit 1500 --dev-limit 400
+    python benchmarks/bench_train.py --loops labeler-project,labeler-packed,labeler-hf \
+        --train-limit 400 --dev-limit 100 --repeats 3
 
 Targets (issue): project >= 4.5x pad128 and >= 1.3x hf tokens/s at equal F1 (+-1.5),
 prediction >= 3x one-at-a-time.
@@ -91,6 +104,40 @@ def source() -> ModelSource:
     return ModelSource(model_id="minilm-l6", name_or_path=str(minilm_dir()), max_length=128)
 
 
+def tiny_llama(out: Path, hidden: int, layers: int, seed: int) -> ModelSource:
+    """A random Llama (``hidden`` units, ``layers`` layers) + tokenizer saved to ``out``."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from nerbench.methods.models import build_decoder_tokenizer
+
+    tokenizer = build_decoder_tokenizer("llama")
+    heads = max(1, hidden // 64)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=int(hidden * 8 / 3) // 16 * 16,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return ModelSource(
+        model_id="tiny-llama-bench",
+        name_or_path=str(out),
+        family="decoder",
+        max_length=128,
+        dtype="fp32",
+        quantization="none",
+    )
+
+
 def baseline_precision(a: argparse.Namespace) -> str:
     return a.precision if a.baseline_precision == "same" else a.baseline_precision
 
@@ -111,11 +158,11 @@ def hparams(a: argparse.Namespace, **over) -> TrainingArgs:
     return TrainingArgs(**{**base, **over})
 
 
-def run_project(a, train, dev, method, args, label: str) -> dict:
+def run_project(a, train, dev, method, args, label: str, src: ModelSource | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         job = TrainJob(
             method=method,
-            source=source(),
+            source=src or source(),
             labels=method.label_list(["Disease"]),
             train=train,
             dev=dev,
@@ -135,11 +182,16 @@ def run_project(a, train, dev, method, args, label: str) -> dict:
         "dev_f1": cost["best_dev_f1"],
         "train_s": cost["train_step_time_s"],
         "tokens": cost["tokens_seen"],
+        "packing": cost["packing"],
+        "padding_fraction_epoch1": cost["padding_fraction_epoch1"],
+        "compile": cost["compile"],
+        "compile_time_s": cost["compile_time_s"],
     }
 
 
-def run_hf(a, train, dev) -> dict:
-    """transformers.Trainer on the project's features; evaluated with the project's predict."""
+def run_hf(a, train, dev, method_name: str = "token-classification", src=None) -> dict:
+    """transformers.Trainer on the project's features (the same model: for the labeler the same
+    LoRA-wrapped bidirectional decoder); evaluated with the project's predict."""
     from transformers import (
         DataCollatorForTokenClassification,
         Trainer,
@@ -147,11 +199,11 @@ def run_hf(a, train, dev) -> dict:
         set_seed,
     )
 
-    method = get_method("token-classification")
+    method = get_method(method_name)
     args = hparams(a, precision=baseline_precision(a))
     set_seed(a.seed)
     bundle = method.load_for_training(
-        source(), method.label_list(["Disease"]), args, torch.device(a.device)
+        src or source(), method.label_list(["Disease"]), args, torch.device(a.device)
     )
     feats = method.encode(bundle, train, train=True)
     rows = [
@@ -190,7 +242,7 @@ def run_hf(a, train, dev) -> dict:
     bundle.extra["autocast"] = autocast_dtype(args.precision, torch.device(a.device))
     preds = method.predict(bundle, dev, batch_size=2 * a.batch_size, stride=32)
     f1 = dev_scores([ex.tags for ex in dev], [p.tags for p in preds])["dev_f1"]
-    print(f"[hf] {real_tokens} tokens in {secs:.1f} s", file=sys.stderr)
+    print(f"[hf {method_name}] {real_tokens} tokens in {secs:.1f} s", file=sys.stderr)
     return {
         "tokens_per_s": real_tokens / secs,
         "dev_f1": f1,
@@ -231,7 +283,15 @@ def main() -> int:
     p.add_argument("--baseline-precision", default="fp32", choices=["same", "auto", "fp32", "bf16"])
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds of the loops")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--loops", default="project,pad128,hf,predict")
+    p.add_argument(
+        "--loops",
+        default="project,pad128,hf,predict",
+        help="of project, packed, packed-compile, pad128, hf, predict, labeler-project, "
+        "labeler-packed, labeler-hf",
+    )
+    p.add_argument("--pack-length", type=int, default=128, help="row length of packed loops")
+    p.add_argument("--labeler-hidden", type=int, default=384, help="tiny Llama hidden units")
+    p.add_argument("--labeler-layers", type=int, default=6, help="tiny Llama layers")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
     p.add_argument("--out", type=Path, default=None, help="write results as JSON")
     a = p.parse_args()
@@ -257,7 +317,17 @@ def main() -> int:
     }
     res: dict = {"info": info}
     method = get_method("token-classification")
-    run_project(a, train[:32], dev[:8], method, hparams(a), "warm-up (discarded)")
+    labeler = get_method("labeler")
+    tmp_model = tempfile.TemporaryDirectory()
+    llama = None
+    if any(x.startswith("labeler") for x in loops):
+        llama = tiny_llama(Path(tmp_model.name), a.labeler_hidden, a.labeler_layers, a.seed)
+        info["labeler_model"] = {"hidden": a.labeler_hidden, "layers": a.labeler_layers}
+    if any(x in loops for x in ("project", "packed", "packed-compile", "pad128", "hf")):
+        run_project(a, train[:32], dev[:8], method, hparams(a), "warm-up (discarded)")
+    if llama is not None:
+        run_project(a, train[:16], dev[:4], labeler, hparams(a), "labeler warm-up", llama)
+    packed = dict(packing="on", pack_length=a.pack_length)
     runners = {
         "project": lambda: run_project(a, train, dev, method, hparams(a), "project"),
         "hf": lambda: run_hf(a, train, dev),
@@ -269,7 +339,21 @@ def main() -> int:
             hparams(a, mega_batch_mult=1, precision=baseline_precision(a)),
             "pad128",
         ),
+        "packed": lambda: run_project(a, train, dev, method, hparams(a, **packed), "packed"),
+        "packed-compile": lambda: run_project(
+            a, train, dev, method, hparams(a, **packed, compile="on"), "packed-compile"
+        ),
+        "labeler-project": lambda: run_project(
+            a, train, dev, labeler, hparams(a), "labeler-project", llama
+        ),
+        "labeler-packed": lambda: run_project(
+            a, train, dev, labeler, hparams(a, **packed), "labeler-packed", llama
+        ),
+        "labeler-hf": lambda: run_hf(a, train, dev, "labeler", llama),
     }
+    unknown = sorted(set(loops) - set(runners) - {"predict"})
+    if unknown:
+        p.error(f"unknown loops {unknown}")
     rounds: dict[str, list[dict]] = {name: [] for name in runners if name in loops}
     for _ in range(max(1, a.repeats)):
         for name in rounds:
@@ -284,19 +368,22 @@ def main() -> int:
         res["predict"] = bench_predict(a, dev)
     info["load_avg_end"] = os.getloadavg()
     ratios = {}
-    if "project" in res:
-        for other in ("pad128", "hf"):
-            if other in rounds:
-                ratios[f"project/{other} tokens/s"] = (
-                    res["project"]["tokens_per_s"] / res[other]["tokens_per_s"]
-                )
-                ratios[f"project/{other} tokens/s per round"] = [
-                    mine["tokens_per_s"] / theirs["tokens_per_s"]
-                    for mine, theirs in zip(rounds["project"], rounds[other], strict=True)
-                ]
-                ratios[f"project-{other} dev F1 (points)"] = 100 * (
-                    res["project"]["dev_f1"] - res[other]["dev_f1"]
-                )
+    pairs = [("project", o) for o in ("pad128", "hf")]
+    pairs += [("packed", o) for o in ("project", "hf")] + [("packed-compile", "packed")]
+    pairs += [("labeler-packed", o) for o in ("labeler-project", "labeler-hf")]
+    pairs += [("labeler-project", "labeler-hf")]
+    for mine_name, other in pairs:
+        if mine_name in rounds and other in rounds:
+            ratios[f"{mine_name}/{other} tokens/s"] = (
+                res[mine_name]["tokens_per_s"] / res[other]["tokens_per_s"]
+            )
+            ratios[f"{mine_name}/{other} tokens/s per round"] = [
+                mine["tokens_per_s"] / theirs["tokens_per_s"]
+                for mine, theirs in zip(rounds[mine_name], rounds[other], strict=True)
+            ]
+            ratios[f"{mine_name}-{other} dev F1 (points)"] = 100 * (
+                res[mine_name]["dev_f1"] - res[other]["dev_f1"]
+            )
     if "predict" in res:
         pr = res["predict"]
         for name, row in pr.items():
@@ -305,6 +392,7 @@ def main() -> int:
                     key = f"sentences_per_s_{kind}"
                     ratios[f"predict {name}/bs1 ({kind})"] = row[key] / pr["bs1"][key]
     res["ratios"] = ratios
+    tmp_model.cleanup()
     text = json.dumps(res, indent=2)
     print(text)
     if a.out:

@@ -39,6 +39,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 QUANTIZATIONS = ("none", "4bit", "8bit")
 INSTRUCTIONS = ("dataset", "type")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+PACKING = ("off", "on", "auto")
+COMPILE = ("off", "on", "auto")
 # 'concat', or 'temperature:<T>' with T a positive decimal number
 MIXTURE_PATTERN = r"^(concat|temperature:(0*[1-9][0-9]*(\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*))$"
 
@@ -155,6 +157,35 @@ class TrainingArgs:
         metadata={
             "help": "Length grouping: sort within mega-batches of `batch_size` times this.",
             "minimum": 1,
+        },
+    )
+    packing: str = field(
+        default="off",
+        metadata={
+            "help": (
+                "Pack several windows per row with block-diagonal attention (same examples per "
+                "step); auto = only where length-grouped batches pad >= 15 %. A model that "
+                "cannot pack falls back to length grouping (reason in cost.json)."
+            ),
+            "choices": PACKING,
+        },
+    )
+    pack_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Packed row length in sub-tokens (>= the window length); null = the window "
+            "length.",
+            "minimum": 1,
+        },
+    )
+    compile: str = field(
+        default="off",
+        metadata={
+            "help": (
+                "torch.compile the packed training step (needs packing); auto = on CUDA with "
+                ">= 2000 planned steps; never under 200 steps. Compile time is in cost.json."
+            ),
+            "choices": COMPILE,
         },
     )
     # decoder methods (ignored by encoders)

@@ -9,6 +9,8 @@ around the model forward passes only (CUDA synchronised), after one untimed warm
 ``--timing-repeats`` passes (default 3): ``infer_cost.json`` holds the median forward time, every
 repeat, their spread ((max - min) / median; ``timing_noisy`` above 20 %), the job's thread count
 and the machine's load during the timing (see :func:`predict_examples`, :class:`MachineLoad`).
+``--packing on`` packs windows into rows of ``--pack-length`` (block-diagonal attention, same
+tags); ``infer_cost.json`` records ``packing`` (``on``, ``off`` or ``off (<why>)``).
 
 Entity types: a model predicts only its own types. By default predictions are further restricted
 to the test set's types (from the run's ``dataset_types`` or, for other datasets, the types in the
@@ -255,6 +257,14 @@ def _parse_predict_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     p.add_argument("--all-types", action="store_true", help="keep types the test set lacks")
     p.add_argument(
+        "--packing",
+        default="off",
+        choices=["off", "on"],
+        help="pack windows into rows with block-diagonal attention (same tags; see "
+        "nerbench.training.packing); a model that cannot pack falls back, reason in --cost",
+    )
+    p.add_argument("--pack-length", type=int, default=None, help="row length; default max_length")
+    p.add_argument(
         "--timing-repeats",
         type=int,
         default=DEFAULT_TIMING_REPEATS,
@@ -265,7 +275,28 @@ def _parse_predict_args(argv: list[str]) -> argparse.Namespace:
         p.error("--batch-size must be >= 1")
     if a.timing_repeats < 1:
         p.error("--timing-repeats must be >= 1")
+    if a.pack_length is not None and a.pack_length < 1:
+        p.error("--pack-length must be >= 1")
     return a
+
+
+def set_packing(method: Method, bundle: Bundle, mode: str, pack_length: int | None) -> str:
+    """Put a packer into ``bundle.extra`` when ``mode`` is ``on`` and the model packs; returns
+    ``on``, ``off`` or ``off (<why>)`` for infer_cost.json."""
+    bundle.extra["packer"] = None
+    if mode == "off":
+        return "off"
+    row = pack_length or bundle.max_length
+    if row < bundle.max_length:
+        raise InputError(
+            f"--pack-length {row} is shorter than the window length {bundle.max_length}"
+        )
+    got = method.packer(bundle, row)
+    if isinstance(got, str):
+        print(f"packing off ({got}); length-sorted batches instead", file=sys.stderr)
+        return f"off ({got})"
+    bundle.extra["packer"] = got
+    return "on"
 
 
 def main_predict(argv: list[str]) -> int:
@@ -275,6 +306,7 @@ def main_predict(argv: list[str]) -> int:
     a = _parse_predict_args(argv)
     device = pick_device(a.device)
     method, bundle, info = load_run_model(a.run_dir, device, a.precision)
+    packing = set_packing(method, bundle, a.packing, a.pack_length)
     examples = read_examples(a.input, a.dataset)
     stride = a.stride if a.stride is not None else int(info.get("stride", TrainingArgs.stride))
     allowed = None if a.all_types else allowed_types_for(info, a.dataset, examples, bundle)
@@ -291,6 +323,7 @@ def main_predict(argv: list[str]) -> int:
     ]
     write_conll_predictions(a.output, records)
     extra = {"dataset": a.dataset, "stride": stride, "types_predicted": allowed}
+    extra["packing"] = packing
     meta = method.prediction_meta(preds)
     write_json(meta_path(a.output), meta)
     extra |= {k: v for k, v in meta.items() if k != "sentences"}

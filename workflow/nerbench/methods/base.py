@@ -38,6 +38,9 @@ Contract for implementers (all methods must honour it)
   ``with timer:`` (a :class:`ForwardTimer`), so inference cost excludes tokenisation and decoding.
   ``allowed_types``: restrict predicted entities to these types (others become ``"O"``); methods
   with instruction prompts may also use it to choose what to ask for.
+* **Packing** (:meth:`Method.packer`, optional): a packer whose ``loss`` equals :meth:`loss`
+  on the same features laid out in packed rows; prediction uses ``bundle.extra["packer"]`` when
+  set (see :mod:`nerbench.training.packing`).
 * **Mixed precision**: ``bundle.extra["autocast"]`` is ``torch.bfloat16`` or ``None``; the loop
   and prediction set it. Wrap forward passes in ``with autocast(bundle):``.
 * **Prediction sidecar** (:meth:`Method.prediction_meta`): a dict written by ``predict`` next to
@@ -323,6 +326,11 @@ class Method(ABC):
     def loss(self, bundle: Bundle, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Training loss of one (already device-placed) batch."""
         return bundle.model(**batch).loss
+
+    def packer(self, bundle: Bundle, row_length: int) -> Any:
+        """A :class:`nerbench.training.packing.Packer` for the bundle's model, or why it cannot
+        pack (a string). Methods whose loss is per-token classification override this."""
+        return f"method '{self.name}' does not pack"
 
     @abstractmethod
     def predict(

@@ -7,7 +7,8 @@
   is nearest the centre (:func:`.base.merge_windows`).
 * A word the tokenizer turns into nothing (e.g. a lone control character) is represented by the
   unknown token so it still receives a tag.
-* Prediction batches windows sorted by length (little padding) and restores the input order.
+* Prediction batches windows sorted by length (little padding) and restores the input order;
+  with packing (hparam ``packing``) it packs them into rows (:mod:`nerbench.training.packing`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from nerbench.methods.base import (
     word_windows,
 )
 from nerbench.methods.models import load_pretrained
+from nerbench.training.packing import Packer, pack_support, packed_probabilities
 
 IGNORE = -100
 OFFSET_POSITION_MODELS = ("roberta", "xlm-roberta", "camembert", "longformer")
@@ -220,10 +222,18 @@ class TokenClassificationMethod(Method):
             out.append(self._decode(bundle, rows, allowed))
         return out
 
+    def packer(self, bundle: Bundle, row_length: int) -> Packer | str:
+        reason = pack_support(bundle.model, row_length, decoder=False)
+        return reason or Packer.for_model(bundle.model, row_length, bundle.tokenizer.pad_token_id)
+
     def window_probabilities(
         self, bundle: Bundle, features: list[dict], batch_size: int, timer: ForwardTimer | None
     ) -> list[torch.Tensor]:
-        """Softmax label probabilities ``[n_words, n_labels]`` of each feature's words."""
+        """Softmax label probabilities ``[n_words, n_labels]`` of each feature's words (packed
+        rows when ``bundle.extra["packer"]`` is set)."""
+        if bundle.extra.get("packer") is not None:
+            probs = packed_probabilities(bundle, features, batch_size, timer)
+            return [p[f["word_index"]] for p, f in zip(probs, features, strict=True)]
         order = sorted(range(len(features)), key=lambda i: -features[i]["length"])
         result: list[torch.Tensor | None] = [None] * len(features)
         timer = timer or ForwardTimer(bundle.device)

@@ -98,6 +98,7 @@ from nerbench.methods.prompts import (
     tokenize_prompted,
     type_labels,
 )
+from nerbench.training.packing import Packer, pack_support, packed_probabilities
 
 IGNORE = -100
 BIO = ("O", "B", "I")
@@ -497,10 +498,21 @@ class LabelerMethod(Method):
             out.append(TagPrediction(tags=restrict_tags(tags, allowed), scores=scores))
         return out
 
+    def packer(self, bundle: Bundle, row_length: int) -> Packer | str:
+        reason = pack_support(bundle.model, row_length, decoder=True)
+        return reason or Packer.for_model(bundle.model, row_length, bundle.tokenizer.pad_token_id)
+
     def word_probabilities(
         self, bundle: Bundle, features: list[dict], batch_size: int, timer: ForwardTimer | None
     ) -> list[list[list[float]]]:
-        """``[P(O), P(B), P(I)]`` of each window word of each feature (batched by length)."""
+        """``[P(O), P(B), P(I)]`` of each window word of each feature (batched by length, or
+        packed rows when ``bundle.extra["packer"]`` is set)."""
+        if bundle.extra.get("packer") is not None:
+            probs = packed_probabilities(bundle, features, batch_size, timer)
+            return [
+                [p[k].tolist() if k >= 0 else [1.0, 0.0, 0.0] for k in f["word_index"]]
+                for p, f in zip(probs, features, strict=True)
+            ]
         order = sorted(range(len(features)), key=lambda i: -features[i]["length"])
         result: list[list[list[float]]] = [[] for _ in features]
         timer = timer or ForwardTimer(bundle.device)

@@ -11,7 +11,17 @@ evaluation, checkpoints and cost accounting. Outputs in ``--out-dir``:
     IOB2), best, elapsed_s).
 ``cost.json``
     wall time, peak CPU RSS, peak GPU memory (null without CUDA), device, dtype, tokens seen,
-    real (non-pad) tokens/s, steps, best step and best dev F1.
+    real (non-pad) tokens/s, steps, best step and best dev F1; ``packing`` (``on``, ``off`` or
+    ``off (<why>)`` when hparam ``packing`` asked for it and the model cannot pack or ``auto``
+    decided against it), ``pack_length`` and ``padding_fraction_epoch1`` (share of computed
+    positions that are padding in the first epoch's layout).
+
+Packing (hparam ``packing``, :mod:`nerbench.training.packing`): each step's ``batch_size``
+windows are packed into rows of ``pack_length`` with block-diagonal attention, so a step sees
+the same examples and the same loss as unpacked; dev evaluation packs too. Hparam ``compile``
+compiles the packed step (:func:`~nerbench.training.packing.compile_decision`); cost.json then
+gives ``compile`` (``on`` / ``off`` / ``off (<why>)``) and ``compile_time_s`` (first step of the
+attempt minus the median later step; ``train_step_time_s`` includes it).
 ``checkpoints/``
     (removed when the run has finished, unless ``keep_checkpoints``)
     ``step-NNNNNNN/`` every ``save_every`` optimizer steps (trainable weights, optimizer,
@@ -44,6 +54,7 @@ import logging
 import math
 import os
 import signal
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -77,6 +88,13 @@ from nerbench.training.checkpoint import (
 )
 from nerbench.training.data import dataset_name, epoch_batches, read_examples, tag_types
 from nerbench.training.lock import RunLock
+from nerbench.training.packing import (
+    Packer,
+    auto_decision,
+    compile_decision,
+    padding_fraction,
+    plan_rows,
+)
 from nerbench.training.runtime import (
     autocast_dtype,
     dev_scores,
@@ -158,6 +176,58 @@ class Trainer:
         self.scheduler = make_scheduler(self.optimizer, args, self.total_steps)
         self.trainable = [p for p in self.bundle.model.parameters() if p.requires_grad]
         self.dev_groups = _group_by_dataset(job.dev)
+        self.packer, self.packing_note, self.padding = self._resolve_packing()
+        self.bundle.extra["packer"] = self.packer  # dev prediction packs too
+        self.step_model, self.compile_note = self._resolve_compile()
+        self.step_times: list[float] = []
+
+    def _resolve_compile(self) -> tuple[torch.nn.Module, str]:
+        """The module the packed training step calls (compiled or not) and cost.json's note."""
+        reason = compile_decision(
+            self.args.compile, self.packer is not None, self.job.device.type, self.total_steps
+        )
+        if reason == "off":
+            return self.bundle.model, "off"
+        if reason is not None:
+            log.warning("compile off (%s)", reason)
+            return self.bundle.model, f"off ({reason})"
+        log.info("compiling the training step (torch.compile; first step includes compile)")
+        return torch.compile(self.bundle.model), "on"
+
+    def _resolve_packing(self) -> tuple[Packer | None, str, float]:
+        """The packer (None: length-grouped batches), what cost.json says about it, and the
+        share of padding positions the first epoch computes with the chosen layout."""
+        args = self.args
+        batches = epoch_batches(
+            self.lengths, args.batch_size, self.job.seed, 0, args.mega_batch_mult
+        )
+        grouped = padding_fraction(batches, self.lengths)
+        if args.packing == "off":
+            return None, "off", grouped
+        row = args.pack_length or self.bundle.max_length
+        if row < self.bundle.max_length:
+            raise InputError(
+                f"hparam 'pack_length' {row} is shorter than the window length "
+                f"{self.bundle.max_length} (max_length); raise it or leave it null"
+            )
+        got = self.method.packer(self.bundle, row)
+        reason = got if isinstance(got, str) else None
+        if reason is None and args.packing == "auto":
+            reason = auto_decision(grouped)
+        if reason is not None:
+            log.warning("packing off (%s); length-grouped batches instead", reason)
+            return None, f"off ({reason})", grouped
+        rows = sum(len(plan_rows([self.lengths[i] for i in b], row)) for b in batches)
+        padding = 1.0 - sum(self.lengths) / (rows * row)
+        log.info(
+            "packing on: rows of %d sub-tokens, %.2f windows per row, %.1f %% padding "
+            "(length grouping: %.1f %%)",
+            row,
+            len(self.lengths) / rows,
+            100 * padding,
+            100 * grouped,
+        )
+        return got, "on", padding
 
     def _resume_or_start(self) -> TrainState:
         """Resume from the newest usable checkpoint of this fingerprint, or start afresh."""
@@ -264,15 +334,20 @@ class Trainer:
         t = time.perf_counter()
         for idx in group:
             feats = [self.features[i] for i in idx]
-            batch = {
-                k: v.to(self.job.device) for k, v in self.method.collate(self.bundle, feats).items()
-            }
+            if self.packer is not None:
+                cpu = self.packer.collate(feats).tensors
+            else:
+                cpu = self.method.collate(self.bundle, feats)
+            batch = {k: v.to(self.job.device) for k, v in cpu.items()}
             with torch.autocast(
                 self.job.device.type,
                 dtype=self.bundle.extra["autocast"] or torch.float32,
                 enabled=self.bundle.extra["autocast"] is not None,
             ):
-                loss = self.method.loss(self.bundle, batch)
+                if self.packer is not None:
+                    loss = self.packer.loss(self.step_model, batch)
+                else:
+                    loss = self.method.loss(self.bundle, batch)
             (loss / len(group)).backward()
             state.loss_sum += float(loss.detach())
             state.loss_count += 1
@@ -285,7 +360,8 @@ class Trainer:
         state.step += 1
         if self.job.device.type == "cuda":
             torch.cuda.synchronize(self.job.device)
-        state.step_time_s += time.perf_counter() - t
+        self.step_times.append(time.perf_counter() - t)
+        state.step_time_s += self.step_times[-1]
 
     def _after_step(self, state: TrainState, epoch_frac: float, epoch_end: bool) -> None:
         args = self.args
@@ -405,10 +481,23 @@ class Trainer:
             "best_step": state.best_step if loaded_best else state.step,
             "best_dev_f1": state.best_f1 if loaded_best else None,
             "train_features": len(self.features),
+            "packing": self.packing_note,
+            "pack_length": (self.args.pack_length or self.bundle.max_length)
+            if self.packer is not None
+            else None,
+            "padding_fraction_epoch1": round(self.padding, 4),
+            "compile": self.compile_note,
+            "compile_time_s": self._compile_time(),
             "attempts": state.attempts,
             # a staged hub model is a local directory: its revision is the pinned one
             "model_revision": loaded_revision(self.bundle.model) or self.job.source.revision,
         }
+
+    def _compile_time(self) -> float | None:
+        """First step of this attempt minus the median later step (compile happens there)."""
+        if self.compile_note != "on" or len(self.step_times) < 2:
+            return None
+        return round(self.step_times[0] - statistics.median(self.step_times[1:]), 3)
 
 
 def _group_by_dataset(examples: Sequence[Example]) -> list[list[Example]]:
