@@ -331,6 +331,8 @@ def test_execution_only_options_do_not_discard_checkpoints(tiny_bert, data, tmp_
     plain = make_run_id({**spec, "hparams": {"learning_rate": 1e-4, "batch_size": 8}})
     hp = {"learning_rate": 1e-4, "batch_size": 8, "keep_checkpoints": True}
     assert make_run_id({**spec, "hparams": hp}) == plain  # the same run
+    layout = {"packing": "on", "pack_length": 256, "compile": "on"}
+    assert make_run_id({**spec, "hparams": {**hp, **layout}}) == plain
     assert make_run_id({**spec, "hparams": {**hp, "batch_size": 16}}) != plain
 
 

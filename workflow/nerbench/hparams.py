@@ -168,6 +168,7 @@ class TrainingArgs:
                 "cannot pack falls back to length grouping (reason in cost.json)."
             ),
             "choices": PACKING,
+            "execution_only": True,
         },
     )
     pack_length: int | None = field(
@@ -176,6 +177,7 @@ class TrainingArgs:
             "help": "Packed row length in sub-tokens (>= the window length); null = the window "
             "length.",
             "minimum": 1,
+            "execution_only": True,
         },
     )
     compile: str = field(
@@ -186,6 +188,7 @@ class TrainingArgs:
                 ">= 2000 planned steps; never under 200 steps. Compile time is in cost.json."
             ),
             "choices": COMPILE,
+            "execution_only": True,
         },
     )
     # decoder methods (ignored by encoders)
