@@ -491,7 +491,13 @@ def test_fingerprint_covers_content_settings_and_model(tiny_bert, data, tmp_path
 
 # ----------------------------------------------------------------- healing checkpoints
 
-HEAL_RUN = {"max_steps": 5, "save_every": 1, "eval_every": 2, "batch_size": 6}
+HEAL_RUN = {
+    "max_steps": 5,
+    "save_every": 1,
+    "eval_every": 2,
+    "batch_size": 6,
+    "keep_checkpoints": True,  # the test looks at the set-aside checkpoint afterwards
+}
 
 
 @pytest.fixture(scope="module")
