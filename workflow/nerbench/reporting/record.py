@@ -342,7 +342,10 @@ def build_record(
         if not command.is_file():
             raise InputError("command file not found", command)
         lines += ["```", command.read_text(encoding="utf-8").rstrip(), "```", ""]
-    lines.append(f"Code: commit `{_commit(root)}`.")
+    lines.append(
+        f"Code at the time of writing: commit `{_commit(root)}` (the command block says which "
+        "commit each sitting started from)."
+    )
     lines.append("")
     lines += ["| sitting (Snakemake log) | start | end | wall (min) | jobs finished |"]
     lines += ["|---|---|---|---:|---:|"]
