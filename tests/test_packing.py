@@ -41,31 +41,15 @@ LENGTHS = [7, 12, 5, 9, 3, 11]  # packs into 3 rows of 24 with padding tails
 
 def encoder_config(kind: str):
     common = dict(vocab_size=64, num_labels=5, pad_token_id=1)
+    size = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
     if kind == "bert":
-        return BertConfig(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=64,
-            max_position_embeddings=64,
-            **common,
-        )
+        return BertConfig(max_position_embeddings=64, **size, **common)
     if kind == "roberta":
-        return RobertaConfig(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=64,
-            max_position_embeddings=70,
-            **common,
-        )
+        return RobertaConfig(max_position_embeddings=70, **size, **common)
     if kind == "deberta-v2":  # v3 style: relative positions only, no absolute embedding
         return DebertaV2Config(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=64,
             max_position_embeddings=64,
+            **size,
             relative_attention=True,
             position_biased_input=False,
             pos_att_type=["p2c", "c2p"],
