@@ -283,11 +283,8 @@ class TrainingArgs:
         ``execution_only`` (how it runs, e.g. whether checkpoints are kept). A resume checks
         these (:func:`nerbench.training.loop.fingerprint_parts`), so adding or changing an
         execution-only field never discards a run's checkpoints."""
-        out = dataclasses.asdict(self)
-        for f in fields():
-            if f.metadata.get("execution_only"):
-                del out[f.name]
-        return out
+        skip = execution_only_fields()
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     def validate(self, where: str = "hparams") -> None:
         """Every field within the constraints of its metadata."""
@@ -303,8 +300,13 @@ def without_execution_only(run_slice: dict[str, Any]) -> dict[str, Any]:
     hp = run_slice.get("hparams")
     if not isinstance(hp, dict):
         return run_slice
-    skip = {f.name for f in fields() if f.metadata.get("execution_only")}
+    skip = execution_only_fields()
     return {**run_slice, "hparams": {k: v for k, v in hp.items() if k not in skip}}
+
+
+def execution_only_fields() -> set[str]:
+    """Hparams marked ``execution_only``: how a run is executed, not what it computes."""
+    return {f.name for f in fields() if f.metadata.get("execution_only")}
 
 
 # --------------------------------------------------------------------------- field introspection

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import importlib
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -184,8 +185,6 @@ class EmbeddingParts:
     ``start..`` in length order, written atomically; a chunk of the wrong shape is recomputed."""
 
     def __init__(self, directory: str | Path, key: dict, dim: int, log: Log = _log):
-        import shutil
-
         self.dir, self.dim = Path(directory), dim
         key = {**key, "chunk": EMBED_CHUNK, "dim": dim}
         key_path = self.dir / "key.json"
@@ -222,8 +221,6 @@ class EmbeddingParts:
             np.save(f, vectors)
 
     def remove(self) -> None:
-        import shutil
-
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

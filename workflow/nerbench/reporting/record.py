@@ -235,23 +235,28 @@ def test_f1(run_dir: Path) -> str:
 
 
 def training_rows(run_dirs: Iterable[Path]) -> list[str]:
-    """Markdown rows per trained run from its ``cost.json`` (and test F1 where evaluated)."""
+    """Markdown rows per trained run from its ``cost.json`` (and test F1 where evaluated),
+    then the median training rate."""
     rows = [
         "| run | epochs | tokens seen | tokens/s | train wall (min) | dev eval (min) |"
         " peak RSS (MB) | best dev F1 | test strict F1 | dtype |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
+    rates: list[float] = []
     for d in sorted(run_dirs):
         cost_path = paths.run_file(d, "cost")
         if not cost_path.is_file():
             raise InputError("run has no cost.json (did it finish?)", cost_path)
         c = read_json(cost_path)
+        rates.append(c.get("tokens_per_s", 0))
         rows.append(
             f"| {d.name} | {c.get('epochs_completed')} | {c.get('tokens_seen', 0):,} |"
             f" {c.get('tokens_per_s', 0):,.0f} | {_minutes(c.get('wall_time_s'))} |"
             f" {_minutes(c.get('eval_time_s'))} | {c.get('peak_cpu_rss_mb', 0):,.0f} |"
             f" {_percent(c.get('best_dev_f1'))} | {test_f1(d)} | {c.get('dtype')} |"
         )
+    if rates:
+        rows += ["", f"Median training rate: {statistics.median(rates):,.0f} real sub-tokens/s."]
     return rows
 
 
@@ -382,9 +387,6 @@ def build_record(
         "",
         *training_rows(runs),
     ]
-    rates = [read_json(paths.run_file(d, "cost")).get("tokens_per_s", 0) for d in runs]
-    if rates:
-        lines += ["", f"Median training rate: {statistics.median(rates):,.0f} real sub-tokens/s."]
     kb = kb_rows(root)
     if kb:
         lines += ["", "## Knowledge base", "", *kb]
