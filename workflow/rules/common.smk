@@ -94,6 +94,9 @@ def study_bio_files(wildcards):
 # The DBR chain (KB -> AutoPhrase -> embedding -> retrieval -> samples) is the longest path to
 # the DBR training runs: its jobs go before training jobs that are ready at the same time.
 DBR_PRIORITY = 10
+# A trained run is scored (predict, evaluate) before the next training job starts, so a study that
+# is stopped or runs out of time midway has test scores for every run it trained.
+SCORE_PRIORITY = 20
 
 
 # ----------------------------------------------------------------------------- runs

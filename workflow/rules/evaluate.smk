@@ -10,6 +10,7 @@ rule evaluate:
         "logs/runs/{run_id}/evaluate_{dataset}.log",
     benchmark:
         paths.benchmark_file("evaluate", "{run_id}/{dataset}")
+    priority: SCORE_PRIORITY
     conda:
         "../../envs/report.yaml"
     params:

@@ -67,6 +67,7 @@ rule predict:
         "logs/runs/{run_id}/predict_{dataset}.log",
     benchmark:
         paths.PREDICT_BENCHMARK
+    priority: SCORE_PRIORITY
     conda:
         "../../envs/train-gpu.yaml"
     threads: run_resource("predict", "threads")
