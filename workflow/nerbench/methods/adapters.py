@@ -310,3 +310,19 @@ def save_decoder_bundle(
     write_labels(out_dir, bundle.labels)
     info = {**info, "adapter": adapter}
     write_method_file(out_dir, method, bundle.max_length, {**(metadata or {}), **info})
+
+
+def load_decoder_model(
+    model_dir: Path, info: dict[str, Any], device: torch.device, load: Any
+) -> torch.nn.Module:
+    """The model of a run saved by :func:`save_decoder_bundle`: the base model with the saved
+    adapter (merged unless the base is quantized), or the saved full model. ``load(source,
+    quantization, device)`` builds the base (a causal LM, or the labeler's token classifier)."""
+    from nerbench.methods.base import ModelSource
+
+    base = ModelSource(**info["base"])
+    if info.get("adapter"):
+        model = load(base, base.quantization, device)
+        return load_adapter(model, Path(model_dir), merge=base.quantization == "none")
+    full = ModelSource(**{**info["base"], "name_or_path": str(model_dir), "local": True})
+    return load(full, "none", device)

@@ -262,14 +262,8 @@ class GenerativeMethod(Method):
         model_dir = Path(model_dir)
         info = read_method_file(model_dir)
         labels = read_labels(model_dir)
-        base = ModelSource(**info["base"])
         tokenizer = load_tokenizer(str(model_dir))
-        if info.get("adapter"):
-            model = load_causal_lm(base, base.quantization, device)
-            model = adapters.load_adapter(model, model_dir, merge=base.quantization == "none")
-        else:
-            full = ModelSource(**{**info["base"], "name_or_path": str(model_dir), "local": True})
-            model = load_causal_lm(full, "none", device)
+        model = adapters.load_decoder_model(model_dir, info, device, load_causal_lm)
         adapters.set_cpu_weight_packing(model, allow=True)  # prediction only
         extra = {k: info.get(k) for k in ("base", "lora", "max_new_tokens")}
         extra["autocast"] = None

@@ -58,6 +58,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -369,12 +370,9 @@ class LabelerMethod(Method):
         base = ModelSource(**info["base"])
         attn = info.get("attn_implementation") or DEFAULT_ATTN
         tokenizer = load_tokenizer(str(model_dir))
-        if info.get("adapter"):
-            model = load_labeler_base(base, base.quantization, device, attn)
-            model = adapters.load_adapter(model, model_dir, merge=base.quantization == "none")
-        else:
-            full = ModelSource(**{**info["base"], "name_or_path": str(model_dir), "local": True})
-            model = load_labeler_base(full, "none", device, attn)
+        model = adapters.load_decoder_model(
+            model_dir, info, device, partial(load_labeler_base, attn=attn)
+        )
         make_bidirectional(model)
         assert_bidirectional(model, base.model_id)
         adapters.set_cpu_weight_packing(model, allow=True)  # prediction only
