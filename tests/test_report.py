@@ -33,13 +33,8 @@ from nerbench.reporting.plots import (
     pyplot,
 )
 from nerbench.reporting.render import render_latex, render_markdown
-from nerbench.reporting.tables import (
-    REFERENCE_FILES,
-    TABLE_NAMES,
-    build_table,
-    load_reference,
-    main_tables,
-)
+from nerbench.reporting.summary import load_reference
+from nerbench.reporting.tables import REFERENCE_FILES, TABLE_NAMES, build_table, main_tables
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO / "config" / "reference"
@@ -1078,13 +1073,21 @@ def test_report_rules_and_html_report(tmp_path):
     for name in ("vaner_table1.html", "metrics.tsv", "f1_by_length.png"):
         assert name in html, name
     assert "VANER Table 1" in html  # the per-table caption was rendered
-    # Editing plot code reruns the figure rules only (Snakemake 9 compares checksums, so a
-    # bare `touch` is not an edit).
-    with open(tmp_path / "workflow/nerbench/reporting/plots.py", "a") as f:
-        f.write("# edited\n")
-    res = run("-n", "--quiet", "rules")
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "figure" in res.stdout and "table" not in res.stdout and "aggregate" not in res.stdout
+    # Editing report code reruns the rules that import it, and only those (Snakemake 9 compares
+    # checksums, so a bare `touch` is not an edit).
+    reporting = tmp_path / "workflow/nerbench/reporting"
+    for module, reruns in (
+        ("plots.py", {"figure"}),
+        ("tables.py", {"table"}),
+        ("summary.py", {"table", "figure"}),
+    ):
+        with open(reporting / module, "a") as f:
+            f.write("# edited\n")
+        res = run("-n", "--quiet", "rules")
+        assert res.returncode == 0, res.stderr[-3000:]
+        planned = {r for r in ("aggregate", "table", "figure") if r in res.stdout}
+        assert planned == reruns, (module, res.stdout)
+        assert run().returncode == 0
 
 
 # --------------------------------------------------------------------------- report in a browser

@@ -229,9 +229,16 @@ DATASET_SPEC_KEYS = ("name", "format", "tag_map", "delimiter", "tag_column", "re
 # Package files whose edit reruns a report rule (Snakemake compares their checksums).
 REPORT_CODE = {
     "aggregate": ("reporting/aggregate.py",),
-    # tables.py reads per-sentence counts and runs evaluate.py's paired bootstrap (Table 3)
-    "table": ("reporting/tables.py", "reporting/render.py", "reporting/compare.py", "evaluate.py"),
-    "figure": ("reporting/plots.py", "reporting/tables.py", "reporting/compare.py"),
+    # paired.py reads per-sentence counts and runs evaluate.py's paired bootstrap (Table 3)
+    "table": (
+        "reporting/tables.py",
+        "reporting/summary.py",
+        "reporting/paired.py",
+        "reporting/render.py",
+        "reporting/compare.py",
+        "evaluate.py",
+    ),
+    "figure": ("reporting/plots.py", "reporting/summary.py", "reporting/compare.py"),
 }
 
 

@@ -2,7 +2,7 @@
 
 Outputs live under results/studies/<study>/ (nerbench.paths). Each rule takes the package files
 it depends on as inputs (nerbench.plan.report_code), so editing plots.py reruns only the figure
-rules and editing tables.py only the table and figure rules.
+rules, tables.py only the table rules, and summary.py (shared) both.
 """
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from nerbench import defaults, paths
 from nerbench.io import InputError, atomic_path, read_jsonl
 from nerbench.reporting.compare import match_system
-from nerbench.reporting.tables import add_systems, dbr_ablation_rows, summarize, to_percent
+from nerbench.reporting.summary import add_systems, dbr_ablation_rows, summarize, to_percent
 
 FIGURE_NAMES = (
     "grid_heatmaps",

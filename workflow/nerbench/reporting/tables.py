@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from nerbench.io import InputError
@@ -30,7 +28,20 @@ from nerbench.reporting.compare import (
     match_system,
     ordered_datasets,
 )
+from nerbench.reporting.paired import add_paired_tests
 from nerbench.reporting.render import DASH, Table, _finite, fmt, fmt_value, rank_marks, write_table
+from nerbench.reporting.summary import (
+    add_systems,
+    dbr_ablation_rows,
+    hparam_columns,
+    kb_of_system,
+    kb_text,
+    load_reference,
+    select_by_dev,
+    summarize,
+    to_percent,
+    varying_hparams,
+)
 
 TABLE_NAMES = (
     "metrics",
@@ -54,116 +65,7 @@ REFERENCE_FILES = {
     "inference_ratio": "llm_vs_encoder.tsv",
     "foundation_f1": "foundation_f1.tsv",
 }
-DBR_SUFFIX = {"dbr": "", "random": " + random DBR", "none": " w/o DBR"}
 LENGTH_LABELS = {"len1": "1", "len2": "2", "len3plus": "≥3"}
-
-
-# --------------------------------------------------------------------------- data preparation
-
-
-def score_columns(df) -> list[str]:
-    """Columns holding scores in [0, 1] (converted to percent for display)."""
-    pat = re.compile(r"^(strict|default|relaxed)_(p|r|f1)$|^f1_len|_ci_(lo|hi)$|^type_(p|r|f1)_")
-    cols = [c for c in df.columns if pat.search(c)]
-    return cols + (["best_dev_f1"] if "best_dev_f1" in df.columns else [])
-
-
-def to_percent(df):
-    """Scores as percentages (files written by the evaluator hold fractions)."""
-    df = df.copy()
-    for col in score_columns(df):
-        values = df[col].astype(float)
-        if values.abs().max(skipna=True) <= 1.0 + 1e-9 or values.isna().all():
-            df[col] = values * 100.0
-    return df
-
-
-def add_systems(df):
-    """Add ``system`` (row label), ``base_system`` (label without DBR suffix) and ``dbr_suffix``.
-
-    The DBR suffix ("+ random DBR", "w/o DBR") is added wherever the DBR variant varies among
-    the runs of a method (an ablation factor), so a labeler trained without DBR is never shown
-    under the name of the paper's DBR system.
-    """
-    df = df.copy()
-    models_per_group = df.groupby("group")["model"].nunique()
-    groups_per_model = df.groupby("model")["group"].nunique()
-    dbr_per_method = df.groupby("method")["dbr"].nunique()
-
-    def base(row) -> str:
-        group, model = row["group"], row["model"]
-        if not group:
-            return model
-        if models_per_group[group] > 1:
-            return model if groups_per_model[model] == 1 else f"{model} ({group})"
-        return group
-
-    df["base_system"] = df.apply(base, axis=1) if len(df) else []
-    df["dbr_suffix"] = [
-        DBR_SUFFIX.get(d, f" + {d} DBR") if dbr_per_method[m] > 1 else ""
-        for m, d in zip(df["method"], df["dbr"], strict=True)
-    ]
-    df["system"] = df["base_system"] + df["dbr_suffix"]
-    return df
-
-
-def dbr_ablation_rows(df):
-    """Rows of the methods whose runs vary the DBR variant."""
-    varying = df.groupby("method")["dbr"].transform("nunique") > 1
-    return df[varying]
-
-
-def hparam_columns(df) -> list[str]:
-    return [c for c in df.columns if c.startswith("hp_")]
-
-
-def varying_hparams(df) -> list[str]:
-    return [c for c in hparam_columns(df) if df[c].astype(str).nunique(dropna=False) > 1]
-
-
-def summarize(df, keys: Sequence[str], values: Sequence[str]):
-    """Mean, sample sd and count over seeds for every combination of ``keys``."""
-    import pandas as pd
-
-    values = [v for v in values if v in df.columns]
-    keys = list(keys)
-    if df.empty:
-        cols = keys + [f"{v}_{s}" for v in values for s in ("mean", "sd")] + ["n_seeds"]
-        return pd.DataFrame(columns=cols)
-    work = df[keys + values].copy()
-    for k in keys:  # groupby drops NaN keys; keep them as ''.
-        work[k] = work[k].where(work[k].notna(), "")
-    grouped = work.groupby(keys, sort=False, dropna=False)
-    out = grouped[values].agg(["mean", "std"])
-    out.columns = [f"{v}_{'mean' if s == 'mean' else 'sd'}" for v, s in out.columns]
-    out["n_seeds"] = grouped.size()
-    return out.reset_index()
-
-
-def select_by_dev(summary, by: Sequence[str]):
-    """One hyper-parameter setting per ``by`` group: the best mean dev F1 (first if unknown)."""
-    if summary.empty:
-        return summary
-    score = summary["best_dev_f1_mean"] if "best_dev_f1_mean" in summary else None
-    order = summary.assign(_dev=score if score is not None else float("nan"))
-    order = order.sort_values("_dev", ascending=False, na_position="last", kind="stable")
-    return order.drop_duplicates(list(by)).drop(columns="_dev").sort_index()
-
-
-def load_reference(path: str | Path | None, required: Sequence[str]):
-    """Read a reference TSV (``#`` comment lines hold its source note)."""
-    import pandas as pd
-
-    if path is None:
-        return None
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("reference table not found (--reference)", path)
-    ref = pd.read_csv(path, sep="\t", comment="#", dtype={"dataset": str})
-    missing = [c for c in required if c not in ref.columns]
-    if missing:
-        raise InputError(f"reference table lacks column(s) {missing}", path)
-    return ref
 
 
 # --------------------------------------------------------------------------- table builders
@@ -263,161 +165,6 @@ def vaner_table(df, ref, which: str) -> Table:
         kb_of = kb_of_system(df)
         table.data["kb"] = [kb_of.get(s, "") for s in table.data["system"]]
     return table
-
-
-def kb_text(df) -> tuple[str, list[str]]:
-    """The KB of the DBR runs in ``df``: a caption sentence and one note per KB composition.
-
-    Empty when no row trained with DBR. A KB built from open vocabularies although the study
-    requires UMLS (``umls_override: open``) is said in the caption.
-    """
-    if "dbr" not in df.columns or not (df["dbr"] != "none").any():
-        return "", []
-    dbr_rows = df[df["dbr"] != "none"]
-    kbs = dbr_rows["kb"].fillna("").astype(str) if "kb" in df.columns else [""] * len(dbr_rows)
-    texts = list(dict.fromkeys(kbs))
-    notes = [
-        f"DBR knowledge base: {t}." if t else "DBR knowledge base: not recorded." for t in texts
-    ]
-    umls = dbr_rows["kb_umls"].fillna("").astype(str) if "kb_umls" in df.columns else None
-    if any("INSTEAD OF THE REQUIRED UMLS" in t for t in texts):
-        caption = " DBR used open vocabularies only: UMLS was required but not given (override)."
-    elif umls is not None and (umls == "yes").all():
-        caption = " DBR knowledge base with UMLS."
-    elif umls is not None and (umls == "no").any():
-        caption = " DBR knowledge base without UMLS (open vocabularies and training entities)."
-    else:
-        caption = " DBR knowledge base not recorded."
-    return caption, notes
-
-
-def kb_of_system(df) -> dict[str, str]:
-    """System -> the KB its DBR runs used (empty for systems without DBR)."""
-    if "kb" not in df.columns:
-        return {}
-    rows = df[(df["dbr"] != "none") & (df["kb"].fillna("").astype(str) != "")]
-    return {s: " | ".join(dict.fromkeys(g["kb"].astype(str))) for s, g in rows.groupby("system")}
-
-
-PAIRED_AGAINST = ("none", "random")
-
-
-def _per_sentence(run_dir: str, dataset: str) -> tuple[tuple, str | None, dict] | None:
-    """Per-sentence counts, sentence-id hash and bootstrap settings of one metrics file."""
-    import json
-
-    from nerbench.evaluate import read_per_sentence
-
-    path = Path(run_dir) / "metrics" / f"{dataset}.json"
-    if not path.is_file():
-        return None
-    metrics = json.loads(path.read_text(encoding="utf-8"))
-    counts = read_per_sentence(metrics)
-    if counts is None:
-        return None
-    return counts, metrics["per_sentence"].get("ids_sha256"), metrics.get("bootstrap") or {}
-
-
-def paired_tests(df) -> tuple[list[dict], list[str]]:
-    """Paired bootstrap of F1(system with DBR) − F1(same system w/o DBR, + random DBR).
-
-    Per dataset, runs of the two variants are paired by seed; test sentences are resampled
-    jointly for every run (nerbench.evaluate.paired_bootstrap), with the resample count and seed
-    of the evaluation's bootstrap. Returns result rows and notes on pairs that could not be tested
-    (metrics written before per-sentence counts were recorded, no common seed).
-    """
-    from nerbench.evaluate import paired_bootstrap
-
-    results, skipped = [], []
-    if "run_dir" not in df.columns:
-        return results, ["Paired tests need the aggregate's run_dir column."]
-    rows = dbr_ablation_rows(df)
-    for (_, dataset), sub in rows.groupby(["base_system", "dataset"], sort=False):
-        with_dbr = sub[sub["dbr"] == "dbr"].sort_values("run_id").drop_duplicates("seed")
-        if with_dbr.empty:
-            continue
-        for other in PAIRED_AGAINST:
-            against = sub[sub["dbr"] == other].sort_values("run_id").drop_duplicates("seed")
-            seeds = sorted(set(with_dbr["seed"]) & set(against["seed"]))
-            if against.empty:
-                continue
-            label = f"{with_dbr['system'].iloc[0]} vs {against['system'].iloc[0]}"
-            if not seeds:
-                skipped.append(f"{label} on {dataset}: no common seed")
-                continue
-            a = [_per_sentence(with_dbr.set_index("seed").at[s, "run_dir"], dataset) for s in seeds]
-            b = [_per_sentence(against.set_index("seed").at[s, "run_dir"], dataset) for s in seeds]
-            if any(x is None for x in a + b):
-                skipped.append(f"{label} on {dataset}: metrics without per-sentence counts")
-                continue
-            if len({x[1] for x in a + b}) > 1:
-                skipped.append(f"{label} on {dataset}: runs scored on different sentences")
-                continue
-            boot = a[0][2]
-            res = paired_bootstrap(
-                [x[0] for x in a],
-                [x[0] for x in b],
-                int(boot.get("n", 1000)),
-                int(boot.get("seed", 13)),
-            )
-            results.append(
-                {
-                    "system": with_dbr["system"].iloc[0],
-                    "against": against["system"].iloc[0],
-                    "variant": other,
-                    "dataset": dataset,
-                    **res,
-                }
-            )
-    return results, skipped
-
-
-def add_paired_tests(table: Table, df, columns: list[str]) -> None:
-    """Rows "Δ F1 vs <system>" (points, 95 % CI, p) under the DBR systems of Table 3."""
-    import pandas as pd
-
-    results, skipped = paired_tests(df)
-    if results:
-        by_pair: dict[tuple[str, str], dict[str, dict]] = {}
-        for r in results:
-            by_pair.setdefault((r["system"], r["against"]), {})[r["dataset"]] = r
-        extra = []
-        for (system, against), cells in by_pair.items():
-            rec = dict.fromkeys(table.display.columns, "")
-            rec.update(
-                {"System": system, "Source": "paired bootstrap", "Metric": f"ΔF1 vs {against}"}
-            )
-            for col in columns:
-                r = cells.get(col)
-                if r is None:
-                    rec[col] = DASH if col in rec else ""
-                    continue
-                lo, hi = (100 * x for x in r["ci"])
-                delta = fmt(100 * r["delta_f1"], signed=True)
-                rec[col] = f"{delta} [{lo:+.2f}, {hi:+.2f}] p={r['p_value']:.3g}"
-            extra.append(rec)
-        table.display = pd.concat([table.display, pd.DataFrame(extra)], ignore_index=True)
-        data = pd.DataFrame(
-            {
-                "system": [r["system"] for r in results],
-                "col": [r["dataset"] for r in results],
-                "metric": [f"paired_delta_f1_vs_{r['variant']}" for r in results],
-                "ours_mean": [100 * r["delta_f1"] for r in results],
-                "n_seeds": [r["pairs"] for r in results],
-                "ci_lo": [100 * r["ci"][0] for r in results],
-                "ci_hi": [100 * r["ci"][1] for r in results],
-                "p_value": [r["p_value"] for r in results],
-                "bootstrap_n": [r["n"] for r in results],
-            }
-        )
-        table.data = pd.concat([table.data, data], ignore_index=True)
-        n = results[0]["n"]
-        table.notes.append(
-            "Paired bootstrap: ΔF1 (points) = mean over seed pairs of F1 with DBR − F1 of the "
-            f"other variant, test sentences resampled jointly for all runs ({n} resamples); "
-            "[95 % CI], two-sided p."
-        )
-    table.notes += [f"No paired test: {s}." for s in skipped]
 
 
 def _standard_notes(ref) -> list[str]:
