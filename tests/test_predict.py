@@ -246,6 +246,53 @@ def test_inference_cost_records_repeats_median_and_spread():
     assert infer_cost(examples, quiet, bundle, 2, {})["timing_noisy"] is False
 
 
+def test_timing_budget_stops_repeating_long_passes():
+    """A pass is repeated only while the timed passes so far took less than the budget: a large
+    test set is timed once (spread unknown, not zero), a small one three times."""
+    from types import SimpleNamespace
+
+    from nerbench.predict import infer_cost, predict_examples
+
+    bundle = SimpleNamespace(device=torch.device("cpu"), extra={}, method="fake", max_length=16)
+    examples = [Example(f"d/{i}", ["a", "b"]) for i in range(5)]
+    cases = [  # forward seconds of each pass, budget -> passes run
+        ([70.0, 70.0, 70.0], 60.0, 1),
+        ([25.0, 40.0, 30.0], 60.0, 2),
+        ([25.0, 40.0, 30.0], 0.0, 3),  # 0: no budget
+        ([1.0, 1.1, 0.9], 60.0, 3),
+    ]
+    for times, budget, passes in cases:
+        fake = _TimedFake(times)
+        timing = predict_examples(fake, bundle, examples, 2, 4, None, repeats=3, budget_s=budget)
+        assert fake.calls == [2] + [5] * passes, (times, budget)
+        cost = infer_cost(examples, timing, bundle, 2, {})
+        assert cost["timing_repeats"] == passes and cost["timing_budget_s"] == budget
+        assert cost["forward_time_repeats_s"] == times[:passes]
+        if passes == 1:
+            assert cost["forward_time_spread"] is None and cost["timing_noisy"] is None
+        else:
+            assert cost["forward_time_spread"] >= 0 and isinstance(cost["timing_noisy"], bool)
+    with pytest.raises(SystemExit):
+        from nerbench.predict import _parse_predict_args
+
+        _parse_predict_args(
+            [
+                "--run-dir",
+                "r",
+                "--input",
+                "i",
+                "--output",
+                "o",
+                "--cost",
+                "c",
+                "--dataset",
+                "d",
+                "--timing-budget-s",
+                "-1",
+            ]
+        )
+
+
 def test_predict_restricts_to_the_test_sets_types(disease_biased_run, tmp_path):
     test = tmp_path / "bio" / "BC5CDR-chem" / "test.jsonl"
     test.parent.mkdir(parents=True)

@@ -6,9 +6,11 @@ gold token gets exactly one tag -- and writes CoNLL (``# id: doc/sent`` then
 ``token<TAB>gold<TAB>pred``) plus ``infer_cost.json`` and ``<output>.meta.json`` (the method's
 facts about the run: sentence count, and generative alignment failures). Inference cost is timed
 around the model forward passes only (CUDA synchronised), after one untimed warm-up batch, over
-``--timing-repeats`` passes (default 3): ``infer_cost.json`` holds the median forward time, every
-repeat, their spread ((max - min) / median; ``timing_noisy`` above 20 %), the job's thread count
-and the machine's load during the timing (see :func:`predict_examples`, :class:`MachineLoad`).
+``--timing-repeats`` passes (default 3; fewer once the passes so far took ``--timing-budget-s`` of
+forward time, default 60 s, so a large test set is timed by one long pass): ``infer_cost.json``
+holds the median forward time, every repeat, their spread ((max - min) / median; ``timing_noisy``
+above 20 %; both null after one pass), the job's thread count and the machine's load during the
+timing (see :func:`predict_examples`, :class:`MachineLoad`).
 ``--packing on`` packs windows into rows of ``--pack-length`` (block-diagonal attention, same
 tags); ``infer_cost.json`` records ``packing`` (``on``, ``off`` or ``off (<why>)``).
 
@@ -46,6 +48,7 @@ from nerbench.training.data import read_examples, tag_types
 from nerbench.training.runtime import autocast_dtype, device_name, peak_rss_mb, pick_device
 
 DEFAULT_BATCH_SIZE = defaults.PREDICT_BATCH_SIZE
+DEFAULT_TIMING_BUDGET_S = defaults.PREDICT_TIMING_BUDGET_S
 DEFAULT_TIMING_REPEATS = defaults.PREDICT_TIMING_REPEATS
 
 
@@ -140,14 +143,18 @@ class TimedPredictions:
     total_s: list[float]
     forward_calls: int
     load: dict[str, Any] = field(default_factory=dict)
+    budget_s: float = 0.0
 
     @property
     def forward_median_s(self) -> float:
         return median(self.forward_s)
 
     @property
-    def spread(self) -> float:
-        """``(max - min) / median`` of the forward times (0 for one pass or no time)."""
+    def spread(self) -> float | None:
+        """``(max - min) / median`` of the forward times (0 for no time; None for one pass:
+        a single pass says nothing about the spread)."""
+        if len(self.forward_s) < 2:
+            return None
         mid = self.forward_median_s
         return (max(self.forward_s) - min(self.forward_s)) / mid if mid > 0 else 0.0
 
@@ -161,8 +168,10 @@ def predict_examples(
     allowed_types: Sequence[str] | None,
     warmup: bool = True,
     repeats: int = DEFAULT_TIMING_REPEATS,
+    budget_s: float = DEFAULT_TIMING_BUDGET_S,
 ) -> TimedPredictions:
-    """Predict all examples once for the tags, and time ``repeats`` passes of the forwards.
+    """Predict all examples once for the tags, and time up to ``repeats`` passes of the forwards:
+    no further pass once the passes so far took ``budget_s`` seconds of forward time (0: no limit).
 
     The tags returned (and written) are those of the first timed pass: the very call made before
     timing had repeats (warm-up batch, then one pass over all examples), so they are unchanged.
@@ -195,10 +204,12 @@ def predict_examples(
         forward_s.append(timer.seconds)
         if r == 0:
             preds, calls = out, timer.calls
+        if budget_s > 0 and sum(forward_s) >= budget_s:
+            break
     for ex, p in zip(examples, preds, strict=True):
         if len(p.tags) != len(ex.tokens):
             raise RuntimeError(f"{ex.id}: {len(p.tags)} tags for {len(ex.tokens)} tokens")
-    return TimedPredictions(preds, forward_s, total_s, calls, load.stop())
+    return TimedPredictions(preds, forward_s, total_s, calls, load.stop(), budget_s)
 
 
 def infer_cost(
@@ -213,6 +224,7 @@ def infer_cost(
     n_tok = sum(len(ex.tokens) for ex in examples)
     mid = timing.forward_median_s
     fwd = max(mid, 1e-9)
+    spread = timing.spread
     gpu_mb = None
     if bundle.device.type == "cuda":
         gpu_mb = round(torch.cuda.max_memory_allocated(bundle.device) / 2**20, 1)
@@ -222,9 +234,10 @@ def infer_cost(
         "tokens": n_tok,
         "forward_time_s": round(mid, 4),  # median over the timed repeats
         "forward_time_repeats_s": [round(t, 4) for t in timing.forward_s],
-        "forward_time_spread": round(timing.spread, 4),
+        "forward_time_spread": None if spread is None else round(spread, 4),
         "timing_repeats": len(timing.forward_s),
-        "timing_noisy": timing.spread > defaults.COST_NOISY_SPREAD,
+        "timing_budget_s": timing.budget_s,
+        "timing_noisy": None if spread is None else spread > defaults.COST_NOISY_SPREAD,
         "forward_calls": timing.forward_calls,
         "total_time_s": round(median(timing.total_s), 4),
         "sentences_per_s": round(n_sent / fwd, 2),
@@ -270,11 +283,20 @@ def _parse_predict_args(argv: list[str]) -> argparse.Namespace:
         default=DEFAULT_TIMING_REPEATS,
         help="timed passes over the test set (median and spread in --cost); tags come from one",
     )
+    p.add_argument(
+        "--timing-budget-s",
+        type=float,
+        default=DEFAULT_TIMING_BUDGET_S,
+        help="no further timed pass once the passes so far took this many seconds of forward "
+        "time (a large test set is timed once); 0: always --timing-repeats passes",
+    )
     a = p.parse_args(argv)
     if a.batch_size < 1:
         p.error("--batch-size must be >= 1")
     if a.timing_repeats < 1:
         p.error("--timing-repeats must be >= 1")
+    if a.timing_budget_s < 0:
+        p.error("--timing-budget-s must be >= 0")
     if a.pack_length is not None and a.pack_length < 1:
         p.error("--pack-length must be >= 1")
     return a
@@ -314,7 +336,14 @@ def main_predict(argv: list[str]) -> int:
     for ex in examples:  # instruction-prompted methods name the dataset's types
         ex.types = dataset_types
     timing = predict_examples(
-        method, bundle, examples, a.batch_size, stride, allowed, repeats=a.timing_repeats
+        method,
+        bundle,
+        examples,
+        a.batch_size,
+        stride,
+        allowed,
+        repeats=a.timing_repeats,
+        budget_s=a.timing_budget_s,
     )
     preds = timing.predictions
     records = [

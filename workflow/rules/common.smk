@@ -7,8 +7,17 @@ targets) and `nerbench.paths` (every result path). This file only wraps them for
 import json
 import os
 import re
+import sys
 
 from snakemake.utils import min_version, validate
+
+# This checkout's package, for the Snakefile and for every job it starts, whatever nerbench is
+# installed (a second clone of the workflow would otherwise run the first clone's code).
+PACKAGE_DIR = os.path.normpath(os.path.join(workflow.current_basedir, ".."))
+sys.path.insert(0, PACKAGE_DIR)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [PACKAGE_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
+)
 
 from nerbench import paths
 from nerbench.config import SPLITS
