@@ -281,7 +281,7 @@ class TrainingArgs:
     def result_defining(self) -> dict[str, Any]:
         """The fields that can change what a run computes: all but those marked
         ``execution_only`` (how it runs, e.g. whether checkpoints are kept). A resume checks
-        these (:func:`nerbench.training.loop.fingerprint_parts`), so adding or changing an
+        these (:func:`nerbench.training.fingerprint.fingerprint_parts`), so adding or changing an
         execution-only field never discards a run's checkpoints."""
         skip = execution_only_fields()
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
