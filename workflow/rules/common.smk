@@ -7,16 +7,19 @@ targets) and `nerbench.paths` (every result path). This file only wraps them for
 import json
 import os
 import re
+import shlex
 import sys
 
 from snakemake.utils import min_version, validate
 
 # This checkout's package, for the Snakefile and for every job it starts, whatever nerbench is
-# installed (a second clone of the workflow would otherwise run the first clone's code).
+# installed (a second clone of the workflow would otherwise run the first clone's code). Jobs get
+# it through the shell prefix (Snakemake's default prefix is the `set -euo pipefail` kept here).
 PACKAGE_DIR = os.path.normpath(os.path.join(workflow.current_basedir, ".."))
 sys.path.insert(0, PACKAGE_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [PACKAGE_DIR, *filter(None, [os.environ.get("PYTHONPATH")])]
+_PYTHONPATH = shlex.quote(PACKAGE_DIR).replace("{", "{{").replace("}", "}}")
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={_PYTHONPATH}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
 from nerbench import paths
