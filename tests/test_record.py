@@ -151,24 +151,33 @@ def test_missing_parts_are_errors_and_leave_nothing(tmp_path):
 
 
 def test_partial_record_of_a_running_study(tmp_path):
-    """A study still running: the runs trained so far among the planned ones, no tables yet."""
-    from nerbench.reporting.record import planned_runs
+    """A study still running: the runs trained so far among the planned ones, no study tables
+    yet, and interim tables (the study's table code over the runs evaluated so far)."""
+    from nerbench.reporting.record import planned_runs, study_plan
+    from test_report import write_run
 
     root = tmp_path / "project"
     root.mkdir()
     (root / "config").symlink_to(paths.PROJECT_ROOT / "config")
-    planned = planned_runs(root, "demo")
+    plan = study_plan(root, "demo")
+    planned = planned_runs(root, plan)
     assert len(planned) == 8
-    done = planned[3]
-    done.mkdir(parents=True)
-    (done / "cost.json").write_text(json.dumps({"epochs_completed": 1, "tokens_seen": 10}))
+    trained, evaluated = planned[3], planned[5]
+    trained.mkdir(parents=True)
+    (trained / "cost.json").write_text(json.dumps({"epochs_completed": 1, "tokens_seen": 10}))
+    run = plan.runs[evaluated.name]
+    write_run(root, evaluated.name, model=run["model"]["id"], train=("s800-demo",), p=0.8, r=0.7)
     (root / "run.log").write_text(SNAKEMAKE_LOG)
     out = tmp_path / "record"
     with pytest.raises(InputError, match="no Markdown tables"):
         build_record(root, "demo", out, [root / "run.log"])
     text = build_record(root, "demo", out, [root / "run.log"], partial=True).read_text()
     assert "**Partial: the study had not finished" in text
-    assert "1 of its 8 runs were trained" in text
-    assert f"| {done.name} | 1 | 10 |" in text
+    assert "2 of its 8 runs were trained" in text
+    assert f"| {trained.name} | 1 | 10 |" in text
     assert "None yet: the tables are made" in text
     assert "Wall time so far: 60.2 min" in text and "**Study wall time" not in text
+    # the metrics table over the one evaluated run: its strict F1 (P 80, R 70) in percent
+    assert "**Interim tables** over the 1 runs evaluated so far (of 8)" in text
+    interim = text.split("### metrics (interim)")[1].split("## Figures")[0]
+    assert "74.67" in interim and "s800-demo" in interim

@@ -14,7 +14,9 @@ and writes ``README.md`` there:
   sitting; the study's wall time is the sum over sittings);
 * training: per run tokens/s, wall time, peak RSS, epochs and best dev F1 (``cost.json``);
 * the knowledge base's size per category (``results/kb/<kb>.stats.json``);
-* ``--notes``: hand-written analysis (the gap to published numbers, what was slow), put first.
+* ``--notes``: hand-written analysis (the gap to published numbers, what was slow), put first;
+* ``--partial`` (a study still running): the runs trained so far, and interim tables made by the
+  study's table code from the runs evaluated so far, labelled as such.
 
 Everything is read from files the workflow wrote; nothing is estimated. A missing table, figure
 or log is an error naming the path: a record must not silently lack a part.
@@ -224,11 +226,15 @@ def _percent(x: Any) -> str:
     return "–" if x is None else f"{100 * float(x):.2f}"
 
 
+def metrics_files(run_dir: Path) -> list[Path]:
+    """The run's evaluations (one metrics file per test set)."""
+    return sorted(paths.run_file(run_dir, "metrics", dataset="x").parent.glob("*.json"))
+
+
 def test_f1(run_dir: Path) -> str:
     """Strict micro F1 (%) of each evaluated test set of a run, ``dataset F1`` joined."""
-    metrics_dir = paths.run_file(run_dir, "metrics", dataset="x").parent
     cells = []
-    for m in sorted(metrics_dir.glob("*.json")):
+    for m in metrics_files(run_dir):
         f1 = read_json(m).get("strict", {}).get("micro", {}).get("f1")
         cells.append(f"{m.stem} {_percent(f1)}")
     return ", ".join(cells) or "–"
@@ -276,8 +282,8 @@ def study_runs(root: Path, study: str) -> list[Path]:
     return [root / paths.fill(paths.RUN_DIR, run_id=i) for i in ids]
 
 
-def planned_runs(root: Path, study: str) -> list[Path]:
-    """Run folders the study plans (config/config.yaml with ``study`` set), trained or not."""
+def study_plan(root: Path, study: str) -> Any:
+    """The study's plan (config/config.yaml with ``study`` set)."""
     import yaml
 
     from nerbench.plan import load_plan
@@ -286,8 +292,41 @@ def planned_runs(root: Path, study: str) -> list[Path]:
     if not config_path.is_file():
         raise InputError("config not found", config_path)
     config = yaml.safe_load(config_path.read_text(encoding="utf-8")) | {"study": study}
-    plan = load_plan(config, root)
+    return load_plan(config, root)
+
+
+def planned_runs(root: Path, plan: Any) -> list[Path]:
+    """Run folders the study plans, trained or not."""
     return [root / paths.fill(paths.RUN_DIR, run_id=i) for i in sorted(plan.runs)]
+
+
+def interim_tables(root: Path, plan: Any, runs: Sequence[Path]) -> list[tuple[str, str]]:
+    """(name, Markdown) of the study's tables over the runs evaluated so far, for a study still
+    running; a table that cannot be made from them yet gives the reason instead."""
+    from nerbench.reporting.aggregate import aggregate
+    from nerbench.reporting.render import render_markdown
+    from nerbench.reporting.summary import load_reference
+    from nerbench.reporting.tables import REFERENCE_COLUMNS, REFERENCE_FILES, build_table
+
+    metrics = [m for d in runs for m in metrics_files(d)]
+    if not metrics:
+        return []
+    df = aggregate(metrics, plan.run_groups)
+    out = []
+    for name in (plan.study.get("outputs") or {}).get("tables") or []:
+        if name == "corpus_stats":  # not a table of runs
+            continue
+        ref_file = REFERENCE_FILES.get(name)
+        try:
+            ref = None
+            if ref_file:
+                ref = load_reference(
+                    root / "config" / "reference" / ref_file, REFERENCE_COLUMNS.get(name, [])
+                )
+            out.append((name, render_markdown(build_table(name, df, ref)).rstrip()))
+        except InputError as e:
+            out.append((name, f"Not made yet: {e}"))
+    return out
 
 
 def kb_rows(root: Path) -> list[str]:
@@ -325,7 +364,8 @@ def build_record(
         raise InputError("give the Snakemake log of each sitting (--snakemake-log)")
     bench = read_benchmarks(root)
     if partial:
-        planned = planned_runs(root, study)
+        plan = study_plan(root, study)
+        planned = planned_runs(root, plan)
         runs = [d for d in planned if paths.run_file(d, "cost").is_file()]
     else:
         runs = study_runs(root, study)
@@ -393,6 +433,18 @@ def build_record(
     lines += ["", "## Tables", ""]
     if not tables:
         lines += ["None yet: the tables are made when every run has been evaluated.", ""]
+    if partial:
+        interim = interim_tables(root, plan, runs)
+        evaluated = sum(bool(metrics_files(d)) for d in runs)
+        if interim:
+            lines += [
+                f"**Interim tables** over the {evaluated} runs evaluated so far (of "
+                f"{len(planned)}): what the study's tables show from them, made by the same "
+                "code; not the study's tables, which need every run.",
+                "",
+            ]
+        for name, text in interim:
+            lines += [f"### {name} (interim)", "", text, ""]
     for t in tables:
         lines += [f"### {t.stem}", "", t.read_text(encoding="utf-8").rstrip(), ""]
     lines += ["## Figures", ""]
