@@ -306,7 +306,12 @@ def interim_tables(root: Path, plan: Any, runs: Sequence[Path]) -> list[tuple[st
     from nerbench.reporting.aggregate import aggregate
     from nerbench.reporting.render import render_markdown
     from nerbench.reporting.summary import load_reference
-    from nerbench.reporting.tables import REFERENCE_COLUMNS, REFERENCE_FILES, build_table
+    from nerbench.reporting.tables import (
+        REFERENCE_COLUMNS,
+        REFERENCE_FILES,
+        TABLE_NAMES,
+        build_table,
+    )
 
     metrics = [m for d in runs for m in metrics_files(d)]
     if not metrics:
@@ -314,14 +319,14 @@ def interim_tables(root: Path, plan: Any, runs: Sequence[Path]) -> list[tuple[st
     df = aggregate(metrics, plan.run_groups)
     out = []
     for name in (plan.study.get("outputs") or {}).get("tables") or []:
-        if name == "corpus_stats":  # not a table of runs
+        if name not in TABLE_NAMES:  # corpus_stats: not a table of runs
             continue
         ref_file = REFERENCE_FILES.get(name)
         try:
             ref = None
             if ref_file:
                 ref = load_reference(
-                    root / "config" / "reference" / ref_file, REFERENCE_COLUMNS.get(name, [])
+                    root / paths.reference_file(ref_file), REFERENCE_COLUMNS.get(name, [])
                 )
             out.append((name, render_markdown(build_table(name, df, ref)).rstrip()))
         except InputError as e:
