@@ -10,7 +10,10 @@ one epoch each:
   very same features;
 * ``packed``   -- the project loop with ``packing: on`` (rows of ``--pack-length`` sub-tokens,
   block-diagonal attention, same ``batch_size`` windows per step; see
-  :mod:`nerbench.training.packing`); ``packed-compile`` adds ``compile: on``.
+  :mod:`nerbench.training.packing`); ``packed-compile`` adds ``compile: on``;
+* ``torchdrop`` -- the project loop with ``dropout_sampler: torch`` (torch's own CPU dropout
+  masks instead of the loop's vector sampler, :mod:`nerbench.training.dropout`);
+  ``labeler-torchdrop`` likewise for the labeler.
 
 Labeler loops (``--loops labeler-project,labeler-packed,labeler-hf``): the VANER labeler
 (:mod:`nerbench.methods.labeler`, LoRA r 16 on all linear layers + head, bidirectional) on a
@@ -21,7 +24,8 @@ decoder is near zero; these loops compare throughput at equal work.
 
 Reported per loop: real (non-pad) tokens per second of training and dev strict F1 (all three
 evaluated by the project's windowed prediction). Then prediction throughput of the project's
-batched, length-sorted prediction against one sentence at a time.
+batched, length-sorted prediction against one sentence at a time, and of packed prediction
+(rows of ``--pack-length``) against length-sorted batches of the same size.
 
 Precision: the project loop runs at ``--precision`` (default ``auto``, as in the studies: bf16 on
 GPUs that support it and on CPUs with native bf16 -- AMX or AVX512-BF16 --, else fp32); the two
@@ -186,6 +190,7 @@ def run_project(a, train, dev, method, args, label: str, src: ModelSource | None
         "padding_fraction_epoch1": cost["padding_fraction_epoch1"],
         "compile": cost["compile"],
         "compile_time_s": cost["compile_time_s"],
+        "dropout_sampler": cost["dropout_sampler"],
     }
 
 
@@ -252,22 +257,43 @@ def run_hf(a, train, dev, method_name: str = "token-classification", src=None) -
 
 
 def bench_predict(a, dev) -> dict:
+    """Prediction rates: length-sorted batches at several batch sizes (``bs<N>``) and packed rows
+    of ``--pack-length`` with the same windows per forward (``packed_bs<N>``), interleaved over
+    ``--repeats`` rounds (medians); the model is warmed up outside the timed region."""
+    from nerbench.predict import set_packing
+
     method = get_method("token-classification")
     bundle = method.load_for_training(
         source(), method.label_list(["Disease"]), hparams(a), torch.device(a.device)
     )
     bundle.extra["autocast"] = autocast_dtype(a.precision, torch.device(a.device))
-    method.predict(bundle, dev[:64], batch_size=64, stride=32)  # warm-up
-    out = {}
-    for bs in sorted({1, 8, 32, a.predict_batch_size}):
-        timer = ForwardTimer(bundle.device)
-        t0 = time.perf_counter()
-        method.predict(bundle, dev, batch_size=bs, stride=32, timer=timer)
-        out[f"bs{bs}"] = {
-            "sentences_per_s_forward": len(dev) / timer.seconds,
-            "sentences_per_s_total": len(dev) / (time.perf_counter() - t0),
+    sizes = sorted({1, 8, 32, a.predict_batch_size})
+    layouts = [(f"bs{bs}", bs, "off") for bs in sizes]
+    layouts += [(f"packed_bs{bs}", bs, "on") for bs in sizes if bs > 1]
+    for _, bs, mode in layouts:  # warm-up of every layout
+        set_packing(method, bundle, mode, a.pack_length)
+        method.predict(bundle, dev[:64], batch_size=bs, stride=32)
+    runs: dict[str, list[dict]] = {name: [] for name, _, _ in layouts}
+    for _ in range(max(1, a.repeats)):
+        for name, bs, mode in layouts:
+            set_packing(method, bundle, mode, a.pack_length)
+            timer = ForwardTimer(bundle.device)
+            t0 = time.perf_counter()
+            method.predict(bundle, dev, batch_size=bs, stride=32, timer=timer)
+            runs[name].append(
+                {
+                    "sentences_per_s_forward": len(dev) / timer.seconds,
+                    "sentences_per_s_total": len(dev) / (time.perf_counter() - t0),
+                }
+            )
+    return {
+        name: {
+            key: statistics.median(r[key] for r in rounds)
+            for key in ("sentences_per_s_forward", "sentences_per_s_total")
         }
-    return out
+        | {"rounds": rounds}
+        for name, rounds in runs.items()
+    }
 
 
 def main() -> int:
@@ -286,8 +312,8 @@ def main() -> int:
     p.add_argument(
         "--loops",
         default="project,pad128,hf,predict",
-        help="of project, packed, packed-compile, pad128, hf, predict, labeler-project, "
-        "labeler-packed, labeler-hf",
+        help="of project, torchdrop, packed, packed-compile, pad128, hf, predict, "
+        "labeler-project, labeler-torchdrop, labeler-packed, labeler-hf",
     )
     p.add_argument("--pack-length", type=int, default=128, help="row length of packed loops")
     p.add_argument("--labeler-hidden", type=int, default=384, help="tiny Llama hidden units")
@@ -323,11 +349,14 @@ def main() -> int:
     if any(x.startswith("labeler") for x in loops):
         llama = tiny_llama(Path(tmp_model.name), a.labeler_hidden, a.labeler_layers, a.seed)
         info["labeler_model"] = {"hidden": a.labeler_hidden, "layers": a.labeler_layers}
-    if any(x in loops for x in ("project", "packed", "packed-compile", "pad128", "hf")):
+    if any(
+        x in loops for x in ("project", "packed", "packed-compile", "pad128", "hf", "torchdrop")
+    ):
         run_project(a, train[:32], dev[:8], method, hparams(a), "warm-up (discarded)")
     if llama is not None:
         run_project(a, train[:16], dev[:4], labeler, hparams(a), "labeler warm-up", llama)
     packed = dict(packing="on", pack_length=a.pack_length)
+    torchdrop = dict(dropout_sampler="torch")
     runners = {
         "project": lambda: run_project(a, train, dev, method, hparams(a), "project"),
         "hf": lambda: run_hf(a, train, dev),
@@ -350,6 +379,12 @@ def main() -> int:
             a, train, dev, labeler, hparams(a, **packed), "labeler-packed", llama
         ),
         "labeler-hf": lambda: run_hf(a, train, dev, "labeler", llama),
+        "torchdrop": lambda: run_project(
+            a, train, dev, method, hparams(a, **torchdrop), "torchdrop"
+        ),
+        "labeler-torchdrop": lambda: run_project(
+            a, train, dev, labeler, hparams(a, **torchdrop), "labeler-torchdrop", llama
+        ),
     }
     unknown = sorted(set(loops) - set(runners) - {"predict"})
     if unknown:
@@ -372,6 +407,8 @@ def main() -> int:
     pairs += [("packed", o) for o in ("project", "hf")] + [("packed-compile", "packed")]
     pairs += [("labeler-packed", o) for o in ("labeler-project", "labeler-hf")]
     pairs += [("labeler-project", "labeler-hf")]
+    pairs += [("project", "torchdrop"), ("torchdrop", "hf")]
+    pairs += [("labeler-project", "labeler-torchdrop"), ("labeler-torchdrop", "labeler-hf")]
     for mine_name, other in pairs:
         if mine_name in rounds and other in rounds:
             ratios[f"{mine_name}/{other} tokens/s"] = (
@@ -387,10 +424,11 @@ def main() -> int:
     if "predict" in res:
         pr = res["predict"]
         for name, row in pr.items():
-            if name != "bs1":
+            base = [f"bs{name.split('_bs')[1]}"] if name.startswith("packed") else []
+            for other in (["bs1"] if name != "bs1" else []) + base:
                 for kind in ("forward", "total"):
                     key = f"sentences_per_s_{kind}"
-                    ratios[f"predict {name}/bs1 ({kind})"] = row[key] / pr["bs1"][key]
+                    ratios[f"predict {name}/{other} ({kind})"] = row[key] / pr[other][key]
     res["ratios"] = ratios
     tmp_model.cleanup()
     text = json.dumps(res, indent=2)

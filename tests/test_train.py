@@ -302,6 +302,19 @@ def test_resume_after_interruption_equals_uninterrupted_run(tiny_bert, data, tmp
     assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
 
 
+def test_cpu_dropout_masks_come_from_the_vector_sampler(tiny_bert, data, tmp_path):
+    def losses(name: str, **hp) -> tuple[dict, list[float]]:
+        cost = run_training(job_for(make_run(max_steps=3, **hp), data, tiny_bert, tmp_path / name))
+        log = read_jsonl(tmp_path / name / "train_log.jsonl")
+        return cost, [r["loss"] for r in log if r["event"] == "train"]
+
+    cost_v, vector = losses("vector")
+    cost_t, plain = losses("torch", dropout_sampler="torch")
+    assert cost_v["dropout_sampler"] == "vector" and cost_t["dropout_sampler"] == "torch"
+    assert vector[0] != plain[0]  # same seed and data: only the dropout masks differ
+    assert losses("vector-again")[1] == vector  # seeded by torch's generator
+
+
 def test_early_stopping_on_dev_f1(tiny_bert, data, tmp_path):
     run = make_run(learning_rate=1e-9, epochs=5, eval_every=2, patience=2)
     cost = run_training(job_for(run, data, tiny_bert, tmp_path / "es"))

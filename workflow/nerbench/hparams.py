@@ -41,6 +41,7 @@ INSTRUCTIONS = ("dataset", "type")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 PACKING = ("off", "on", "auto")
 COMPILE = ("off", "on", "auto")
+DROPOUT_SAMPLERS = ("auto", "torch", "vector")
 # 'concat', or 'temperature:<T>' with T a positive decimal number
 MIXTURE_PATTERN = r"^(concat|temperature:(0*[1-9][0-9]*(\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*))$"
 
@@ -188,6 +189,18 @@ class TrainingArgs:
                 ">= 2000 planned steps; never under 200 steps. Compile time is in cost.json."
             ),
             "choices": COMPILE,
+            "execution_only": True,
+        },
+    )
+    dropout_sampler: str = field(
+        default="auto",
+        metadata={
+            "help": (
+                "How dropout masks are drawn in training (same Bernoulli(1 - p) masks, another "
+                "generator): vector = NumPy SFC64, several times faster than torch's serial CPU "
+                "sampler; auto = vector on CPU (torch on GPUs and in compiled steps)."
+            ),
+            "choices": DROPOUT_SAMPLERS,
             "execution_only": True,
         },
     )

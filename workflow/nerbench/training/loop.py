@@ -21,7 +21,9 @@ windows are packed into rows of ``pack_length`` with block-diagonal attention, s
 the same examples and the same loss as unpacked; dev evaluation packs too. Hparam ``compile``
 compiles the packed step (:func:`~nerbench.training.packing.compile_decision`); cost.json then
 gives ``compile`` (``on`` / ``off`` / ``off (<why>)``) and ``compile_time_s`` (first step of the
-attempt minus the median later step; ``train_step_time_s`` includes it).
+attempt minus the median later step; ``train_step_time_s`` includes it). Hparam
+``dropout_sampler`` (:mod:`nerbench.training.dropout`): on CPU dropout masks are drawn by a
+vectorised sampler; cost.json's ``dropout_sampler`` says which one ran.
 ``checkpoints/``
     (removed when the run has finished, unless ``keep_checkpoints``)
     ``step-NNNNNNN/`` every ``save_every`` optimizer steps (trainable weights, optimizer,
@@ -86,6 +88,7 @@ from nerbench.training.checkpoint import (
     TrainState,
 )
 from nerbench.training.data import dataset_name, epoch_batches, read_examples, tag_types
+from nerbench.training.dropout import sampler_decision, use_vector_dropout
 from nerbench.training.fingerprint import describe_changes, fingerprint_parts
 from nerbench.training.lock import RunLock
 from nerbench.training.packing import (
@@ -178,6 +181,7 @@ class Trainer:
         self.packer, self.packing_note, self.padding = self._resolve_packing()
         self.bundle.extra["packer"] = self.packer  # dev prediction packs too
         self.step_model, self.compile_note = self._resolve_compile()
+        self.dropout_note = self._resolve_dropout()
         self.step_times: list[float] = []
 
     def _resolve_compile(self) -> tuple[torch.nn.Module, str]:
@@ -192,6 +196,17 @@ class Trainer:
             return self.bundle.model, f"off ({reason})"
         log.info("compiling the training step (torch.compile; first step includes compile)")
         return torch.compile(self.bundle.model), "on"
+
+    def _resolve_dropout(self) -> str:
+        """Swap the model's dropout modules for :class:`VectorDropout` where the hparam and
+        device call for it; returns cost.json's ``dropout_sampler``."""
+        note = sampler_decision(
+            self.args.dropout_sampler, self.job.device, self.compile_note == "on"
+        )
+        if note == "vector":
+            swapped = use_vector_dropout(self.bundle.model)
+            log.info("dropout masks drawn by the vector sampler (%d modules)", swapped)
+        return note
 
     def _resolve_packing(self) -> tuple[Packer | None, str, float]:
         """The packer (None: length-grouped batches), what cost.json says about it, and the
@@ -487,6 +502,7 @@ class Trainer:
             "padding_fraction_epoch1": round(self.padding, 4),
             "compile": self.compile_note,
             "compile_time_s": self._compile_time(),
+            "dropout_sampler": self.dropout_note,
             "attempts": state.attempts,
             # a staged hub model is a local directory: its revision is the pinned one
             "model_revision": loaded_revision(self.bundle.model) or self.job.source.revision,

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 import torch
 
 IGNORE = -100
-PACKING_MODES = ("off", "on", "auto")
 #: ``packing: auto`` packs only when length-grouped batches would compute at least this share of
 #: padding positions (see :func:`auto_decision`).
 AUTO_MIN_PADDING = 0.15
