@@ -349,9 +349,7 @@ def main() -> int:
     if any(x.startswith("labeler") for x in loops):
         llama = tiny_llama(Path(tmp_model.name), a.labeler_hidden, a.labeler_layers, a.seed)
         info["labeler_model"] = {"hidden": a.labeler_hidden, "layers": a.labeler_layers}
-    if any(
-        x in loops for x in ("project", "packed", "packed-compile", "pad128", "hf", "torchdrop")
-    ):
+    if any(x != "predict" and not x.startswith("labeler") for x in loops):  # encoder loops
         run_project(a, train[:32], dev[:8], method, hparams(a), "warm-up (discarded)")
     if llama is not None:
         run_project(a, train[:16], dev[:4], labeler, hparams(a), "labeler warm-up", llama)

