@@ -83,6 +83,17 @@ def category(name: str, shapes: list, rank: int | None) -> str:
     return "other (views, copies, autograd bookkeeping)"
 
 
+def product_rate(m: int = 2048, k: int = 1024, n: int = 1024, repeats: int = 20) -> float:
+    """GFLOP/s of a large fp32 matrix product on this machine (torch's BLAS, its threads)."""
+    x, w = torch.randn(m, k), torch.randn(n, k)
+    for _ in range(3):
+        x @ w.T
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        x @ w.T
+    return 2 * m * k * n * repeats / (time.perf_counter() - t0) / 1e9
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model", choices=["labeler", "encoder"], default="labeler")
@@ -93,6 +104,7 @@ def main() -> int:
     p.add_argument("--labeler-hidden", type=int, default=384)
     p.add_argument("--labeler-layers", type=int, default=6)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--top", type=int, default=15, help="also list this many ops by CPU time")
     p.add_argument("--out", type=Path, default=None, help="write the shares as JSON")
     a = p.parse_args()
     torch.manual_seed(a.seed)
@@ -129,13 +141,16 @@ def main() -> int:
     chosen = random.sample(batches, min(a.steps, len(batches)))
     step(chosen[0])  # warm-up
     t0 = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
         for batch in chosen:
             step(batch)
     wall = time.perf_counter() - t0
     shares: dict[str, float] = defaultdict(float)
+    flops: dict[str, float] = defaultdict(float)
     for event in prof.key_averages(group_by_input_shape=True):
-        shares[category(event.key, event.input_shapes, rank)] += event.self_cpu_time_total
+        kind = category(event.key, event.input_shapes, rank)
+        shares[kind] += event.self_cpu_time_total
+        flops[kind] += event.flops or 0
     total = sum(shares.values())
     tokens = sum(int(b["attention_mask"].sum()) for b in chosen)
     result = {
@@ -146,9 +161,28 @@ def main() -> int:
         "wall_s_with_profiler": round(wall, 3),
         "threads": torch.get_num_threads(),
         "share_of_cpu_time": {k: round(v / total, 4) for k, v in sorted(shares.items())},
+        # products' own rate (profiler FLOP counts / their CPU time) against a large product
+        "gflops_per_s": {
+            k: round(flops[k] / shares[k] / 1e3, 1) for k in flops if k.startswith("matmul")
+        },
+        "machine_fp32_product_gflops_per_s": round(product_rate(), 1),
     }
     for name, share in sorted(result["share_of_cpu_time"].items(), key=lambda kv: -kv[1]):
         print(f"{100 * share:5.1f} %  {name}")
+    top = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[: a.top]
+    import os
+    if os.environ.get("SHAPES"):
+        agg=defaultdict(float)
+        for e in prof.key_averages(group_by_input_shape=True):
+            sh=e.input_shapes
+            agg[(e.key, "scalar" if len(sh)>1 and sh[1]==[] else ("same" if len(sh)>1 and sh[0]==sh[1] else str([len(x) for x in sh])), sh[0][-1] if sh and sh[0] else None)]+=e.self_cpu_time_total
+        for k,v in sorted(agg.items(), key=lambda kv:-kv[1])[:30]: print(round(v/total,4), k)
+    result["top_ops"] = {e.key: round(e.self_cpu_time_total / total, 4) for e in top}
+    for name, share in result["top_ops"].items():
+        print(f"  {100 * share:5.1f} %  {name}")
+    for name, rate in result["gflops_per_s"].items():
+        print(f"{name}: {rate} GFLOP/s")
+    print(f"a large fp32 product: {result['machine_fp32_product_gflops_per_s']} GFLOP/s")
     print(f"{tokens} real tokens in {len(chosen)} steps, {wall:.1f} s with the profiler on")
     if a.out:
         a.out.write_text(json.dumps(result, indent=2) + "\n")

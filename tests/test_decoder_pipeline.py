@@ -129,6 +129,7 @@ def adapter_weights(model_dir: Path) -> dict[str, torch.Tensor]:
 def check_training_outputs(out: Path, method: str) -> None:
     cost = read_json(out / "cost.json")
     assert cost["steps"] == MAX_STEPS and cost["device"].startswith("cpu")
+    assert cost["lora_forward"].startswith("fused (") and cost["lora_forward"] != "fused (0 layers)"
     log = read_jsonl(out / "train_log.jsonl")
     assert [r["step"] for r in log if r["event"] == "train"] == list(range(1, MAX_STEPS + 1))
     assert [r["step"] for r in log if r["event"] == "eval"] == [2, 4]

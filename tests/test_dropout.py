@@ -50,6 +50,18 @@ def test_masks_follow_torch_seed():
     assert not torch.equal(mask[0], mask[1])  # one stream, not a repeated row
 
 
+def test_mask_words_and_threshold():
+    # an odd element count takes the first half of the last raw draw: a prefix of the stream
+    assert torch.equal(
+        vd.keep_mask(torch.Size([7]), 0.5, 9), vd.keep_mask(torch.Size([8]), 0.5, 9)[:7]
+    )
+    assert vd.keep_threshold(0.5) == 2**31 and vd.keep_threshold(0.9) == round(0.9 * 2**32)
+    assert bool(vd.keep_mask(torch.Size([999]), 1.0, 1).all())
+    assert not bool(vd.keep_mask(torch.Size([999]), 0.0, 1).any())
+    with pytest.raises(ValueError, match="keep probability"):
+        vd.keep_threshold(1.5)
+
+
 def test_eval_mode_zero_p_and_one_p():
     x = torch.randn(8, 16)
     assert vd.VectorDropout(0.1).eval()(x) is x

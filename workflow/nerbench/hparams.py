@@ -42,6 +42,7 @@ ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 PACKING = ("off", "on", "auto")
 COMPILE = ("off", "on", "auto")
 DROPOUT_SAMPLERS = ("auto", "torch", "vector")
+LORA_FORWARDS = ("fused", "peft")
 # 'concat', or 'temperature:<T>' with T a positive decimal number
 MIXTURE_PATTERN = r"^(concat|temperature:(0*[1-9][0-9]*(\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*))$"
 
@@ -201,6 +202,18 @@ class TrainingArgs:
                 "CPU sampler; auto = vector on CPU (torch on GPUs and in compiled steps)."
             ),
             "choices": DROPOUT_SAMPLERS,
+            "execution_only": True,
+        },
+    )
+    lora_forward: str = field(
+        default="fused",
+        metadata={
+            "help": (
+                "How a LoRA layer adds its update in training: fused = inside one addmm, the "
+                "scaling on the rank-r side (PEFT's math without its full-width elementwise "
+                "passes); peft = PEFT's own forward. Other LoRA kinds always run PEFT's."
+            ),
+            "choices": LORA_FORWARDS,
             "execution_only": True,
         },
     )

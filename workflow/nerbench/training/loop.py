@@ -23,7 +23,9 @@ compiles the packed step (:func:`~nerbench.training.packing.compile_decision`); 
 gives ``compile`` (``on`` / ``off`` / ``off (<why>)``) and ``compile_time_s`` (first step of the
 attempt minus the median later step; ``train_step_time_s`` includes it). Hparam
 ``dropout_sampler`` (:mod:`nerbench.training.dropout`): on CPU dropout masks are drawn by a
-vectorised sampler; cost.json's ``dropout_sampler`` says which one ran.
+vectorised sampler; cost.json's ``dropout_sampler`` says which one ran. Hparam ``lora_forward``
+(:mod:`nerbench.training.fused_lora`): plain LoRA layers add their update inside one product;
+cost.json's ``lora_forward`` says how many.
 ``checkpoints/``
     (removed when the run has finished, unless ``keep_checkpoints``)
     ``step-NNNNNNN/`` every ``save_every`` optimizer steps (trainable weights, optimizer,
@@ -90,6 +92,7 @@ from nerbench.training.checkpoint import (
 from nerbench.training.data import dataset_name, epoch_batches, read_examples, tag_types
 from nerbench.training.dropout import sampler_decision, use_vector_dropout
 from nerbench.training.fingerprint import describe_changes, fingerprint_parts
+from nerbench.training.fused_lora import fuse_lora
 from nerbench.training.lock import RunLock
 from nerbench.training.packing import (
     Packer,
@@ -180,6 +183,7 @@ class Trainer:
         self.dev_groups = _group_by_dataset(job.dev)
         self.packer, self.packing_note, self.padding = self._resolve_packing()
         self.bundle.extra["packer"] = self.packer  # dev prediction packs too
+        self.lora_note = self._resolve_lora()
         self.step_model, self.compile_note = self._resolve_compile()
         self.dropout_note = self._resolve_dropout()
         self.step_times: list[float] = []
@@ -196,6 +200,16 @@ class Trainer:
             return self.bundle.model, f"off ({reason})"
         log.info("compiling the training step (torch.compile; first step includes compile)")
         return torch.compile(self.bundle.model), "on"
+
+    def _resolve_lora(self) -> str:
+        """Fuse the model's plain LoRA layers where the hparam asks (:mod:`.fused_lora`);
+        returns cost.json's ``lora_forward``."""
+        if self.args.lora_forward == "peft":
+            return "peft"
+        fused = fuse_lora(self.bundle.model)
+        if fused:
+            log.info("LoRA updates added inside one product (%d layers)", fused)
+        return f"fused ({fused} layers)" if fused else "peft (no plain LoRA layers)"
 
     def _resolve_dropout(self) -> str:
         """Swap the model's dropout modules for :class:`VectorDropout` where the hparam and
@@ -503,6 +517,7 @@ class Trainer:
             "compile": self.compile_note,
             "compile_time_s": self._compile_time(),
             "dropout_sampler": self.dropout_note,
+            "lora_forward": self.lora_note,
             "attempts": state.attempts,
             # a staged hub model is a local directory: its revision is the pinned one
             "model_revision": loaded_revision(self.bundle.model) or self.job.source.revision,
