@@ -13,7 +13,9 @@ one epoch each:
   :mod:`nerbench.training.packing`); ``packed-compile`` adds ``compile: on``;
 * ``torchdrop`` -- the project loop with ``dropout_sampler: torch`` (torch's own CPU dropout
   masks instead of the loop's vector sampler, :mod:`nerbench.training.dropout`);
-  ``labeler-torchdrop`` likewise for the labeler.
+  ``labeler-torchdrop`` likewise for the labeler;
+* ``labeler-peftlora`` -- the labeler loop with ``lora_forward: peft`` (PEFT's own LoRA forward
+  instead of the loop's fused one, :mod:`nerbench.training.fused_lora`).
 
 Labeler loops (``--loops labeler-project,labeler-packed,labeler-hf``): the VANER labeler
 (:mod:`nerbench.methods.labeler`, LoRA r 16 on all linear layers + head, bidirectional) on a
@@ -200,6 +202,7 @@ def run_project(a, train, dev, method, args, label: str, src: ModelSource | None
         "tokens_per_s_steady": cost["tokens_seen"]
         / (cost["train_step_time_s"] - (cost["compile_time_s"] or 0.0)),
         "dropout_sampler": cost["dropout_sampler"],
+        "lora_forward": cost["lora_forward"],
     }
 
 
@@ -327,7 +330,8 @@ def main() -> int:
         "--loops",
         default="project,pad128,hf,predict",
         help="of project, torchdrop, packed, packed-compile, pad128, hf, predict, "
-        "labeler-project, labeler-torchdrop, labeler-packed, labeler-packed-compile, labeler-hf",
+        "labeler-project, labeler-torchdrop, labeler-peftlora, labeler-packed, "
+        "labeler-packed-compile, labeler-hf",
     )
     p.add_argument("--pack-length", type=int, default=128, help="row length of packed loops")
     p.add_argument("--labeler-hidden", type=int, default=384, help="tiny Llama hidden units")
@@ -406,6 +410,9 @@ def main() -> int:
         "labeler-torchdrop": lambda: run_project(
             a, train, dev, labeler, hparams(a, **torchdrop), "labeler-torchdrop", llama
         ),
+        "labeler-peftlora": lambda: run_project(
+            a, train, dev, labeler, hparams(a, lora_forward="peft"), "labeler-peftlora", llama
+        ),
     }
     unknown = sorted(set(loops) - set(runners) - {"predict"})
     if unknown:
@@ -430,6 +437,7 @@ def main() -> int:
     pairs += [("labeler-project", "labeler-hf")]
     pairs += [("project", "torchdrop"), ("torchdrop", "hf")]
     pairs += [("labeler-project", "labeler-torchdrop"), ("labeler-torchdrop", "labeler-hf")]
+    pairs += [("labeler-project", "labeler-peftlora"), ("labeler-peftlora", "labeler-hf")]
     for mine_name, other in pairs:
         if mine_name in rounds and other in rounds:
             ratios[f"{mine_name}/{other} tokens/s"] = (

@@ -10,7 +10,10 @@ benchmark's models with ``torch.profiler`` and prints the share of CPU time per 
 Batches are the loop's own (``epoch_batches``: length-grouped), optimizer and gradient clipping
 too (``make_optimizer``, ``max_grad_norm``); NCBI-disease train sentences as in
 ``bench_train.py``. ``--dropout-sampler`` picks the dropout masks as the training loop would
-(``auto`` = the vector sampler on CPU; ``torch`` = torch's own).
+(``auto`` = the vector sampler on CPU; ``torch`` = torch's own), ``--lora-forward`` how LoRA
+layers add their update (``fused`` as the loop, ``peft``). Also printed: the ops (with the kind
+and width of their operands) that take the most time, and the rate of the step's products
+against a large fp32 product on the same machine.
 
     python benchmarks/profile_step.py --model labeler --dropout-sampler torch
     python benchmarks/profile_step.py --model labeler --out profile.json
@@ -33,10 +36,11 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_train as bt  # noqa: E402
 
-from nerbench.hparams import DROPOUT_SAMPLERS  # noqa: E402
+from nerbench.hparams import DROPOUT_SAMPLERS, LORA_FORWARDS  # noqa: E402
 from nerbench.methods.base import get_method  # noqa: E402
 from nerbench.training.data import epoch_batches  # noqa: E402
 from nerbench.training.dropout import MASK_RECORD, sampler_decision, use_vector_dropout  # noqa: E402
+from nerbench.training.fused_lora import fuse_lora  # noqa: E402
 from nerbench.training.runtime import make_optimizer  # noqa: E402
 
 ELEMENTWISE = {
@@ -83,6 +87,17 @@ def category(name: str, shapes: list, rank: int | None) -> str:
     return "other (views, copies, autograd bookkeeping)"
 
 
+def operands(name: str, shapes: list) -> str:
+    """An op with the kind of its second operand (a scalar, a tensor of the same shape) and the
+    width (last dimension) of its first, so that e.g. LoRA's scaling of the MLP's outputs
+    (``aten::mul`` of a ``[..., 1024]`` tensor by a scalar) stands out."""
+    if not shapes or not shapes[0]:
+        return name
+    second = shapes[1] if len(shapes) > 1 else None
+    kind = "scalar" if second == [] else "same shape" if second == shapes[0] else "other"
+    return f"{name} ({kind}, width {shapes[0][-1]})"
+
+
 def product_rate(m: int = 2048, k: int = 1024, n: int = 1024, repeats: int = 20) -> float:
     """GFLOP/s of a large fp32 matrix product on this machine (torch's BLAS, its threads)."""
     x, w = torch.randn(m, k), torch.randn(n, k)
@@ -98,6 +113,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model", choices=["labeler", "encoder"], default="labeler")
     p.add_argument("--dropout-sampler", choices=DROPOUT_SAMPLERS, default="auto")
+    p.add_argument("--lora-forward", choices=LORA_FORWARDS, default="fused")
     p.add_argument("--train-limit", type=int, default=300)
     p.add_argument("--steps", type=int, default=6, help="profiled optimizer steps")
     p.add_argument("--batch-size", type=int, default=16)
@@ -122,6 +138,7 @@ def main() -> int:
     sampler = sampler_decision(a.dropout_sampler, device, compiled=False)
     if sampler == "vector":
         use_vector_dropout(bundle.model)
+    fused = fuse_lora(bundle.model) if a.lora_forward == "fused" else 0
     lora = getattr(method, "default_lora", None)
     rank = lora.r if lora is not None else None
     feats = method.encode(bundle, train, train=True)
@@ -156,6 +173,7 @@ def main() -> int:
     result = {
         "model": a.model,
         "dropout_sampler": sampler,
+        "lora_forward": f"fused ({fused} layers)" if fused else "peft",
         "steps": len(chosen),
         "real_tokens": tokens,
         "wall_s_with_profiler": round(wall, 3),
@@ -169,15 +187,11 @@ def main() -> int:
     }
     for name, share in sorted(result["share_of_cpu_time"].items(), key=lambda kv: -kv[1]):
         print(f"{100 * share:5.1f} %  {name}")
-    top = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[: a.top]
-    import os
-    if os.environ.get("SHAPES"):
-        agg=defaultdict(float)
-        for e in prof.key_averages(group_by_input_shape=True):
-            sh=e.input_shapes
-            agg[(e.key, "scalar" if len(sh)>1 and sh[1]==[] else ("same" if len(sh)>1 and sh[0]==sh[1] else str([len(x) for x in sh])), sh[0][-1] if sh and sh[0] else None)]+=e.self_cpu_time_total
-        for k,v in sorted(agg.items(), key=lambda kv:-kv[1])[:30]: print(round(v/total,4), k)
-    result["top_ops"] = {e.key: round(e.self_cpu_time_total / total, 4) for e in top}
+    by_operands: dict[str, float] = defaultdict(float)
+    for event in prof.key_averages(group_by_input_shape=True):
+        by_operands[operands(event.key, event.input_shapes)] += event.self_cpu_time_total
+    top = sorted(by_operands.items(), key=lambda kv: -kv[1])[: a.top]
+    result["top_ops"] = {key: round(t / total, 4) for key, t in top}
     for name, share in result["top_ops"].items():
         print(f"  {100 * share:5.1f} %  {name}")
     for name, rate in result["gflops_per_s"].items():

@@ -7,10 +7,12 @@ besides the two skinny products it makes two elementwise passes over the full ou
 scalar multiplications alone were 6.7 % of a LoRA labeler step and the adds 2.7 %, since the
 MLP's outputs are 8/3 times as wide as the model.
 
-:class:`FusedLoraLinear` computes the same sum as ``addmm(base(x), s * lora_A(dropout(x)),
+:class:`FusedLoraLinear` computes the same sum as ``base(x).addmm_(s * lora_A(dropout(x)),
 lora_B.weight.T)``: the scaling moves to the rank-``r`` side (``r`` columns instead of the
-output's width) and the add happens inside the product, so no full-width elementwise pass is
-left in forward or backward (``addmm``'s backward skips multiplying by ``beta = alpha = 1``).
+output's width) and the add happens inside the product, in place in the base layer's output,
+so no full-width elementwise pass is left in forward or backward (``addmm``'s backward skips
+multiplying by ``beta = alpha = 1``). Under autocast (or mixed dtypes) it is the out-of-place
+``torch.addmm``, which autocast casts; that copies the base output once.
 The same math up to float rounding (``tests/test_fused_lora.py``: forward and gradients match
 PEFT's within fp32 tolerance).
 
@@ -36,16 +38,21 @@ class FusedLoraLinear(LoraLinear):
         if adapter is None:
             return super().forward(x, *args, **kwargs)
         self._check_forward_args(x)
-        result = self.base_layer(x)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, x.shape[-1])  # 2D throughout: an in-place op on a view would copy
+        result = self.base_layer(x)  # in backward (autograd's CopySlices)
         lora_a, lora_b = self.lora_A[adapter], self.lora_B[adapter]
         x = self._cast_input_dtype(x, lora_a.weight.dtype)
         low = lora_a(self.lora_dropout[adapter](x)) * self.scaling[adapter]
-        out = torch.addmm(
-            result.reshape(-1, result.shape[-1]),
-            low.reshape(-1, low.shape[-1]),
-            lora_b.weight.t(),
+        weight = lora_b.weight.t()
+        in_place = result.dtype == low.dtype == weight.dtype and not torch.is_autocast_enabled(
+            result.device.type
         )
-        return out.view(result.shape).to(result.dtype)
+        if in_place:  # into the base layer's output (nn.Linear keeps no output for backward)
+            out = result.addmm_(low, weight)
+        else:  # autocast or mixed dtypes: autocast casts addmm; it copies the base output once
+            out = torch.addmm(result, low, weight).to(result.dtype)
+        return out.view(*lead, out.shape[-1])
 
     def _fusable_adapter(self, args: tuple, kwargs: dict) -> str | None:
         """The one active plain adapter, or None where PEFT's forward must run."""
