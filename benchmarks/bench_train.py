@@ -206,15 +206,47 @@ def run_project(a, train, dev, method, args, label: str, src: ModelSource | None
     }
 
 
+def hf_trainer(a, bundle, feats: list[dict], out_dir: str):
+    """``transformers.Trainer`` on the project's features at the baseline precision:
+    length-grouped batches of ``DataCollatorForTokenClassification``, HF's defaults elsewhere."""
+    from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments
+
+    rows = [
+        {"input_ids": f["input_ids"], "attention_mask": [1] * f["length"], "labels": f["labels"]}
+        for f in feats
+    ]
+    args = hparams(a, precision=baseline_precision(a))
+    targs = TrainingArguments(
+        output_dir=out_dir,
+        per_device_train_batch_size=a.batch_size,
+        learning_rate=a.lr,
+        num_train_epochs=1,
+        warmup_steps=math.ceil(0.1 * math.ceil(len(rows) / a.batch_size)),
+        weight_decay=0.01,
+        lr_scheduler_type="linear",
+        train_sampling_strategy="group_by_length",
+        bf16=autocast_dtype(args.precision, torch.device(a.device)) is not None,
+        use_cpu=a.device == "cpu",
+        seed=a.seed,
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=50,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    return Trainer(
+        model=bundle.model,
+        args=targs,
+        train_dataset=rows,
+        data_collator=DataCollatorForTokenClassification(bundle.tokenizer),
+    )
+
+
 def run_hf(a, train, dev, method_name: str = "token-classification", src=None) -> dict:
     """transformers.Trainer on the project's features (the same model: for the labeler the same
     LoRA-wrapped bidirectional decoder); evaluated with the project's predict."""
-    from transformers import (
-        DataCollatorForTokenClassification,
-        Trainer,
-        TrainingArguments,
-        set_seed,
-    )
+    from transformers import set_seed
 
     method = get_method(method_name)
     args = hparams(a, precision=baseline_precision(a))
@@ -223,37 +255,9 @@ def run_hf(a, train, dev, method_name: str = "token-classification", src=None) -
         src or source(), method.label_list(["Disease"]), args, torch.device(a.device)
     )
     feats = method.encode(bundle, train, train=True)
-    rows = [
-        {"input_ids": f["input_ids"], "attention_mask": [1] * f["length"], "labels": f["labels"]}
-        for f in feats
-    ]
     real_tokens = sum(f["length"] for f in feats)
     with tempfile.TemporaryDirectory() as tmp:
-        targs = TrainingArguments(
-            output_dir=tmp,
-            per_device_train_batch_size=a.batch_size,
-            learning_rate=a.lr,
-            num_train_epochs=1,
-            warmup_steps=math.ceil(0.1 * math.ceil(len(rows) / a.batch_size)),
-            weight_decay=0.01,
-            lr_scheduler_type="linear",
-            train_sampling_strategy="group_by_length",
-            bf16=autocast_dtype(args.precision, torch.device(a.device)) is not None,
-            use_cpu=a.device == "cpu",
-            seed=a.seed,
-            save_strategy="no",
-            eval_strategy="no",
-            logging_steps=50,
-            report_to=[],
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-        )
-        trainer = Trainer(
-            model=bundle.model,
-            args=targs,
-            train_dataset=rows,
-            data_collator=DataCollatorForTokenClassification(bundle.tokenizer),
-        )
+        trainer = hf_trainer(a, bundle, feats, tmp)
         out = trainer.train()
         computed = real = 0  # an epoch of the Trainer's own batches (its sampler and collator)
         for batch in trainer.get_train_dataloader():
