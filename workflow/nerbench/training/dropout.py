@@ -7,9 +7,10 @@ calls per step: one per LoRA module, as PEFT puts a dropout in front of every ad
 whole dropout about 25 % (the step ran 1.3x faster with dropout off). :class:`VectorDropout`
 draws the same distribution -- each element kept with probability ``1 - p`` and scaled by
 ``1 / (1 - p)``, as ``nn.Dropout`` -- from NumPy's SFC64 generator (raw 32-bit words against
-an integer threshold, :func:`keep_mask`; about 3.5x faster than torch's sampler on that VM), on
-the calling thread. (Drawing in two chunks on a thread pool was
-slower in the step: torch's idle OpenMP workers still spin on the cores the pool needs.)
+an integer threshold, :func:`keep_mask`; 3.7x faster than torch's sampler and 1.5x faster than
+comparing float32 uniforms, ``benchmarks/bench_dropout.py``), on the calling thread. (Drawing
+in two chunks on a thread pool was slower in the step: torch's idle OpenMP workers still spin on
+the cores the pool needs.)
 
 Reproducible: each call takes its 64-bit seed from torch's default CPU generator, so
 ``torch.manual_seed`` and a checkpoint's saved RNG state fix every mask exactly as they fix
@@ -45,8 +46,7 @@ def keep_mask(shape: torch.Size, keep: float, seed: int) -> torch.Tensor:
     """Bool tensor of ``shape``: True with probability ``keep``, a pure function of ``seed``.
 
     Each element is one 32-bit half of SFC64's raw 64-bit output compared with
-    :func:`keep_threshold` -- one raw draw per two elements and no float conversion, about 1.5x
-    faster than comparing float32 uniforms (measured 2026-12-02, fourth session)."""
+    :func:`keep_threshold` -- one raw draw per two elements and no float conversion."""
     n = int(np.prod(shape, dtype=np.int64))
     threshold = keep_threshold(keep)
     if threshold >= 2**32:  # keep everything (a uint32 cannot hold the threshold)
@@ -57,9 +57,9 @@ def keep_mask(shape: torch.Size, keep: float, seed: int) -> torch.Tensor:
 
 
 def _masked_scale(x: torch.Tensor, mask: torch.Tensor, scale: float) -> torch.Tensor:
-    """``where(mask, x, 0) * scale``. The zero is a 0-dim tensor of ``x``'s dtype: a Python
-    ``0.0`` sends ``where`` down a type-promotion path 1.4x slower (measured); multiplying by
-    the bool mask is slower still."""
+    """``where(mask, x, 0) * scale``, the zero a 0-dim tensor of ``x``'s dtype (a Python ``0.0``
+    was 1.04x slower, ``benchmarks/bench_dropout.py``; multiplying by the bool mask is slower
+    still)."""
     return torch.where(mask, x, x.new_zeros(())).mul_(scale)
 
 
