@@ -7,10 +7,10 @@ import copy
 
 import pytest
 import torch
-from decoder_fixtures import build_tiny_token_classifier
 from peft import LoraConfig, get_peft_model
 from peft.tuners.lora.layer import Linear as LoraLinear
 
+from decoder_fixtures import build_tiny_token_classifier
 from nerbench.training.fused_lora import FusedLoraLinear, fuse_lora
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
