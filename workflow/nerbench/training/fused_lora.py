@@ -4,8 +4,9 @@ PEFT's ``lora.Linear`` computes ``result = base(x) + lora_B(lora_A(dropout(x))) 
 besides the two skinny products it makes two elementwise passes over the full output width
 (the scaling and the add) and, in backward, a third (the gradient times the scaling). On the
 2-core AVX2 development VM (2026-12-02, fourth session, ``benchmarks/profile_step.py``) the
-scalar multiplications alone were 6.7 % of a LoRA labeler step and the adds 2.7 %, since the
-MLP's outputs are 8/3 times as wide as the model.
+scalar multiplications of the MLP's outputs (8/3 times as wide as the model) alone were 5.5 %
+of a LoRA labeler step and their adds 2.4 %; fused, the step ran 1.035x faster
+(``benchmarks/bench_steps.py``).
 
 :class:`FusedLoraLinear` computes the same sum as ``base(x).addmm_(s * lora_A(dropout(x)),
 lora_B.weight.T)``: the scaling moves to the rank-``r`` side (``r`` columns instead of the
