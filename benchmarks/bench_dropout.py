@@ -15,9 +15,9 @@ over ``--repeats`` rounds (medians; microseconds per call):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nerbench.training.dropout import _masked_scale, keep_mask
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_train as bt  # noqa: E402
+
+from nerbench.training.dropout import _masked_scale, keep_mask  # noqa: E402
 
 
 def per_call_us(fn: Callable[[], object], calls: int) -> float:
@@ -84,10 +87,7 @@ def main() -> int:
             / us["mask: where(mask, x, zero tensor) * s"],
         },
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if a.out:
-        a.out.write_text(text + "\n")
+    bt.emit(result, a.out)
     return 0
 
 

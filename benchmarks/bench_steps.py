@@ -27,7 +27,6 @@ Loops (``--loops``), each on the same sentences, model, seed and precision:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -159,6 +158,9 @@ def main() -> int:
             steps[name] = hf_steps(a, train, method, src, root / name, a.epochs)
         else:
             steps[name] = project_steps(a, train, method, src, VARIANTS[name], root / name, name)
+    short = [name for name in loops if len(steps[name][0]) < 2]
+    if short:  # the first step of epoch 0 is the warm-up: nothing would be timed
+        p.error(f"{short}: fewer than two batches per epoch (raise --train-limit)")
     # warm-up: one step of each loop outside the timed epochs
     for name in loops:
         steps[name][0][0]()
@@ -207,10 +209,7 @@ def main() -> int:
                     # what removing padding alone would give at the same cost per position
                     "from_padding_alone": round((1 - PADDING[mine]) / (1 - PADDING[other]), 3),
                 }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if a.out:
-        a.out.write_text(text + "\n")
+    bt.emit(result, a.out)
     tmp.cleanup()
     return 0
 

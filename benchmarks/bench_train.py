@@ -277,6 +277,14 @@ def run_hf(a, train, dev, method_name: str = "token-classification", src=None) -
     }
 
 
+def emit(result: dict, out: Path | None) -> None:
+    """Print a benchmark's result as JSON and write it to ``out`` (if given)."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+
+
 def bench_predict(a, dev) -> dict:
     """Prediction rates: length-sorted batches at several batch sizes (``bs<N>``) and packed rows
     of ``--pack-length`` with the same windows per forward (``packed_bs<N>``), interleaved over
@@ -469,10 +477,7 @@ def main() -> int:
                     ratios[f"predict {name}/{other} ({kind})"] = row[key] / pr[other][key]
     res["ratios"] = ratios
     tmp_model.cleanup()
-    text = json.dumps(res, indent=2)
-    print(text)
-    if a.out:
-        a.out.write_text(text + "\n")
+    emit(res, a.out)
     return 0
 
 
