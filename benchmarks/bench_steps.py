@@ -13,7 +13,10 @@ Loops (``--loops``), each on the same sentences, model, seed and precision:
   AdamW, schedule) on its length-grouped batches, with its defaults (vector dropout sampler on
   CPU, fused LoRA);
 * ``torchdrop`` / ``peftlora`` -- the same with ``dropout_sampler: torch`` / ``lora_forward:
-  peft``; ``packed`` -- with ``packing: on``;
+  peft``; ``packed`` -- with ``packing: on``; ``compiled`` -- the length-grouped step under
+  ``torch.compile(dynamic=True)`` (torch's masks, which inductor draws and fuses; the loop
+  itself compiles packed steps only); its compile falls in the untimed warm-up step, so it
+  reports steady-state speed;
 * ``hf`` -- ``transformers.Trainer`` (``bench_train.hf_trainer``): its own dataloader (group by
   length, ``DataCollatorForTokenClassification``), its ``training_step``, then gradient
   clipping, its optimizer and scheduler, as its training loop does per step.
@@ -51,6 +54,7 @@ VARIANTS = {
     "torchdrop": {"dropout_sampler": "torch"},
     "peftlora": {"lora_forward": "peft"},
     "packed": {"packing": "on", "pack_length": 128},
+    "compiled": {"dropout_sampler": "torch"},  # + torch.compile(dynamic=True), see below
 }
 
 Step = Callable[[], int]  # one optimizer step; returns its real tokens
@@ -75,6 +79,8 @@ def project_steps(a, train, method, src, over: dict, tmp: Path, label: str) -> l
     )
     trainer = Trainer(job)
     trainer._setup()
+    if label == "compiled":  # the loop compiles packed steps only; here the grouped step
+        trainer.bundle.model = torch.compile(trainer.bundle.model, dynamic=True)
     trainer.bundle.model.train()
     PADDING[label] = round(trainer.padding, 4)  # the loop's own figure (packed or grouped)
     state = TrainState()
