@@ -19,7 +19,9 @@ Loops (``--loops``), each on the same sentences, model, seed and precision:
   reports steady-state speed;
 * ``hf`` -- ``transformers.Trainer`` (``bench_train.hf_trainer``): its own dataloader (group by
   length, ``DataCollatorForTokenClassification``), its ``training_step``, then gradient
-  clipping, its optimizer and scheduler, as its training loop does per step.
+  clipping, its optimizer and scheduler, as its training loop does per step. Its batches are
+  collated ahead, outside the timed steps (the project's collate is inside them: in HF's
+  favour).
 
 ``--model labeler`` is the benchmark's random Llama with the VANER labeler (LoRA r 16),
 ``--model encoder`` MiniLM-L6 token classification.
