@@ -64,16 +64,16 @@ Step = Callable[[], int]  # one optimizer step; returns its real tokens
 PADDING: dict[str, float] = {}
 
 
-def project_steps(a, train, method, src, over: dict, tmp: Path, label: str) -> list[list[Step]]:
-    """The loop's own optimizer steps over ``a.epochs`` epochs of its batches."""
-    args = bt.hparams(a, **over)
+def loop_trainer(a, train, method, src, over: dict, tmp: Path) -> Trainer:
+    """The project's training loop set up as for a run (model, swaps, optimizer, schedule) with
+    the benchmark's hparams plus ``over``; no dev set, nothing trained yet."""
     job = TrainJob(
         method=method,
         source=src,
         labels=method.label_list(["Disease"]),
         train=train,
         dev=[],
-        args=args,
+        args=bt.hparams(a, **over),
         seed=a.seed,
         out_dir=tmp,
         device=torch.device(a.device),
@@ -81,6 +81,13 @@ def project_steps(a, train, method, src, over: dict, tmp: Path, label: str) -> l
     )
     trainer = Trainer(job)
     trainer._setup()
+    return trainer
+
+
+def project_steps(a, train, method, src, over: dict, tmp: Path, label: str) -> list[list[Step]]:
+    """The loop's own optimizer steps over ``a.epochs`` epochs of its batches."""
+    trainer = loop_trainer(a, train, method, src, over, tmp)
+    args = trainer.args
     if label == "compiled":  # the loop compiles packed steps only; here the grouped step
         trainer.bundle.model = torch.compile(trainer.bundle.model, dynamic=True)
     trainer.bundle.model.train()

