@@ -414,6 +414,7 @@ class StudyFiles:
         self.plan = plan
         self.config = config
         self.dbr = DBRPlan(plan, config)
+        self._planned: dict[str, int] | None = None  # run_id -> planned training examples
 
     # ------------------------------------------------------------------ corpora
     def dataset_row(self, dataset: str) -> dict:
@@ -519,6 +520,32 @@ class StudyFiles:
         family = self.run_spec(run_id)["model"]["family"]
         given = (self.plan.study.get("resources") or {}).get(family, {}).get(stage, {})
         return given.get(key, defaults.RESOURCES[family][stage][key])
+
+    def planned_train_examples(self, run_id: str) -> int:
+        """Training examples a run will see: training sentences x epochs (x 2 with DBR, one
+        sample per sentence). Sentences are counted in the converted training split when it
+        exists, else taken from datasets.tsv ``vaner_counts`` (VANER's Table 2); 0 if neither."""
+        spec = self.run_spec(run_id)
+        sentences = 0
+        for dataset in spec["train_datasets"]:
+            bio = Path(paths.fill(paths.BIO, dataset=dataset, split="train"))
+            if bio.is_file():
+                with open(bio, "rb") as f:
+                    sentences += sum(1 for line in f if line.strip())
+                continue
+            counts = str(self.plan.datasets[dataset].get("vaner_counts") or "").split("/")
+            if counts[0].strip().isdigit():
+                sentences += int(counts[0])
+        epochs = check_hparams(spec["hparams"], f"run '{run_id}' (hparams)").epochs
+        return sentences * epochs * (1 if spec["dbr"] == "none" else 2)
+
+    def train_priority(self, run_id: str, top: float) -> float:
+        """A training job's scheduling priority in [0, top]: proportional to its planned
+        examples, so the longest runs start first and no long run is left alone at the end."""
+        if self._planned is None:
+            self._planned = {r: self.planned_train_examples(r) for r in self.plan.runs}
+        most = max(self._planned.values(), default=0)
+        return top * self._planned[run_id] / most if most else 0.0
 
     def evaluation(self, key: str) -> Any:
         return (self.plan.study.get("evaluation") or {}).get(key, defaults.EVALUATION[key])

@@ -9,6 +9,7 @@ rule to_bio:
         "logs/to_bio/{dataset}/{split}.log",
     benchmark:
         paths.benchmark_file("to_bio", "{dataset}/{split}")
+    priority: PREP_PRIORITY
     conda:
         "../../envs/data.yaml"
     params:

@@ -102,13 +102,23 @@ def study_bio_files(wildcards):
     return bio_files(PLAN.study_datasets)
 
 
-# ----------------------------------------------------------------------------- DBR
-# The DBR chain (KB -> AutoPhrase -> embedding -> retrieval -> samples) is the longest path to
-# the DBR training runs: its jobs go before training jobs that are ready at the same time.
-DBR_PRIORITY = 10
+# ----------------------------------------------------------------------------- priorities
+# Short jobs that make training inputs (downloads, conversions, run specs) go first, so that every
+# training job is ready when the first core frees up and the longest can start first.
+PREP_PRIORITY = 30
 # A trained run is scored (predict, evaluate) before the next training job starts, so a study that
 # is stopped or runs out of time midway has test scores for every run it trained.
 SCORE_PRIORITY = 20
+# The DBR chain (KB -> AutoPhrase -> embedding -> retrieval -> samples) is the longest path to
+# the DBR training runs: its jobs go before training jobs that are ready at the same time.
+DBR_PRIORITY = 10
+# Training jobs: 0..TRAIN_PRIORITY_TOP, in proportion to the run's planned training examples
+# (longest first), so two cores stay busy to the end instead of one long run ending alone.
+TRAIN_PRIORITY_TOP = 9
+
+
+def train_priority(wildcards):
+    return FILES.train_priority(wildcards.run_id, TRAIN_PRIORITY_TOP)
 
 
 # ----------------------------------------------------------------------------- runs

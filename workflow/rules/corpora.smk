@@ -15,6 +15,7 @@ rule download:
         "logs/download/{dataset}/{filename}.log",
     benchmark:
         paths.benchmark_file("download", "{dataset}/{filename}")
+    priority: PREP_PRIORITY
     retries: 0
     conda:
         "../../envs/data.yaml"

@@ -1,11 +1,18 @@
+localrules:
+    write_run_spec,
+
+
 rule write_run_spec:
-    """The run's config slice; its hash is part of the run_id, so it changes only with the run."""
+    """The run's config slice; its hash is part of the run_id, so it changes only with the run.
+
+    A local rule: one small JSON file is not worth a cluster job."""
     output:
         paths.RUN_SPEC,
     log:
         "logs/runs/{run_id}/run_spec.log",
     benchmark:
         paths.benchmark_file("write_run_spec", "{run_id}")
+    priority: PREP_PRIORITY
     conda:
         "../../envs/train-gpu.yaml"
     params:
@@ -33,6 +40,7 @@ rule train:
         "logs/runs/{run_id}/train.log",
     benchmark:
         paths.TRAIN_BENCHMARK
+    priority: train_priority
     conda:
         "../../envs/train-gpu.yaml"
     threads: run_resource("train", "threads")
