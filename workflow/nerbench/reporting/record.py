@@ -25,8 +25,7 @@ or log is an error naming the path: a record must not silently lack a part.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import json
 import re
 import shutil
 import statistics
@@ -40,8 +39,6 @@ from typing import Any
 from nerbench import paths
 from nerbench.io import InputError, atomic_dir, read_json
 
-#: CPU flags that decide which kernels torch and bitsandbytes use
-KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 _RULE = re.compile(r"^(?:local)?rule (\w+):$")
 _JOBID = re.compile(r"^\s+jobid: (\d+)$")
@@ -135,36 +132,50 @@ def read_benchmarks(root: Path) -> dict[str, list[dict[str, float]]]:
     return found
 
 
-def machine_facts() -> dict[str, Any]:
-    """CPU model, cores, memory, kernel-relevant CPU flags and library versions of this machine."""
-    from nerbench.training.runtime import cpu_has_native_bf16
+def run_machine(runs: Sequence[Path]) -> tuple[dict[str, Any], str]:
+    """The machine the runs trained on, from their cost.json (``machine``), and where it was
+    read; the runs must agree on CPU, flags and library versions (threads may differ). Runs
+    trained before cost.json carried it fall back to the machine writing the record, so said."""
+    from nerbench.training.runtime import machine_facts
 
-    model, flags, mem_gb = platform.processor() or "unknown", set(), None
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        if m := re.search(r"^model name\s*:\s*(.+)$", text, re.M):
-            model = m.group(1).strip()
-        if m := re.search(r"^flags\s*:\s*(.+)$", text, re.M):
-            flags = set(m.group(1).split())
-        if m := re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M):
-            mem_gb = round(int(m.group(1)) / 2**20, 1)
-    except OSError:
-        pass
-    versions = {}
-    for name in ("torch", "transformers", "snakemake", "faiss"):
-        try:
-            versions[name] = __import__(name).__version__
-        except (ImportError, AttributeError):
-            versions[name] = None
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "memory_gb": mem_gb,
-        "flags": {f: f in flags for f in KERNEL_FLAGS},
-        "native_bf16": bool(cpu_has_native_bf16()),
-        "python": platform.python_version(),
-        **versions,
-    }
+    seen: dict[str, dict[str, Any]] = {}
+    for d in runs:
+        cost_path = paths.run_file(d, "cost")
+        facts = read_json(cost_path).get("machine") if cost_path.is_file() else None
+        if facts:
+            seen[d.name] = facts
+    if not seen:
+        return machine_facts(), "the machine writing this record (the runs' cost.json name none)"
+    key = ("cpu", "flags", "torch", "transformers", "gpu")
+    distinct = {json.dumps({k: f.get(k) for k in key}, sort_keys=True) for f in seen.values()}
+    if len(distinct) > 1:
+        names = ", ".join(sorted(seen))
+        raise InputError(
+            f"the runs trained on different machines or libraries ({names}): a record is one "
+            "machine's; record them apart"
+        )
+    first = next(iter(seen.values()))
+    threads = sorted({f.get("threads") for f in seen.values()}, key=str)
+    source = f"the cost.json of the {len(seen)} of {len(runs)} runs that name it"
+    return {**first, "threads": ", ".join(map(str, threads))}, source
+
+
+def machine_lines(machine: dict[str, Any]) -> list[str]:
+    """Markdown lines naming a machine (CPU, flags, threads, GPU, library versions)."""
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in machine["flags"].items())
+    lines = [
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GiB memory",
+        f"- CPU flags: {flags}; native bf16: {'yes' if machine['native_bf16'] else 'no'}",
+    ]
+    if machine.get("threads") is not None:
+        lines.append(f"- threads per training job: {machine['threads']}")
+    if machine.get("gpu"):
+        lines.append(f"- GPU: {machine['gpu']}")
+    lines.append(
+        f"- Python {machine['python']}, torch {machine['torch']}, transformers "
+        f"{machine['transformers']}, snakemake {machine['snakemake']}, faiss {machine['faiss']}"
+    )
+    return lines
 
 
 def _commit(root: Path) -> str:
@@ -374,7 +385,7 @@ def build_record(
         runs = [d for d in planned if paths.run_file(d, "cost").is_file()]
     else:
         runs = study_runs(root, study)
-    machine = machine_facts()
+    machine, machine_source = run_machine(runs)
     lines = [f"# Results record: study `{study}`", ""]
     if partial:
         lines += [
@@ -415,14 +426,12 @@ def build_record(
     else:
         lines += ["", f"**Study wall time: {_minutes(total)} min** (sum over sittings)."]
     lines.append("")
-    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in machine["flags"].items())
     lines += [
         "## Machine",
         "",
-        f"- CPU: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GiB memory",
-        f"- CPU flags: {flags}; native bf16: {'yes' if machine['native_bf16'] else 'no'}",
-        f"- Python {machine['python']}, torch {machine['torch']}, transformers "
-        f"{machine['transformers']}, snakemake {machine['snakemake']}, faiss {machine['faiss']}",
+        f"Read from {machine_source}.",
+        "",
+        *machine_lines(machine),
         "",
         "## Wall time and memory per rule",
         "",

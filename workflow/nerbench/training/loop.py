@@ -106,6 +106,7 @@ from nerbench.training.runtime import (
     dev_scores,
     device_name,
     loaded_revision,
+    machine_facts,
     make_optimizer,
     make_scheduler,
     peak_rss_mb,
@@ -521,6 +522,7 @@ class Trainer:
             "attempts": state.attempts,
             # a staged hub model is a local directory: its revision is the pinned one
             "model_revision": loaded_revision(self.bundle.model) or self.job.source.revision,
+            "machine": machine_facts(),
         }
 
     def _compile_time(self) -> float | None:

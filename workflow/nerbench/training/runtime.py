@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import platform
+import re
 import resource
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -116,3 +119,42 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+#: CPU flags that decide which kernels torch and bitsandbytes use
+KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def machine_facts() -> dict[str, Any]:
+    """CPU model, cores, memory, kernel-relevant CPU flags, threads and library versions of the
+    machine this process runs on (a training job records them in cost.json, so a results record
+    names the machine that ran the runs, not the one that wrote the record)."""
+    model, flags, mem_gb = platform.processor() or "unknown", set(), None
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        if m := re.search(r"^model name\s*:\s*(.+)$", text, re.M):
+            model = m.group(1).strip()
+        if m := re.search(r"^flags\s*:\s*(.+)$", text, re.M):
+            flags = set(m.group(1).split())
+        if m := re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M):
+            mem_gb = round(int(m.group(1)) / 2**20, 1)
+    except OSError:
+        pass
+    versions = {}
+    for name in ("torch", "transformers", "snakemake", "faiss"):
+        try:
+            versions[name] = __import__(name).__version__
+        except (ImportError, AttributeError):
+            versions[name] = None
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "memory_gb": mem_gb,
+        "flags": {f: f in flags for f in KERNEL_FLAGS},
+        "native_bf16": bool(cpu_has_native_bf16()),
+        "gpu": gpu,
+        "python": platform.python_version(),
+        **versions,
+    }
