@@ -181,3 +181,62 @@ def test_partial_record_of_a_running_study(tmp_path):
     assert "**Interim tables** over the 1 runs evaluated so far (of 8)" in text
     interim = text.split("### metrics (interim)")[1].split("## Figures")[0]
     assert "74.67" in interim and "s800-demo" in interim
+
+
+MACHINE = {
+    "cpu": "Test CPU 9000",
+    "cores": 2,
+    "threads": 1,
+    "memory_gb": 23.4,
+    "flags": {"avx2": True, "avx512f": True, "avx512_bf16": True, "amx_bf16": False},
+    "native_bf16": True,
+    "gpu": None,
+    "python": "3.11.7",
+    "torch": "2.13.0",
+    "transformers": "5.23.0",
+    "snakemake": "9.27.1",
+    "faiss": None,
+}
+
+
+def _with_machine(root: Path, run_id: str = "r1", **changes) -> None:
+    cost_path = root / paths.fill(paths.RUN_DIR, run_id=run_id) / "cost.json"
+    cost = json.loads(cost_path.read_text())
+    cost["machine"] = {**MACHINE, **changes}
+    cost_path.write_text(json.dumps(cost))
+
+
+def test_record_names_the_machine_of_the_runs_and_indexes_itself(tmp_path):
+    from nerbench.reporting.record import write_index
+
+    _project(tmp_path)
+    _with_machine(tmp_path)
+    out = tmp_path / "docs" / "results" / "s"
+    text = build_record(tmp_path, "s", out, [tmp_path / "run.log"]).read_text()
+    assert "Test CPU 9000, 2 cores" in text  # the runs' machine, not the host's
+    assert "cost.json of the 1 of 1 runs" in text
+    assert "avx512_bf16 yes" in text and "amx_bf16 no" in text
+    summary = json.loads((out / "record.json").read_text())
+    assert summary["headline"] == "figures/cost_f1.png"
+    assert summary["wall_min"] == 60.2 and summary["runs"] == 1
+    index = write_index(out.parent).read_text()
+    row = next(line for line in index.splitlines() if line.startswith("| [`s`]"))
+    assert "Test CPU 9000 (avx2, avx512f, avx512_bf16), 2 cores, 1 thread(s) per job" in row
+    assert "| 60.2 | 1 | [cost_f1](s/figures/cost_f1.png) |" in row
+    assert "(partial)" not in row
+
+
+def test_record_refuses_runs_from_two_machines(tmp_path):
+    _project(tmp_path)
+    _with_machine(tmp_path)
+    run2 = tmp_path / paths.fill(paths.RUN_DIR, run_id="r2")
+    (run2).mkdir(parents=True)
+    cost = json.loads((tmp_path / paths.fill(paths.RUN_DIR, run_id="r1") / "cost.json").read_text())
+    (run2 / "cost.json").write_text(json.dumps(cost))
+    _with_machine(tmp_path, "r2", cpu="Other CPU")
+    agg = tmp_path / paths.fill(paths.AGGREGATE, study="s")
+    agg.write_text("run_id\tdataset\nr1\tNCBI-disease\nr2\tNCBI-disease\n")
+    out = tmp_path / "docs" / "results" / "s"
+    with pytest.raises(InputError, match="different machines"):
+        build_record(tmp_path, "s", out, [tmp_path / "run.log"])
+    assert not out.exists()

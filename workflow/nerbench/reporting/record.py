@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from nerbench import paths
-from nerbench.io import InputError, atomic_dir, read_json
+from nerbench.io import InputError, atomic_dir, read_json, write_text
 
 _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 _RULE = re.compile(r"^(?:local)?rule (\w+):$")
@@ -464,6 +464,21 @@ def build_record(
     lines += ["## Figures", ""]
     for fig in figures:
         lines += [f"### {fig.stem}", "", f"![{fig.stem}](figures/{fig.name})", ""]
+    # the headline figure: the first the study lists (any, for a root without the study's config)
+    listed = [f.stem for f in figures]
+    if (root / "config" / "config.yaml").is_file():
+        listed = (study_plan(root, study).study.get("outputs") or {}).get("figures") or listed
+    headline = next((f for name in listed for f in figures if f.stem.startswith(name)), None)
+    summary = {
+        "study": study,
+        "date": f"{max(s.end for s in sittings):%Y-%m-%d}",
+        "commit": _commit(root),
+        "partial": partial,
+        "machine": machine_summary(machine),
+        "wall_min": round(total / 60, 1),
+        "runs": len(runs),
+        "headline": f"figures/{headline.name}" if headline else None,
+    }
     with atomic_dir(out) as tmp:
         (tmp / "tables").mkdir()
         (tmp / "figures").mkdir()
@@ -472,7 +487,61 @@ def build_record(
         for fig in figures:
             shutil.copy2(fig, tmp / "figures" / fig.name)
         (tmp / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (tmp / RECORD_SUMMARY).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return out / "README.md"
+
+
+#: each record folder's summary, from which the index of all records is made
+RECORD_SUMMARY = "record.json"
+
+
+def machine_summary(machine: dict[str, Any]) -> str:
+    """One line: CPU, the kernel flags it has, cores, threads per job and GPU."""
+    have = [
+        k
+        for k, v in machine["flags"].items()
+        if v and k in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    ]
+    text = f"{machine['cpu']} ({', '.join(have) or 'no AVX2'}), {machine['cores']} cores"
+    if machine.get("threads") is not None:
+        text += f", {machine['threads']} thread(s) per job"
+    if machine.get("gpu"):
+        text += f", GPU {machine['gpu']}"
+    return text
+
+
+def write_index(results_dir: Path) -> Path:
+    """``<results_dir>/README.md``: one row per record folder holding a record.json (study,
+    date, commit, machine with CPU flags, wall time, headline figure), newest first."""
+    rows = []
+    for summary_path in sorted(results_dir.glob(f"*/{RECORD_SUMMARY}")):
+        rec = read_json(summary_path)
+        folder = summary_path.parent.name
+        fig = rec.get("headline")
+        partial = " (partial)" if rec.get("partial") else ""
+        rows.append(
+            (
+                rec["date"],
+                f"| [`{rec['study']}`]({folder}/README.md){partial}"
+                f" | {rec['date']} | `{rec['commit']}` | {rec['machine']} | {rec['wall_min']:.1f}"
+                f" | {rec['runs']} | {f'[{Path(fig).stem}]({folder}/{fig})' if fig else '–'} |",
+            )
+        )
+    lines = [
+        "# Results records",
+        "",
+        "Every full-size study run recorded in this repository, one row per record (made by",
+        "`python -m nerbench record`, which rewrites this index; do not edit it by hand). Each",
+        "record's README holds the tables, the figures, the exact command, the wall time per rule",
+        "and the machine, read from the jobs that ran.",
+        "",
+        "| study | date | commit | machine (CPU flags) | wall (min) | runs | headline figure |",
+        "|---|---|---|---|---:|---:|---|",
+        *(row for _, row in sorted(rows, key=lambda r: r[0], reverse=True)),
+    ]
+    index = results_dir / "README.md"
+    write_text(index, "\n".join(lines) + "\n")
+    return index
 
 
 def main_record(argv: list[str]) -> int:
@@ -499,4 +568,5 @@ def main_record(argv: list[str]) -> int:
         a.partial,
     )
     print(readme)
+    print(write_index(Path(a.out).parent))
     return 0
