@@ -61,10 +61,10 @@ def test_the_four_fields_the_old_schema_rejected_are_accepted():
     jsonschema.Draft202012Validator(_study_hparams_schema()).validate(given)
 
 
-def test_readme_holds_exactly_the_generated_table():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    m = re.search(r"^### Hyperparameters\n(.*?)(?=^#)", readme, re.S | re.M)
-    assert m, "README.md lacks a '### Hyperparameters' section"
+def test_docs_hold_exactly_the_generated_table():
+    doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    m = re.search(r"^## Hyperparameters\n(.*?)(?=^#)", doc, re.S | re.M)
+    assert m, "docs/configuration.md lacks a '## Hyperparameters' section"
     section = m.group(1)
     table = "\n".join(ln for ln in section.splitlines() if ln.startswith("|")) + "\n"
     assert table == markdown_table(), "regenerate: python -m nerbench hparams --format markdown"

@@ -14,8 +14,8 @@ Everything else is derived from it:
   group, model and key), and the same check when a training job reads its ``run.json``
   (:meth:`TrainingArgs.from_hparams`);
 * ``python -m nerbench hparams`` and the epilog of ``python -m nerbench train --help``;
-* the table under "Hyperparameters" in README.md (:func:`markdown_table`; a test checks that
-  README.md holds exactly this rendering).
+* the table under "Hyperparameters" in docs/configuration.md (:func:`markdown_table`; a test checks
+  that the file holds exactly this rendering).
 
 A run's config slice holds only the hparams its study writes, never these defaults, so a default
 changed here changes no run_id; it silently changes what finished runs would mean, so don't.
@@ -488,7 +488,7 @@ def _default_text(f: dataclasses.Field) -> str:
 
 
 def markdown_table() -> str:
-    """The README's table of hyperparameters (one row per field)."""
+    """The table of hyperparameters in docs/configuration.md (one row per field)."""
     rows = [
         "| hparam | default | allowed | meaning |",
         "|---|---|---|---|",
