@@ -181,7 +181,7 @@ def test_decoder_method_runs_the_encoder_pipeline(method, data, tiny_llama, tmp_
     argv += ["--run-id", "tiny-run"]
     assert main_evaluate([*argv, "--dataset", DATASET, "--bootstrap", "10", "--seed", "1"]) == 0
     metrics = read_json(metrics_path)
-    assert {"strict", "default", "relaxed", "by_length", "bootstrap"} <= metrics.keys()
+    assert {"exact", "relaxed", "by_length", "bootstrap", "decoding"} <= metrics.keys()
     assert metrics["run_id"] == "tiny-run" and metrics["dataset"] == DATASET
     if method == "generative":
         failures = metrics["alignment_failures"]

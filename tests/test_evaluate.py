@@ -49,25 +49,93 @@ def assert_prf(scores: dict, precision: float, recall: float, f1: float, support
     assert scores["support"] == support
 
 
-# --------------------------------------------------------------------------- strict vs default
+# --------------------------------------------------------------------------- exact match
 
 
-def test_stray_i_in_predictions_is_decoded_before_both_modes():
-    # pred I-D I-D: decoded to B-D I-D for every method, so strict and default agree.
+def conlleval_counts(gold: list[list[str]], pred: list[list[str]]) -> dict[str, list[int]]:
+    """Per type [correct, #pred chunks, #gold chunks] as conlleval.pl counts them (its
+    startOfChunk/endOfChunk for IOB tags), written independently of nerbench."""
+
+    def chunks(tags: list[str]) -> set[tuple[str, int, int]]:
+        out, start, ctype, prev_tag, prev_type = set(), None, None, "O", ""
+        for i, tag in enumerate([*tags, "O"]):
+            t, typ = (tag, "") if tag == "O" else tag.split("-", 1)
+            end = prev_tag in "BI" and (t in "BO" or typ != prev_type)
+            begin = t == "B" or (t == "I" and (prev_tag == "O" or prev_type != typ))
+            if end and start is not None:
+                out.add((ctype, start, i))
+                start = None
+            if begin:
+                start, ctype = i, typ
+            prev_tag, prev_type = t, typ
+        return out
+
+    counts: dict[str, list[int]] = {}
+    for g, p in zip(gold, pred, strict=True):
+        gc, pc = chunks(g), chunks(p)
+        for c in pc:
+            counts.setdefault(c[0], [0, 0, 0])[1] += 1
+            counts[c[0]][0] += c in gc
+        for c in gc:
+            counts.setdefault(c[0], [0, 0, 0])[2] += 1
+    return counts
+
+
+def test_exact_is_conlleval_on_raw_tags_and_seqeval_default():
+    """#27: one exact-match score; with stray I- tags in gold and predictions, it is what
+    conlleval.pl (and seqeval's default mode) computes from the raw tags."""
+    from seqeval.metrics import classification_report
+
+    gold, pred = random_corpus(400, seed=5, noise=0.3)
+    assert [ev.decode_iob2(s) for s in gold] != gold  # invalid gold tags too
+    m = compute_metrics(gold, pred, bootstrap=10)
+    counts = conlleval_counts(gold, pred)
+    assert set(m["exact"]["per_type"]) == set(counts)
+    for etype, (correct, n_pred, n_gold) in counts.items():
+        assert_prf(
+            m["exact"]["per_type"][etype],
+            correct / n_pred,
+            correct / n_gold,
+            2 * correct / (n_pred + n_gold),
+            n_gold,
+        )
+    tp, n_pred, n_gold = (sum(c[i] for c in counts.values()) for i in range(3))
+    assert_prf(m["exact"]["micro"], tp / n_pred, tp / n_gold, 2 * tp / (n_pred + n_gold), n_gold)
+    default = classification_report(gold, pred, output_dict=True, zero_division=0)["micro avg"]
+    assert m["exact"]["micro"]["f1"] == pytest.approx(default["f1-score"])
+    assert (m["n_gold_entities"], m["n_pred_entities"]) == (n_gold, n_pred)
+    ps = m["per_sentence"]
+    assert (sum(ps["tp"]), sum(ps["n_pred"]), sum(ps["n_gold"])) == (tp, n_pred, n_gold)
+    assert "strict" not in m and "default" not in m
+
+
+def test_stray_i_in_predictions_is_decoded_and_counted():
+    # pred I-D I-D: decoded to B-D I-D for every method; one repaired tag.
     m = compute_metrics([["B-D", "I-D", "O"]], [["I-D", "I-D", "O"]], bootstrap=10)
-    assert_prf(m["default"]["micro"], 1.0, 1.0, 1.0, 1)
-    assert_prf(m["strict"]["micro"], 1.0, 1.0, 1.0, 1)
+    assert_prf(m["exact"]["micro"], 1.0, 1.0, 1.0, 1)
     assert m["n_pred_entities"] == 1
-    assert m["decoding"] == {"rule": "iob2-conlleval", "pred_tags_changed": 1}
+    assert m["decoding"] == {
+        "rule": "iob2-conlleval",
+        "pred_tags_changed": 1,
+        "gold_tags_changed": 0,
+    }
+
+
+def test_seqeval_strict_on_raw_tags_only_as_a_named_diagnostic():
+    gold, pred = [["B-D", "I-D", "O"]], [["I-D", "I-D", "O"]]
+    assert not [k for k in compute_metrics(gold, pred, bootstrap=5) if "strict" in k]
+    m = compute_metrics(gold, pred, bootstrap=5, diagnostic_seqeval_strict_raw=True)
+    diag = m["diagnostic_seqeval_strict_raw_tags"]
+    assert_prf(diag["micro"], 0.0, 0.0, 0.0, 1)  # the stray I-D is no entity there
+    assert_prf(m["exact"]["micro"], 1.0, 1.0, 1.0, 1)
 
 
 def test_improper_type_continuation():
-    # pred B-D I-C is decoded to B-D B-C: both modes see D(0) and C(1).
+    # pred B-D I-C is decoded to B-D B-C: D(0) and C(1).
     m = compute_metrics([["B-D", "I-D"]], [["B-D", "I-C"]], bootstrap=10)
-    for mode in ("strict", "default"):
-        assert_prf(m[mode]["micro"], 0.0, 0.0, 0.0, 1)
-        assert set(m[mode]["per_type"]) == {"C", "D"}
-        assert m[mode]["per_type"]["C"]["support"] == 0
+    assert_prf(m["exact"]["micro"], 0.0, 0.0, 0.0, 1)
+    assert set(m["exact"]["per_type"]) == {"C", "D"}
+    assert m["exact"]["per_type"]["C"]["support"] == 0
     assert m["n_pred_entities"] == 2
 
 
@@ -81,10 +149,6 @@ def test_one_decoding_rule_whatever_the_method_wrote():
     assert a["decoding"]["pred_tags_changed"] > 0 and b["decoding"]["pred_tags_changed"] == 0
     del a["decoding"], b["decoding"]
     assert a == b
-    # decoded predictions are valid IOB2: strict and default read the same entities
-    valid_gold = [ev.decode_iob2(s) for s in gold]
-    c = compute_metrics(valid_gold, raw, bootstrap=20)
-    assert c["strict"] == c["default"]
     assert ev.decode_iob2(["I-C", "B-D", "I-C", "I-C", "O", "I-D"]) == [
         "B-C",
         "B-D",
@@ -95,19 +159,19 @@ def test_one_decoding_rule_whatever_the_method_wrote():
     ]
 
 
-def test_improper_gold_scored_differently():
-    # gold B-D I-D I-C: strict gold = {D(0-1)}; default gold = {D(0-1), C(2)}.
+def test_improper_gold_read_by_the_same_rule():
+    # gold B-D I-D I-C reads as D(0-1), C(2), as conlleval reads it.
     m = compute_metrics([["B-D", "I-D", "I-C"]], [["B-D", "I-D", "O"]], bootstrap=10)
-    assert_prf(m["strict"]["micro"], 1.0, 1.0, 1.0, 1)
-    assert_prf(m["default"]["micro"], 1.0, 0.5, 2 / 3, 2)
+    assert_prf(m["exact"]["micro"], 1.0, 0.5, 2 / 3, 2)
+    assert m["decoding"]["gold_tags_changed"] == 1
 
 
-def test_strict_counts_agree_with_seqeval_strict():
+def test_exact_counts_agree_with_entity_counts():
     gold, pred = random_corpus(300, seed=1)
     m = compute_metrics(gold, pred, bootstrap=10)
-    decoded = [ev.decode_iob2(s) for s in pred]
-    tp, n_pred, n_gold = ev.sentence_counts(ev.strict_entities(gold), ev.strict_entities(decoded))
-    micro = m["strict"]["micro"]
+    ents = [ev.entities([ev.decode_iob2(s) for s in x]) for x in (gold, pred)]
+    tp, n_pred, n_gold = ev.sentence_counts(*ents)
+    micro = m["exact"]["micro"]
     assert micro["support"] == n_gold.sum() == m["n_gold_entities"]
     assert n_pred.sum() == m["n_pred_entities"]
     assert micro["precision"] == pytest.approx(tp.sum() / n_pred.sum())
@@ -133,7 +197,7 @@ def test_length_buckets():
 
 def test_relaxed_counts_partial_overlap():
     m = compute_metrics(GOLD, PRED, bootstrap=10)
-    assert_prf(m["strict"]["micro"], 0.4, 0.4, 0.4, 5)
+    assert_prf(m["exact"]["micro"], 0.4, 0.4, 0.4, 5)
     relaxed = m["relaxed"]
     # pred overlapping same-type gold: D[0], D[2], D[5-7], C[0-1] (not D[9] vs gold C[9]).
     assert_prf(relaxed["micro"], 0.8, 0.8, 0.8, 5)
@@ -144,7 +208,7 @@ def test_relaxed_counts_partial_overlap():
 def test_relaxed_one_prediction_covering_two_gold():
     m = compute_metrics([["B-D", "O", "B-D"]], [["B-D", "I-D", "I-D"]], bootstrap=10)
     assert_prf(m["relaxed"]["micro"], 1.0, 1.0, 1.0, 2)
-    assert_prf(m["strict"]["micro"], 0.0, 0.0, 0.0, 2)
+    assert_prf(m["exact"]["micro"], 0.0, 0.0, 0.0, 2)
 
 
 def test_nervaluate_partial_and_exact():
@@ -162,8 +226,8 @@ def test_nervaluate_partial_and_exact():
 
 
 def _all_scores(m: dict) -> list[dict]:
-    scores = [m[k]["micro"] for k in ("strict", "default", "relaxed")]
-    scores += [s for k in ("strict", "default", "relaxed") for s in m[k]["per_type"].values()]
+    scores = [m[k]["micro"] for k in ("exact", "relaxed")]
+    scores += [s for k in ("exact", "relaxed") for s in m[k]["per_type"].values()]
     scores += list(m["by_length"].values()) + list(m["relaxed"]["nervaluate"].values())
     return scores
 
@@ -182,7 +246,7 @@ def test_empty_predictions_are_zero():
     assert m["n_pred_entities"] == 0
     for scores in _all_scores(m):
         assert (scores["precision"], scores["recall"], scores["f1"]) == (0.0, 0.0, 0.0)
-    assert m["strict"]["micro"]["support"] == 5
+    assert m["exact"]["micro"]["support"] == 5
     assert m["by_length"][">=3"]["n_pred"] == 0
     for key in ("precision_ci", "recall_ci", "f1_ci"):
         assert m["bootstrap"][key] == [0.0, 0.0]
@@ -191,7 +255,7 @@ def test_empty_predictions_are_zero():
 @pytest.mark.parametrize("gold", [[], [["O", "O"]], [[]]])
 def test_no_entities_at_all_does_not_crash(gold):
     m = compute_metrics(gold, gold, bootstrap=5)
-    assert m["strict"]["micro"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert m["exact"]["micro"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert m["n_sentences"] == len(gold) and m["n_gold_entities"] == 0
     json.dumps(m, allow_nan=False)
 
@@ -225,7 +289,7 @@ def test_bootstrap_reproducible_and_seed_dependent():
 def test_ci_contains_point_estimate():
     gold, pred = random_corpus(300, seed=3)
     m = compute_metrics(gold, pred, bootstrap=500)
-    micro = m["strict"]["micro"]
+    micro = m["exact"]["micro"]
     for name in ("precision", "recall", "f1"):
         lo, hi = m["bootstrap"][f"{name}_ci"]
         assert lo < micro[name] < hi
@@ -251,7 +315,7 @@ def test_bootstrap_blocked_path(monkeypatch):
     m = compute_metrics(gold, pred, bootstrap=50)
     assert m == compute_metrics(gold, pred, bootstrap=50)
     lo, hi = m["bootstrap"]["f1_ci"]
-    assert lo < m["strict"]["micro"]["f1"] < hi
+    assert lo < m["exact"]["micro"]["f1"] < hi
 
 
 def test_bootstrap_is_fast():
@@ -356,8 +420,7 @@ TOP_KEYS = {
     "n_tokens",
     "n_gold_entities",
     "n_pred_entities",
-    "strict",
-    "default",
+    "exact",
     "relaxed",
     "by_length",
     "bootstrap",
@@ -401,17 +464,16 @@ def test_cli_writes_metrics_with_exact_keys(tmp_path):
     m = json.loads(out.read_text(encoding="utf-8"))
     assert set(m) == TOP_KEYS
     assert (m["run_id"], m["dataset"], m["n_sentences"], m["n_tokens"]) == ("r1", "ncbi", 2, 14)
-    for mode in ("strict", "default"):
-        assert set(m[mode]) == {"micro", "per_type"}
-        assert set(m[mode]["micro"]) == PRF
-        assert all(set(s) == PRF for s in m[mode]["per_type"].values())
+    assert set(m["exact"]) == {"micro", "per_type"}
+    assert set(m["exact"]["micro"]) == PRF
+    assert all(set(s) == PRF for s in m["exact"]["per_type"].values())
     assert set(m["relaxed"]) == {"micro", "per_type", "nervaluate"}
     assert set(m["relaxed"]["micro"]) == PRF
     assert set(m["by_length"]) == {"1", "2", ">=3"}
     assert all(set(s) == PRF | {"n_pred"} for s in m["by_length"].values())
     assert set(m["bootstrap"]) == {"n", "seed", "precision_ci", "recall_ci", "f1_ci"}
     assert (m["bootstrap"]["n"], m["bootstrap"]["seed"]) == (20, 5)
-    assert m["strict"]["micro"]["f1"] == pytest.approx(0.4)
+    assert m["exact"]["micro"]["f1"] == pytest.approx(0.4)
 
 
 def test_cli_reads_alignment_failures_sidecar(tmp_path):
@@ -582,7 +644,7 @@ def test_metrics_record_per_sentence_counts(tmp_path):
     assert len(ps["tp"]) == m["n_sentences"]
     assert sum(ps["n_gold"]) == m["n_gold_entities"] and sum(ps["n_pred"]) == m["n_pred_entities"]
     f1 = 2 * sum(ps["tp"]) / (sum(ps["n_pred"]) + sum(ps["n_gold"]))
-    assert f1 == pytest.approx(m["strict"]["micro"]["f1"])
+    assert f1 == pytest.approx(m["exact"]["micro"]["f1"])
     assert read_per_sentence(m) is not None and read_per_sentence({}) is None  # older files
 
 

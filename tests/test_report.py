@@ -145,9 +145,9 @@ def write_run(
             "n_tokens": 1200,
             "n_gold_entities": 100,
             "n_pred_entities": 90,
-            "strict": {"micro": micro, "per_type": {t: _prf(pk, rk, 100) for t in types}},
-            "default": {"micro": micro, "per_type": {}},
+            "exact": {"micro": micro, "per_type": {t: _prf(pk, rk, 100) for t in types}},
             "relaxed": {"micro": _prf(pk + 0.05, rk + 0.05, 100), "per_type": {}},
+            "decoding": {"rule": "iob2-conlleval", "pred_tags_changed": 3, "gold_tags_changed": 0},
             "by_length": {
                 "1": {**_prf(pk + 0.05, rk, 60), "n_pred": 55},
                 "2": {**_prf(pk, rk, 30), "n_pred": 28},
@@ -409,9 +409,10 @@ def test_aggregate_one_row_per_run_and_dataset(tmp_path, vaner_tsv):
     assert row.hp_learning_rate == pytest.approx(5e-5) and row.hp_batch_size == 16
     assert row.types == "Chemical+Gene+Species"
     assert row.type_f1_Gene == pytest.approx(2 * 0.86 * 0.87 / (0.86 + 0.87) - 0.0, abs=0.02)
-    assert row.strict_p == pytest.approx(0.86) and row.relaxed_p == pytest.approx(0.91)
+    assert row.exact_p == pytest.approx(0.86) and row.relaxed_p == pytest.approx(0.91)
+    assert row.repaired_tags == 3
     assert row.f1_len3plus < row.f1_len2 < row.f1_len1
-    assert row.f1_ci_lo < row.strict_f1 < row.f1_ci_hi
+    assert row.f1_ci_lo < row.exact_f1 < row.f1_ci_hi
     assert row.train_wall_s == 120 and row.peak_rss_mb == 900 and row.best_dev_f1 == 0.6
     assert row.infer_sent_per_s == 200 and row.infer_tok_per_s == 5000
     assert Path(row.run_dir).name == "llama__mix__dbr-dbr"
@@ -509,13 +510,67 @@ def test_aggregate_errors_name_the_file(tmp_path):
     with pytest.raises(InputError, match="no group"):
         aggregate(files, {"other": "g"})
     data = json.loads(files[0].read_text())
-    del data["strict"]
+    del data["exact"]
     files[0].write_text(json.dumps(data))
-    with pytest.raises(InputError, match=r"NCBI-disease\.json.*strict\.micro"):
+    with pytest.raises(InputError, match=r"NCBI-disease\.json.*exact\.micro"):
         aggregate(files, None)
     (tmp_path / "results/runs/r1/run.json").unlink()
     with pytest.raises(InputError, match="run.json"):
         aggregate(files, None)
+
+
+def test_metrics_table_one_exact_f1_the_relaxed_one_and_the_decoding_rule(tmp_path):
+    """#27: "strict" and "default" were one number after decoding; one exact-match column."""
+    t = _table(study_tsv(tmp_path, open_study), "metrics")
+    cols = list(t.display.columns)
+    assert {"Exact P", "Exact R", "Exact F1", "Relaxed F1", "Repaired tags"} <= set(cols)
+    assert not [c for c in cols if "Strict" in c or "Default" in c]
+    assert cols.index("Relaxed F1") < cols.index("Repaired tags")
+    assert "iob2-conlleval" in t.caption and "read as B-T" in t.caption
+    assert "15 predicted tags repaired in all (5 evaluations" in t.caption  # 3 per metrics file
+    assert not [c for c in t.data.columns if c.startswith(("strict_", "default_"))]
+    caption = (REPO / "workflow/report/table_metrics.rst").read_text(encoding="utf-8")
+    assert "iob2-conlleval" in caption and "Repaired tags" in caption
+    assert "strict" not in caption.lower() and "default" not in caption.lower()
+
+
+def _metrics_before_27(path: Path) -> dict:
+    """A metrics file as written before #27: strict/default blocks, no decoding record."""
+    data = json.loads(path.read_text())
+    exact = data.pop("exact")
+    data.pop("decoding")
+    lower = {"micro": {**exact["micro"], "f1": exact["micro"]["f1"] - 0.1}, "per_type": {}}
+    data |= {"default": exact, "strict": lower}  # they differed only on invalid gold tags
+    path.write_text(json.dumps(data))
+    return exact
+
+
+def test_metrics_files_before_27_still_aggregate(tmp_path):
+    files = write_run(tmp_path, "r1", model="m", types=("Disease",))
+    exact = _metrics_before_27(files[0])
+    row = aggregate(files, None).iloc[0]
+    assert row.exact_f1 == pytest.approx(exact["micro"]["f1"])  # "default" was conlleval's
+    assert row.exact_p == pytest.approx(0.8) and row.type_f1_Disease == pytest.approx(row.exact_f1)
+    assert pd.isna(row.repaired_tags)
+    assert not [c for c in row.index if c.startswith(("strict_", "default_"))]
+    out = tmp_path / "metrics.tsv"
+    assert main_aggregate(["--metrics", str(files[0]), "--out", str(out)]) == 0
+    t = build_table("metrics", load_metrics_table(out), None)
+    assert "repaired tags not recorded" in t.caption
+
+
+def test_aggregate_tables_before_27_still_load(tmp_path):
+    files = write_run(tmp_path, "r1", model="m")
+    out = tmp_path / "metrics.tsv"
+    assert main_aggregate(["--metrics", str(files[0]), "--out", str(out)]) == 0
+    df = pd.read_csv(out, sep="\t")
+    old = df.rename(columns={c: "default_" + c[6:] for c in df.columns if c.startswith("exact_")})
+    old = old.assign(strict_f1=0.0).drop(columns="repaired_tags")
+    old.to_csv(out, sep="\t", index=False)
+    loaded = load_metrics_table(out)
+    assert loaded.exact_f1.iloc[0] == pytest.approx(df.exact_f1.iloc[0])
+    assert not [c for c in loaded.columns if c.startswith(("strict_", "default_"))]
+    assert "Exact F1" in build_table("metrics", loaded, None).display
 
 
 def test_aggregate_is_atomic_on_failure(tmp_path):
@@ -748,7 +803,7 @@ def test_llm_tables_and_inference_ratio(tmp_path):
     )
     t = _table(out, "llm_vs_encoder_f1")
     gap = t.display[t.display.System == "LLM − best encoder"].iloc[0]
-    assert gap["NCBI-disease strict"] == "+4.00"
+    assert gap["NCBI-disease exact"] == "+4.00"
     assert "abstract only" in " ".join(t.notes)
     t = _table(out, "f1_by_length")
     assert "NCBI-disease ≥3" in t.display.columns
@@ -1176,7 +1231,7 @@ def test_html_report_in_headless_chromium(tmp_path):
     assert (content.mean(axis=-1) < 0.35).sum() > 2000  # the table's text is drawn
     table = tmp_path / "results/studies/teststudy/tables/metrics.html"
     text = _visible_text(_headless(table, "--dump-dom").stdout)
-    assert "Strict F1" in text and "tiny-llama" in text and " 32 " in text
+    assert "Exact F1" in text and "tiny-llama" in text and " 32 " in text
     assert "32.0" not in text and "nan" not in text.lower()
 
 
@@ -1280,8 +1335,8 @@ def test_metrics_table_shows_bootstrap_cis(tmp_path):
     t = _table(study_tsv(tmp_path, open_study), "metrics")
     d = t.display.set_index(["DBR", "Dataset"])
     # one seed: that run's CI (F1 +- 3 points in the fixture); two seeds: mean of the bounds
-    assert d.loc[("dbr", "NCBI-disease"), "Strict F1 95 % CI"] == "[81.00, 87.00]"
-    assert d.loc[("none", "NCBI-disease"), "Strict F1 95 % CI"] == "[78.00, 84.00]"
+    assert d.loc[("dbr", "NCBI-disease"), "Exact F1 95 % CI"] == "[81.00, 87.00]"
+    assert d.loc[("none", "NCBI-disease"), "Exact F1 95 % CI"] == "[78.00, 84.00]"
     cols = list(t.display.columns)
-    assert cols.index("Strict F1 95 % CI") == cols.index("Strict F1") + 1
+    assert cols.index("Exact F1 95 % CI") == cols.index("Exact F1") + 1
     assert any(n.startswith("95 % CI: bootstrap") for n in t.notes)

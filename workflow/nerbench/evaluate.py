@@ -1,4 +1,4 @@
-"""Evaluate a prediction file: seqeval strict/default, length buckets, relaxed, bootstrap CIs.
+"""Evaluate a prediction file: exact-match and relaxed scores, length buckets, bootstrap CIs.
 
 Prediction files use the project's CoNLL format, one block per sentence::
 
@@ -10,17 +10,19 @@ Prediction files use the project's CoNLL format, one block per sentence::
 The first line of every block is the ``# id:`` comment; every later line of the block is a token
 line, so tokens may themselves start with ``#``. Tags are IOB2 with a type (``B-Disease``).
 
-**One decoding rule for every method.** Before anything is scored, the *predicted* tags of every
+**One decoding rule, one exact-match score.** Before anything is scored, the tags of every
 sentence go through :func:`decode_iob2`, whichever method wrote them (encoder, labeler,
 generative, or a file from elsewhere): an ``I-T`` that does not continue an entity of type ``T``
 (at the start of a sentence, after ``O`` or after an entity of another type) is read as
-``B-T``, the conlleval reading that the labeler's span decoding and raw-text tagging also use.
-Methods write their raw tags; the scorer alone decodes them, and ``decoding.pred_tags_changed``
-in the metrics counts the tags it rewrote. Decoded predictions are valid IOB2, so seqeval's
-strict and default modes read them the same way and both compare across methods; where the two
-modes still differ, it is because of the gold tags, identically for every method. Gold tags
-are scored as written (``to_bio`` already makes them valid IOB2, repairing with the same rule
-only where ``repair_iob`` is set for a dataset).
+``B-T``, the reading of conlleval.pl, which the labeler's span decoding and raw-text tagging also
+use. Methods write their raw tags; the scorer alone decodes them, and ``decoding`` in the metrics
+counts the tags it repaired (``pred_tags_changed``; ``gold_tags_changed`` is 0 for the
+workflow's gold, which ``to_bio`` makes valid IOB2). Decoded tags are valid IOB2, so an entity is
+a ``B-T`` followed by its ``I-T`` tags and there is one exact-match score (same span and type),
+``exact``, equal to conlleval.pl's; ``relaxed`` counts a partial overlap of the same type.
+seqeval's strict mode on the *raw* predicted tags, which counts a stray ``I-T`` as no entity, is
+only a diagnostic (``--diagnostic-seqeval-strict-raw``, key
+``diagnostic_seqeval_strict_raw_tags``); it is never a headline score.
 
 The CLI scores a prediction file against the gold test split it was made from (``--gold``, the
 canonical ``results/bio/<dataset>/test.jsonl``): the prediction must hold every gold sentence, in
@@ -29,12 +31,8 @@ order, with the same id, tokens and gold tags, and the sentence count in ``<pred
 another version of the test split -- is an :class:`~nerbench.io.InputError` naming the file, the
 line and the sentence. The gold tags scored are the gold file's.
 
-Except for seqeval's *default* (conlleval-like) mode, entities are extracted **strictly** from
-IOB2 (seqeval's ``Entities(..., IOB2)``): an entity starts at ``B-T`` and continues over ``I-T``;
-an ``I-`` tag that does not continue an entity of its type starts nothing and is ignored (after
-decoding, this can only happen in gold tags). The strict entities feed the length buckets, the
-relaxed scores, nervaluate and the bootstrap, so their counts agree with seqeval's strict mode.
-Every ratio with a zero denominator is 0.
+The entities of the decoded tags feed every score: exact, the length buckets, the relaxed scores,
+nervaluate and the bootstrap, so their counts agree. Every ratio with a zero denominator is 0.
 """
 
 from __future__ import annotations
@@ -187,6 +185,7 @@ def record_id(record: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- decoding
 
 DECODING_RULE = "iob2-conlleval"  # a stray I-T is read as B-T (see the module docstring)
+DECODING_RULE_TEXT = "an I-T that continues no entity of type T is read as B-T, as conlleval does"
 
 
 def decode_iob2(tags: Sequence[str]) -> list[str]:
@@ -291,8 +290,8 @@ def check_against_gold(
 # --------------------------------------------------------------------------- entities
 
 
-def strict_entities(sequences: Sequence[Sequence[str]]) -> list[list[Span]]:
-    """Entities per sentence, extracted strictly from IOB2 by seqeval."""
+def entities(sequences: Sequence[Sequence[str]]) -> list[list[Span]]:
+    """Entities per sentence of valid IOB2 tags (decoded ones), extracted by seqeval."""
     per_sentence = Entities([list(s) for s in sequences], IOB2).entities
     return [[Span(e.tag, e.start, e.end) for e in ents] for ents in per_sentence]
 
@@ -326,14 +325,42 @@ def _prf(precision: float, recall: float, support: int) -> dict:
     }
 
 
-def seqeval_scores(gold: list[list[str]], pred: list[list[str]], strict: bool) -> dict:
-    """seqeval micro and per-type P/R/F1/support; strict IOB2 or default (conlleval-like)."""
+def exact_scores(gold_ents: list[list[Span]], pred_ents: list[list[Span]]) -> dict:
+    """Exact-match scores (same span and type), micro and per type; support = #gold.
+
+    On decoded tags this is conlleval.pl's score (and seqeval's default mode's).
+    """
+    tp: dict[str, int] = {}
+    n_pred: dict[str, int] = {}
+    n_gold: dict[str, int] = {}
+    for g_sent, p_sent in zip(gold_ents, pred_ents, strict=True):
+        gold_set = set(g_sent)
+        for p in p_sent:
+            n_pred[p.type] = n_pred.get(p.type, 0) + 1
+            tp[p.type] = tp.get(p.type, 0) + (p in gold_set)
+        for g in g_sent:
+            n_gold[g.type] = n_gold.get(g.type, 0) + 1
+
+    def score(types: Iterable[str]) -> dict:
+        types = list(types)
+        t = sum(tp.get(x, 0) for x in types)
+        np_, ng = sum(n_pred.get(x, 0) for x in types), sum(n_gold.get(x, 0) for x in types)
+        return _prf(_ratio(t, np_), _ratio(t, ng), ng)
+
+    all_types = sorted(set(n_pred) | set(n_gold))
+    return {"micro": score(all_types), "per_type": {t: score([t]) for t in all_types}}
+
+
+def seqeval_strict_raw_scores(gold: list[list[str]], raw_pred: list[list[str]]) -> dict:
+    """Diagnostic only: seqeval's strict IOB2 mode on the raw (undecoded) predicted tags, where
+    a stray ``I-T`` is no entity; micro and per-type P/R/F1/support."""
     if not gold:
         return {"micro": _prf(0.0, 0.0, 0), "per_type": {}}
-    kwargs: dict[str, Any] = {"mode": "strict", "scheme": IOB2} if strict else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report = classification_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
+        report = classification_report(
+            gold, raw_pred, output_dict=True, zero_division=0, mode="strict", scheme=IOB2
+        )
 
     def row(name: str) -> dict:
         r = report[name]
@@ -403,7 +430,7 @@ def relaxed_scores(gold_ents: list[list[Span]], pred_ents: list[list[Span]]) -> 
 
 
 def nervaluate_scores(gold_ents: list[list[Span]], pred_ents: list[list[Span]]) -> dict:
-    """nervaluate 1.2.1 "partial" and "exact" overall scores on the strict entities.
+    """nervaluate 1.2.1 "partial" and "exact" overall scores on the decoded entities.
 
     Both scenarios ignore the entity type. "exact": correct = identical span. "partial":
     identical span = correct, overlapping span = half credit; P = (COR + 0.5 PAR) / ACT,
@@ -436,7 +463,7 @@ def nervaluate_scores(gold_ents: list[list[Span]], pred_ents: list[list[Span]]) 
 def sentence_counts(
     gold_ents: list[list[Span]], pred_ents: list[list[Span]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-sentence strict TP, #predicted and #gold entity counts."""
+    """Per-sentence exact-match TP, #predicted and #gold entity counts."""
     tp = np.array(
         [len(set(g) & set(p)) for g, p in zip(gold_ents, pred_ents, strict=True)], dtype=np.int64
     )
@@ -487,7 +514,7 @@ def bootstrap_ci(
 def per_sentence_record(
     tp: np.ndarray, n_pred: np.ndarray, n_gold: np.ndarray, ids: Sequence[str] | None = None
 ) -> dict:
-    """Per-sentence strict counts for paired tests between runs (``metrics["per_sentence"]``).
+    """Per-sentence exact-match counts for paired tests between runs (``metrics["per_sentence"]``).
 
     ``ids_sha256`` (of the newline-joined sentence ids, in file order) lets a paired test check
     that two runs were scored on the same sentences in the same order.
@@ -574,38 +601,54 @@ def compute_metrics(
     bootstrap: int = 1000,
     seed: int = 13,
     ids: Sequence[str] | None = None,
+    diagnostic_seqeval_strict_raw: bool = False,
 ) -> dict:
     """All metrics for one prediction set (see the module docstring for the decoding rule).
 
-    ``pred`` is decoded with :func:`decode_iob2` first, whatever method wrote it. Keys:
-    n_sentences, n_tokens, n_gold_entities, n_pred_entities (strict), strict and default
-    (seqeval), relaxed (partial overlap, plus nervaluate's partial/exact under
-    ``relaxed["nervaluate"]``), by_length, bootstrap (CIs of strict micro P/R/F1), decoding
-    (``{"rule": "iob2-conlleval", "pred_tags_changed": n}``) and per_sentence (strict TP,
-    #pred, #gold per sentence, for paired tests between runs; :func:`per_sentence_record`).
+    Gold and predicted tags are read with :func:`decode_iob2` first, whatever method wrote them.
+    Keys: n_sentences, n_tokens, n_gold_entities, n_pred_entities, exact (exact-match micro and
+    per-type P/R/F1), relaxed (partial overlap, plus nervaluate's partial/exact under
+    ``relaxed["nervaluate"]``), by_length, bootstrap (CIs of exact micro P/R/F1), decoding
+    (``{"rule": "iob2-conlleval", "pred_tags_changed": n, "gold_tags_changed": m}``) and
+    per_sentence (exact TP, #pred, #gold per sentence, for paired tests between runs;
+    :func:`per_sentence_record`). With ``diagnostic_seqeval_strict_raw``, also
+    ``diagnostic_seqeval_strict_raw_tags`` (:func:`seqeval_strict_raw_scores`).
     """
     _check_inputs(gold, pred)
-    gold = [list(s) for s in gold]
-    raw = [list(s) for s in pred]
-    pred = [decode_iob2(s) for s in raw]
-    changed = sum(a != b for r, d in zip(raw, pred, strict=True) for a, b in zip(r, d, strict=True))
-    gold_ents, pred_ents = strict_entities(gold), strict_entities(pred)
+    raw_gold = [list(s) for s in gold]
+    raw_pred = [list(s) for s in pred]
+    dec_gold = [decode_iob2(s) for s in raw_gold]
+    dec_pred = [decode_iob2(s) for s in raw_pred]
+    gold_ents, pred_ents = entities(dec_gold), entities(dec_pred)
     tp, n_pred, n_gold = sentence_counts(gold_ents, pred_ents)
     relaxed = relaxed_scores(gold_ents, pred_ents)
     relaxed["nervaluate"] = nervaluate_scores(gold_ents, pred_ents)
-    return {
-        "n_sentences": len(gold),
-        "n_tokens": sum(len(s) for s in gold),
+    metrics = {
+        "n_sentences": len(raw_gold),
+        "n_tokens": sum(len(s) for s in raw_gold),
         "n_gold_entities": int(n_gold.sum()),
         "n_pred_entities": int(n_pred.sum()),
-        "strict": seqeval_scores(gold, pred, strict=True),
-        "default": seqeval_scores(gold, pred, strict=False),
+        "exact": exact_scores(gold_ents, pred_ents),
         "relaxed": relaxed,
         "by_length": length_bucket_scores(gold_ents, pred_ents),
         "bootstrap": bootstrap_ci(tp, n_pred, n_gold, bootstrap, seed),
-        "decoding": {"rule": DECODING_RULE, "pred_tags_changed": int(changed)},
+        "decoding": {
+            "rule": DECODING_RULE,
+            "pred_tags_changed": _changed(raw_pred, dec_pred),
+            "gold_tags_changed": _changed(raw_gold, dec_gold),
+        },
         "per_sentence": per_sentence_record(tp, n_pred, n_gold, ids),
     }
+    if diagnostic_seqeval_strict_raw:
+        metrics["diagnostic_seqeval_strict_raw_tags"] = seqeval_strict_raw_scores(
+            raw_gold, raw_pred
+        )
+    return metrics
+
+
+def _changed(raw: list[list[str]], decoded: list[list[str]]) -> int:
+    """How many tags the decoding rule rewrote."""
+    return sum(a != b for r, d in zip(raw, decoded, strict=True) for a, b in zip(r, d, strict=True))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -664,6 +707,12 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--seed", type=int, default=defaults.EVALUATION["seed"], help="bootstrap seed"
     )
+    parser.add_argument(
+        "--diagnostic-seqeval-strict-raw",
+        action="store_true",
+        help="also record seqeval's strict mode on the raw, undecoded predicted tags "
+        "(a diagnostic, never a headline score)",
+    )
     return parser.parse_args(argv)
 
 
@@ -686,15 +735,18 @@ def main_evaluate(argv: list[str]) -> int:
         bootstrap=args.bootstrap,
         seed=args.seed,
         ids=[r["id"] for r, _ in records],
+        diagnostic_seqeval_strict_raw=args.diagnostic_seqeval_strict_raw,
     )
     metrics["run_id"] = args.run_id
     metrics["dataset"] = args.dataset
     if meta is not None and "alignment_failures" in meta:
         metrics["alignment_failures"] = meta["alignment_failures"]
     write_json(args.output, metrics)
-    micro = metrics["strict"]["micro"]
+    micro = metrics["exact"]["micro"]
     print(
         f"evaluate {args.run_id} on {args.dataset}: {metrics['n_sentences']} sentences, "
-        f"strict P={micro['precision']:.4f} R={micro['recall']:.4f} F1={micro['f1']:.4f}"
+        f"exact P={micro['precision']:.4f} R={micro['recall']:.4f} F1={micro['f1']:.4f}, "
+        f"relaxed F1={metrics['relaxed']['micro']['f1']:.4f}, "
+        f"{metrics['decoding']['pred_tags_changed']} predicted tags repaired"
     )
     return 0

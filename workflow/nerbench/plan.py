@@ -229,16 +229,23 @@ DATASET_SPEC_KEYS = ("name", "format", "tag_map", "delimiter", "tag_column", "re
 # Package files whose edit reruns a report rule (Snakemake compares their checksums).
 REPORT_CODE = {
     "aggregate": ("reporting/aggregate.py",),
-    # paired.py reads per-sentence counts and runs evaluate.py's paired bootstrap (Table 3)
+    # paired.py reads per-sentence counts and runs evaluate.py's paired bootstrap (Table 3);
+    # aggregate.py loads the table (older column names) and declares the score modes
     "table": (
         "reporting/tables.py",
         "reporting/summary.py",
+        "reporting/aggregate.py",
         "reporting/paired.py",
         "reporting/render.py",
         "reporting/compare.py",
         "evaluate.py",
     ),
-    "figure": ("reporting/plots.py", "reporting/summary.py", "reporting/compare.py"),
+    "figure": (
+        "reporting/plots.py",
+        "reporting/summary.py",
+        "reporting/compare.py",
+        "reporting/aggregate.py",
+    ),
 }
 
 

@@ -1,5 +1,5 @@
 rule evaluate:
-    """Strict/default/relaxed P/R/F1, per type, by entity length, bootstrap CIs."""
+    """Exact-match and relaxed P/R/F1 after the IOB2 decoding rule, by type and length, CIs."""
     input:
         pred=paths.PRED,
         meta=paths.PRED_META,

@@ -10,6 +10,10 @@ key spellings are accepted and a missing file leaves empty cells (with a warning
 Inference cost files written since #12 also give the timing repeats (fastest, slowest, spread),
 the job's threads and the machine's load; older files leave those cells empty.
 Scores are kept as the fractions the evaluator writes; tables and figures convert to percent.
+The headline scores are ``exact_*`` (exact match after the IOB2 decoding rule, conlleval.pl's
+score) and ``relaxed_*``, with ``repaired_tags`` (predicted tags the rule rewrote) beside them.
+Metrics files and tables written before #27 name the exact-match score ``default`` (seqeval's
+conlleval mode; ``strict`` equals it after decoding) and are read as such (:data:`SCORE_KEYS`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from typing import Any
 from nerbench import paths
 from nerbench.io import InputError, json_option, read_json, write_text
 
-MODES = ("strict", "default", "relaxed")
+# Score mode -> its key in a metrics file, then the keys older files used for it: the exact-match
+# score was "default" (seqeval's conlleval mode), which "strict" equals once tags are decoded.
+SCORE_KEYS: dict[str, tuple[str, ...]] = {
+    "exact": ("exact", "default", "strict"),
+    "relaxed": ("relaxed",),
+}
+MODES = tuple(SCORE_KEYS)
+# Predicted tags the decoding rule rewrote (``decoding.pred_tags_changed``); empty for files
+# written before the rule.
+REPAIRED_COLUMN = "repaired_tags"
 SCORES = (("precision", "p"), ("recall", "r"), ("f1", "f1"))
 LENGTH_BUCKETS = {"1": "len1", "2": "len2", ">=3": "len3plus"}
 
@@ -74,13 +87,14 @@ ID_COLUMNS = [
     "seed",
 ]
 COUNT_COLUMNS = ["n_sentences", "n_tokens", "n_gold_entities", "n_pred_entities"]
-REQUIRED_COLUMNS = ["run_id", "group", "dataset", "model", "family", "seed", "strict_f1"]
+REQUIRED_COLUMNS = ["run_id", "group", "dataset", "model", "family", "seed", "exact_f1"]
 
 
 def score_columns() -> list[str]:
-    """Micro P/R/F1 (+ support) of every mode, F1 by entity length and the bootstrap CIs."""
+    """Micro P/R/F1 (+ support) of every mode, repaired tags, F1 by entity length and the
+    bootstrap CIs."""
     cols = [f"{m}_{short}" for m in MODES for _, short in SCORES]
-    cols += [f"{m}_support" for m in MODES]
+    cols += [f"{m}_support" for m in MODES] + [REPAIRED_COLUMN]
     cols += [f"f1_{b}" for b in LENGTH_BUCKETS.values()]
     cols += [f"support_{b}" for b in LENGTH_BUCKETS.values()]
     cols += [f"{short}_ci_{end}" for _, short in SCORES for end in ("lo", "hi")]
@@ -155,17 +169,30 @@ def infer_cost_path(run_dir: Path, dataset: str) -> Path:
     return paths.run_file(run_dir, "infer_cost", dataset=dataset)
 
 
+def score_block(metrics: Mapping[str, Any], mode: str) -> Mapping[str, Any] | None:
+    """A metrics file's ``{"micro", "per_type"}`` block of one score mode (older keys too)."""
+    for key in SCORE_KEYS[mode]:
+        block = metrics.get(key)
+        if isinstance(block, Mapping):
+            return block
+    return None
+
+
+def exact_f1(metrics: Mapping[str, Any]) -> float | None:
+    """The exact-match micro F1 of a metrics file, whichever version wrote it."""
+    return _num(_get(score_block(metrics, "exact"), "micro", "f1"))
+
+
 def _score_cells(metrics: Mapping[str, Any], path: Path) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for mode in MODES:
-        micro = _get(metrics, mode, "micro")
-        if micro is None and mode == "strict":
-            raise InputError("missing key 'strict.micro' (precision/recall/f1)", path)
+        micro = _get(score_block(metrics, mode), "micro")
         for key, short in SCORES:
             row[f"{mode}_{short}"] = _num(_get(micro, key))
         row[f"{mode}_support"] = _num(_get(micro, "support"))
-    if row["strict_f1"] is None:
-        raise InputError("missing or non-numeric 'strict.micro.f1'", path)
+    if row["exact_f1"] is None:
+        raise InputError("missing or non-numeric 'exact.micro.f1' (exact-match F1)", path)
+    row[REPAIRED_COLUMN] = _num(_get(metrics, "decoding", "pred_tags_changed"))
     for bucket, name in LENGTH_BUCKETS.items():
         row[f"f1_{name}"] = _num(_get(metrics, "by_length", bucket, "f1"))
         row[f"support_{name}"] = _num(_get(metrics, "by_length", bucket, "support"))
@@ -173,7 +200,7 @@ def _score_cells(metrics: Mapping[str, Any], path: Path) -> dict[str, Any]:
         ci = _get(metrics, "bootstrap", f"{key}_ci")
         lo, hi = ci if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None)
         row[f"{short}_ci_lo"], row[f"{short}_ci_hi"] = _num(lo), _num(hi)
-    per_type = _get(metrics, "strict", "per_type") or {}
+    per_type = _get(score_block(metrics, "exact"), "per_type") or {}
     for etype, sc in sorted(per_type.items()):
         for key, short in SCORES:
             row[f"type_{short}_{etype}"] = _num(_get(sc, key))
@@ -321,6 +348,7 @@ def load_metrics_table(path: str | Path):
         raise InputError("aggregated metrics table not found", path)
     text_cols = {"kb": str, "kb_umls": str}  # often all empty: never read as float
     df = pd.read_csv(path, sep="\t", keep_default_na=True, na_values=[""], dtype=text_cols)
+    df = _renamed_legacy_columns(df)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"missing column(s) {missing}; was it written by 'aggregate'?", path, 1)
@@ -328,6 +356,19 @@ def load_metrics_table(path: str | Path):
         if col in df.columns:
             df[col] = df[col].fillna("").astype(str)
     return df
+
+
+def _renamed_legacy_columns(df):
+    """A table written before #27: its ``default_*`` (else ``strict_*``) columns become
+    ``exact_*`` (:data:`SCORE_KEYS`); the other old mode's columns are dropped."""
+    old_modes = SCORE_KEYS["exact"][1:]
+    old = next((m for m in old_modes if f"{m}_f1" in df.columns), None)
+    if "exact_f1" in df.columns or old is None:
+        return df
+    shorts = [short for _, short in SCORES] + ["support"]
+    df = df.rename(columns={f"{old}_{short}": f"exact_{short}" for short in shorts})
+    stale = [f"{m}_{short}" for m in old_modes for short in shorts]
+    return df.drop(columns=[c for c in stale if c in df.columns])
 
 
 # --------------------------------------------------------------------------- CLI

@@ -175,7 +175,7 @@ def grid_heatmaps(df, plt):
 
     _require(df, ["hp_learning_rate", "hp_batch_size"], "grid_heatmaps")
     keys = ["model", "dataset", "hp_batch_size", "hp_learning_rate"]
-    s = summarize(df, keys, ["strict_p", "strict_r", "strict_f1"])
+    s = summarize(df, keys, ["exact_p", "exact_r", "exact_f1"])
     lrs = sorted(s["hp_learning_rate"].astype(float).unique())
     batches = sorted(s["hp_batch_size"].astype(int).unique())
     panels = list(s[["model", "dataset"]].drop_duplicates().itertuples(index=False))
@@ -191,7 +191,7 @@ def grid_heatmaps(df, plt):
     for r, (model, ds) in enumerate(panels):
         sub = s[(s["model"] == model) & (s["dataset"] == ds)]
         for c, (col, label) in enumerate(
-            (("strict_p", "Precision"), ("strict_r", "Recall"), ("strict_f1", "F1"))
+            (("exact_p", "Precision"), ("exact_r", "Recall"), ("exact_f1", "F1"))
         ):
             grid = np.full((len(batches), len(lrs)), np.nan)
             for row in sub.itertuples(index=False):
@@ -218,7 +218,7 @@ def grid_heatmaps(df, plt):
                 ax.set_ylabel(f"{model}\n{ds}\nbatch size (sentences)")
             ax.set_title(f"{label} (%)")
     fig.colorbar(image, ax=axes, shrink=0.8, label="score (%)")
-    fig.suptitle("Hyper-parameter grid: strict P/R/F1 on test (mean over seeds)")
+    fig.suptitle("Hyper-parameter grid: exact-match P/R/F1 on test (mean over seeds)")
     return fig
 
 
@@ -231,7 +231,7 @@ def grid_pairs(df, plt, learning_rate: float = 1e-5):
     df = df[[math.isclose(v, learning_rate, rel_tol=1e-6) for v in lr]]
     if df.empty:
         raise InputError(f"grid_pairs: no runs with learning_rate {learning_rate:g}")
-    s = summarize(df, ["model", "hp_batch_size"], ["strict_f1"])
+    s = summarize(df, ["model", "hp_batch_size"], ["exact_f1"])
     models = list(dict.fromkeys(s["model"]))
     names = [n for pair in PAIRS for n in pair]
     owner = {}
@@ -253,8 +253,8 @@ def grid_pairs(df, plt, learning_rate: float = 1e-5):
         for k, model in enumerate(pair):
             sub = s[s["model"] == model]
             sub = sub.set_index(sub["hp_batch_size"].astype(int))
-            means = [sub["strict_f1_mean"].get(b, np.nan) for b in batches]
-            sds = [sub["strict_f1_sd"].get(b, np.nan) for b in batches]
+            means = [sub["exact_f1_mean"].get(b, np.nan) for b in batches]
+            sds = [sub["exact_f1_sd"].get(b, np.nan) for b in batches]
             ax.bar(
                 x + (k - (len(pair) - 1) / 2) * width,
                 means,
@@ -266,7 +266,7 @@ def grid_pairs(df, plt, learning_rate: float = 1e-5):
             )
         ax.set_xticks(x, [str(b) for b in batches])
         ax.set_xlabel("batch size (sentences)")
-        ax.set_ylabel("strict F1 (%)")
+        ax.set_ylabel("exact-match F1 (%)")
         ax.set_title(" vs ".join(pair) + f" (lr {_lr_label(learning_rate)})")
         # below the axes: the bars fill the panel's height
         add_legend(ax, [ax], title, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(pair))
@@ -369,7 +369,7 @@ def f1_by_length(df, plt):
         ax.set_xticks(x, [label for _, label in LENGTHS])
         ax.set_xlabel("gold entity length (tokens)")
         ax.set_title(ds)
-    axes[0][0].set_ylabel("strict F1 (%)")
+    axes[0][0].set_ylabel("exact-match F1 (%)")
     figure_legend(fig, title)  # every panel's series: a run need not be evaluated on every set
     return fig
 
@@ -402,7 +402,7 @@ def _inference_spread(df):
 
 
 def cost_f1(df, plt):
-    """Training and inference cost vs mean strict F1 per system, with the Pareto front.
+    """Training and inference cost vs mean exact-match F1 per system, with the Pareto front.
 
     Inference: the median of the timed repeats; error bars from the fastest to the slowest
     repeat (means over the system's runs); a ring marks a system with a run whose repeats spread
@@ -417,7 +417,7 @@ def cost_f1(df, plt):
     df["infer_noisy"] = (spread > defaults.COST_NOISY_SPREAD) if spread is not None else False
     other = df["infer_other_cpus"].astype(float) if "infer_other_cpus" in df else None
     df["infer_busy"] = (other >= defaults.COST_BUSY_OTHER_CPUS) if other is not None else False
-    values = ["strict_f1", "train_wall_s", "infer_s_per_1k", "infer_lo", "infer_hi"]
+    values = ["exact_f1", "train_wall_s", "infer_s_per_1k", "infer_lo", "infer_hi"]
     s = summarize(df, ["system", "family"], values)
     noisy = df.groupby("system")["infer_noisy"].any()
     busy = df.groupby("system")["infer_busy"].any()
@@ -446,7 +446,7 @@ def cost_f1(df, plt):
     for ax, (col, label) in zip(axes[0], panels, strict=True):
         pts = []
         for i, row in enumerate(s.itertuples(index=False)):
-            x, y = getattr(row, f"{col}_mean"), row.strict_f1_mean
+            x, y = getattr(row, f"{col}_mean"), row.exact_f1_mean
             if not (_finite(x) and _finite(y)):
                 continue
             marker = "s" if row.family == "decoder" else "o"
@@ -497,7 +497,7 @@ def cost_f1(df, plt):
         ax.set_xlabel(label)
         if col == "infer_s_per_1k" and has_bars:
             ax.set_title("bars: fastest to slowest timed repeat", fontsize=8)
-    axes[0][0].set_ylabel("strict F1 (%), mean over datasets and seeds")
+    axes[0][0].set_ylabel("exact-match F1 (%), mean over datasets and seeds")
     figure_legend(fig, title)
     fig.suptitle("Cost vs F1 (circles: encoders, squares: decoders)")
     return fig

@@ -243,10 +243,12 @@ def metrics_files(run_dir: Path) -> list[Path]:
 
 
 def test_f1(run_dir: Path) -> str:
-    """Strict micro F1 (%) of each evaluated test set of a run, ``dataset F1`` joined."""
+    """Exact-match micro F1 (%) of each evaluated test set of a run, ``dataset F1`` joined."""
+    from nerbench.reporting.aggregate import exact_f1
+
     cells = []
     for m in metrics_files(run_dir):
-        f1 = read_json(m).get("strict", {}).get("micro", {}).get("f1")
+        f1 = exact_f1(read_json(m))
         cells.append(f"{m.stem} {_percent(f1)}")
     return ", ".join(cells) or "–"
 
@@ -256,7 +258,7 @@ def training_rows(run_dirs: Iterable[Path]) -> list[str]:
     then the median training rate."""
     rows = [
         "| run | epochs | tokens seen | tokens/s | train wall (min) | dev eval (min) |"
-        " peak RSS (MB) | best dev F1 | test strict F1 | dtype |",
+        " peak RSS (MB) | best dev F1 | test exact F1 | dtype |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     rates: list[float] = []

@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nerbench.io import InputError
+from nerbench.reporting.aggregate import MODES
 
 DBR_SUFFIX = {"dbr": "", "random": " + random DBR", "none": " w/o DBR"}
 
 
 def score_columns(df) -> list[str]:
     """Columns holding scores in [0, 1] (converted to percent for display)."""
-    pat = re.compile(r"^(strict|default|relaxed)_(p|r|f1)$|^f1_len|_ci_(lo|hi)$|^type_(p|r|f1)_")
+    modes = "|".join(MODES)
+    pat = re.compile(rf"^({modes})_(p|r|f1)$|^f1_len|_ci_(lo|hi)$|^type_(p|r|f1)_")
     cols = [c for c in df.columns if pat.search(c)]
     return cols + (["best_dev_f1"] if "best_dev_f1" in df.columns else [])
 

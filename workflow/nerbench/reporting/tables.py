@@ -20,7 +20,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from nerbench.evaluate import DECODING_RULE, DECODING_RULE_TEXT
 from nerbench.io import InputError
+from nerbench.reporting.aggregate import REPAIRED_COLUMN
 from nerbench.reporting.compare import (
     Comparison,
     avg_diff,
@@ -93,7 +95,7 @@ def _category_spans(columns: list[str], category: dict[str, str], lead: int) -> 
     return spans
 
 
-PRF = {"P": "strict_p", "R": "strict_r", "F1": "strict_f1"}
+PRF = {"P": "exact_p", "R": "exact_r", "F1": "exact_f1"}
 
 
 def vaner_table(df, ref, which: str) -> Table:
@@ -133,7 +135,7 @@ def vaner_table(df, ref, which: str) -> Table:
             return ("ours", vaner_ours) if vaner_ours else ("paper", "VANER")
 
         caption = (
-            "Precision, recall and F1 (%, strict, micro) per dataset, by entity category "
+            "Precision, recall and F1 (%, exact match, micro) per dataset, by entity category "
             "(VANER Table 1). avg. diff. = mean F1 difference to VANER over the datasets a "
             "system reports."
         )
@@ -206,7 +208,8 @@ def vaner_table4(df, ref) -> Table:
         paper = ref.rename(columns={"type": "col"})[["system", "col", "metric", "value"]]
     comparison = Comparison(ours, paper, types, ["F1"])
     caption = (
-        "Per-type F1 (%, strict) on CRAFT, a corpus unseen in training (VANER Table 4, adaptation)."
+        "Per-type F1 (%, exact match) on CRAFT, a corpus unseen in training "
+        "(VANER Table 4, adaptation)."
     )
     kb_caption, kb_notes = kb_text(df)
     table = comparison.build("vaner_table4", caption + kb_caption)
@@ -230,16 +233,16 @@ def _family_gap_rows(summary, columns: list[tuple[str, str]], headers: dict) -> 
 
 
 def per_dataset_table(df, ref, name: str) -> Table:
-    """Systems × (dataset, score) tables: strict/relaxed F1 or F1 by entity length (paper 000)."""
+    """Systems × (dataset, score) tables: exact/relaxed F1 or F1 by entity length (paper 000)."""
     import pandas as pd
 
     df = _prepared(df)
     if name == "llm_vs_encoder_f1":
-        scores = {"strict_f1": "strict", "relaxed_f1": "relaxed"}
-        caption = "Strict and relaxed (partial-overlap) F1 (%) per dataset: LLMs vs encoders."
+        scores = {"exact_f1": "exact", "relaxed_f1": "relaxed"}
+        caption = "Exact-match and relaxed (partial-overlap) F1 (%) per dataset: LLMs vs encoders."
     else:
         scores = {f"f1_{k}": v for k, v in LENGTH_LABELS.items()}
-        caption = "F1 (%, strict) by gold entity length in tokens (1, 2, ≥3) per dataset."
+        caption = "F1 (%, exact match) by gold entity length in tokens (1, 2, ≥3) per dataset."
     summary = _summary_for(df, ["dataset"], list(scores))
     datasets, _ = ordered_datasets(df, None)
     keys = [(d, s) for d in datasets for s in scores]
@@ -291,7 +294,7 @@ def inference_ratio(df, ref) -> Table:
     import pandas as pd
 
     df = _prepared(df)
-    values = ["infer_sent_per_s", "infer_tok_per_s", "strict_f1"]
+    values = ["infer_sent_per_s", "infer_tok_per_s", "exact_f1"]
     summary = _summary_for(df, ["dataset"], values)
     fams = set(summary["family"])
     if not {"encoder", "decoder"} <= fams:
@@ -319,8 +322,8 @@ def inference_ratio(df, ref) -> Table:
                         "encoder_sent_per_s": enc.infer_sent_per_s_mean,
                         "time_ratio": ratio,
                         "token_time_ratio": tok_ratio,
-                        "llm_f1": llm.strict_f1_mean,
-                        "encoder_f1": enc.strict_f1_mean,
+                        "llm_f1": llm.exact_f1_mean,
+                        "encoder_f1": enc.exact_f1_mean,
                         "paper_low": low,
                         "paper_high": high,
                     }
@@ -368,7 +371,7 @@ def foundation_f1(df, ref, learning_rate: float = 1e-5) -> Table:
     if df.empty:
         raise InputError(f"foundation_f1: no runs with learning_rate {learning_rate:g}")
     df = df.assign(system=df["model"])
-    summary = summarize(df, ["system", "dataset", "hp_batch_size"], ["strict_f1"])
+    summary = summarize(df, ["system", "dataset", "hp_batch_size"], ["exact_f1"])
     paper_names = [] if ref is None else list(dict.fromkeys(ref["system"]))
     ours_systems = list(dict.fromkeys(summary["system"]))
     match = {s: match_system(s, paper_names) for s in ours_systems}
@@ -402,8 +405,8 @@ def foundation_f1(df, ref, learning_rate: float = 1e-5) -> Table:
                     & (summary["dataset"] == ds)
                     & (summary["hp_batch_size"].astype(int) == bs)
                 ]
-                mean = hit["strict_f1_mean"].iloc[0] if len(hit) else None
-                sd = hit["strict_f1_sd"].iloc[0] if len(hit) else None
+                mean = hit["exact_f1_mean"].iloc[0] if len(hit) else None
+                sd = hit["exact_f1_sd"].iloc[0] if len(hit) else None
                 pub = paper.get((c, bs))
                 ours_row[header[c]] = fmt(mean, sd)
                 paper_row[header[c]] = fmt(pub)
@@ -428,7 +431,7 @@ def foundation_f1(df, ref, learning_rate: float = 1e-5) -> Table:
             if paper:
                 records += [paper_row, delta_row]
     caption = (
-        f"F1 (%, strict) per model and batch size at learning rate {learning_rate:g} "
+        f"F1 (%, exact match) per model and batch size at learning rate {learning_rate:g} "
         "(paper 002 Fig 13)."
     )
     notes = ["Bold: best of our models per batch size; underlined: second."]
@@ -454,13 +457,13 @@ def metrics_table(df) -> Table:
     if "kb" in df.columns and df["kb"].fillna("").astype(str).ne("").any():
         keys.insert(keys.index("dbr") + 1, "kb")
     values = [
-        "strict_p",
-        "strict_r",
-        "strict_f1",
+        "exact_p",
+        "exact_r",
+        "exact_f1",
         "f1_ci_lo",
         "f1_ci_hi",
-        "default_f1",
         "relaxed_f1",
+        REPAIRED_COLUMN,
         "train_wall_s",
         "peak_rss_mb",
         "peak_gpu_mb",
@@ -469,11 +472,11 @@ def metrics_table(df) -> Table:
     ]
     summary = summarize(df, keys, values).sort_values(keys, kind="stable").reset_index(drop=True)
     show = {
-        "strict_p": ("Strict P", 2),
-        "strict_r": ("Strict R", 2),
-        "strict_f1": ("Strict F1", 2),
-        "default_f1": ("Default F1", 2),
+        "exact_p": ("Exact P", 2),
+        "exact_r": ("Exact R", 2),
+        "exact_f1": ("Exact F1", 2),
         "relaxed_f1": ("Relaxed F1", 2),
+        REPAIRED_COLUMN: ("Repaired tags", 0),
         "train_wall_s": ("Train time (s)", 0),
         "infer_sent_per_s": ("Infer. (sent/s)", 1),
     }
@@ -499,22 +502,22 @@ def metrics_table(df) -> Table:
                 for m, s in zip(summary[f"{col}_mean"], summary[f"{col}_sd"], strict=True)
             ]
     if "f1_ci_lo_mean" in summary and summary["f1_ci_lo_mean"].notna().any():
-        at = list(display.columns).index("Strict F1") + 1
+        at = list(display.columns).index("Exact F1") + 1
         ci = [
             f"[{lo:.2f}, {hi:.2f}]" if lo == lo and hi == hi else DASH
             for lo, hi in zip(summary["f1_ci_lo_mean"], summary["f1_ci_hi_mean"], strict=True)
         ]
-        display.insert(at, "Strict F1 95 % CI", ci)
+        display.insert(at, "Exact F1 95 % CI", ci)
     marks: dict = {}
-    if "Strict F1" in display:
+    if "Exact F1" in display:
         for _, idx in summary.groupby("dataset").groups.items():
-            marks.update(
-                rank_marks({(i, "Strict F1"): summary.at[i, "strict_f1_mean"] for i in idx})
-            )
+            marks.update(rank_marks({(i, "Exact F1"): summary.at[i, "exact_f1_mean"] for i in idx}))
     kb_caption, kb_notes = kb_text(df)
-    caption = "All runs: scores (%) and cost, mean ± sd over seeds." + kb_caption
-    notes = ["Bold: best strict F1 per dataset; underlined: second.", *kb_notes]
-    if "Strict F1 95 % CI" in display:
+    caption = (
+        "All runs: scores (%) and cost, mean ± sd over seeds. " + decoding_caption(df) + kb_caption
+    )
+    notes = ["Bold: best exact F1 per dataset; underlined: second.", *kb_notes]
+    if "Exact F1 95 % CI" in display:
         notes.append(
             "95 % CI: bootstrap over the test sentences (evaluation.bootstrap resamples); with "
             "several seeds, the mean of the seeds' bounds (sampling uncertainty of one run)."
@@ -525,6 +528,21 @@ def metrics_table(df) -> Table:
             "word for word; none of their tags was used (generative runs only)."
         )
     return Table("metrics", caption, summary, display, marks, notes=notes)
+
+
+def decoding_caption(df) -> str:
+    """The decoding rule every score follows and how many predicted tags it repaired in ``df``."""
+    repaired = df[REPAIRED_COLUMN] if REPAIRED_COLUMN in df.columns else None
+    if repaired is None or repaired.isna().all():
+        count = "repaired tags not recorded (metrics written before the rule was)"
+    else:
+        n, runs = int(repaired.sum()), int(repaired.notna().sum())
+        count = f"{n} predicted tags repaired in all ({runs} evaluations; Repaired tags per row)"
+    return (
+        f"Exact F1: span and type match exactly after the IOB2 decoding rule ({DECODING_RULE}: "
+        f"{DECODING_RULE_TEXT}), conlleval.pl's score; relaxed F1: the same type overlaps; "
+        f"{count}."
+    )
 
 
 # --------------------------------------------------------------------------- CLI
