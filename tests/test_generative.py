@@ -85,6 +85,49 @@ def test_parse_response_malformed(text, expected):
     assert parse_response(text, LABELS) == expected
 
 
+# Characters a word may hold that a line-based reader can trip on: str.splitlines() breaks at
+# U+0085, U+2028, U+2029 and \x0b-\x0c, \x1c-\x1e; "###" starts a section; ":" separates.
+ADVERSARIAL = "# ### : \u00a0 \x85 \u2028 \u2029 \x0b \x0c \x1c \x1e \u0301".split(" ")
+ADVERSARIAL += ["O", "B-", "I-Disease", "a", "é", "Na+", " ", "\U0001f9ec"]
+
+
+def random_words(rng, n: int) -> list[str]:
+    """Words of 1-4 adversarial pieces: any text without tab, CR or LF (what a token may be)."""
+    return ["".join(rng.choice(ADVERSARIAL, size=int(rng.integers(1, 5)))) for _ in range(n)]
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["###"],
+        ["###Input", "x"],
+        ["### Response:", "y"],
+        ["a\x85b", "c\u2028d", "\u2029"],
+        ["\u2028"],
+        [":", "::", "x:O", "B-Disease", " "],
+    ],
+)
+def test_parser_reads_back_the_training_answer(words):
+    tags = ["B-Disease"] + ["I-Disease"] * (len(words) - 1)
+    assert parse_response(build_target(words, tags), LABELS) == list(zip(words, tags, strict=True))
+    assert align_to_gold(words, parse_response(build_target(words, tags), LABELS)).complete
+
+
+def test_parse_of_build_target_is_the_identity_for_any_words():
+    """Property (seeded, 3000 cases): parse(build_target(words, tags)) == (words, tags), and the
+    aligner takes the model's own training answer."""
+    import numpy as np
+
+    rng = np.random.default_rng(27)
+    for _ in range(3000):
+        words = random_words(rng, int(rng.integers(0, 8)))
+        tags = [str(t) for t in rng.choice(LABELS, size=len(words))]
+        target = build_target(words, tags)
+        assert parse_response(target, LABELS) == list(zip(words, tags, strict=True)), target
+        alignment = align_to_gold(words, parse_response(target + "\n", LABELS))
+        assert alignment.complete and alignment.tags == tags, (words, alignment.problem)
+
+
 # --------------------------------------------------------------------------- aligner
 
 

@@ -8,12 +8,18 @@
 * **Decoding**: greedy, ``max_new_tokens`` = max(8 per word, estimated answer length) + 16, capped
   by hparam ``max_new_tokens`` (default 1024). Long sentences are split into word windows
   (:func:`nerbench.methods.base.word_windows`) sized so prompt and answer fit ``max_length``.
-* **Parsing** (:func:`parse_response`): blank lines are skipped and parsing stops at a new
-  ``###`` section. Each other line is one ``(token, tag)`` pair, split at the first separator,
-  in this order, whose tail is a tag (``O`` or ``B-``/``I-``/``E-``/``S-`` + type, any case):
-  the last tab (``token<TAB>TAG``), the last colon (``token:TAG``, so ``Na+:Cl-:B-Chemical``
-  is token ``Na+:Cl-``), the last run of whitespace (``token TAG``). A line without such a tail
-  has no tag (``None``); a tag of a type outside the label set is read as ``O``.
+* **Parsing** (:func:`parse_response`) reads exactly what :func:`build_target` writes: the
+  answer is split into lines at ``\n`` only (:data:`LINE_SEP`; never at the other breaks
+  ``str.splitlines`` knows, U+0085, U+2028, ..., which a word may hold), and a line
+  ``<word>:<tag>`` whose tail after the last colon (:data:`TAG_SEP`; tags hold none) is a tag is
+  that pair, the word kept as written (so ``Na+:Cl-:B-Chemical`` is word ``Na+:Cl-`` and
+  ``###:O`` is word ``###``): ``parse_response(build_target(words, tags))`` gives back
+  ``(words, tags)`` for any words without tab, CR or LF. Other lines are read leniently: blank
+  lines are skipped, a line starting with ``###`` (a new section) ends the answer, and the line
+  is stripped and split at the first separator, in this order, whose tail is a tag (``O`` or
+  ``B-``/``I-``/``E-``/``S-`` + type, any case): the last tab (``token<TAB>TAG``), the last
+  colon, the last run of whitespace (``token TAG``). A line without such a tail has no tag
+  (``None``); a tag of a type outside the label set is read as ``O``.
 * **Alignment** (:func:`align_to_gold`) never guesses. Line *i* of the answer belongs to word
   *i* of the window (the prompt asks for one line per word, in order). A window is aligned
   only if the answer has exactly one line per word, every line has a tag and every line's
@@ -78,7 +84,9 @@ HEADER = (
     "context. Write a response that appropriately completes the request.\n\n"
 )
 TAG_LIKE = re.compile(r"^(O|[BIES]-\S+)$", re.IGNORECASE)
-SEPARATORS = ("\t", ":", None)  # tried in this order; None = a run of whitespace
+LINE_SEP = "\n"  # between the lines of an answer (build_target); the parser splits at it alone
+TAG_SEP = ":"  # between a word and its tag; tags hold no colon, so the last one splits a line
+SEPARATORS = ("\t", TAG_SEP, None)  # lenient reading, in this order; None = a run of whitespace
 
 
 # --------------------------------------------------------------------------- prompts
@@ -97,8 +105,8 @@ def build_prompt(tokens: Sequence[str], labels: Sequence[str]) -> str:
 
 
 def build_target(tokens: Sequence[str], tags: Sequence[str]) -> str:
-    """``token:TAG`` lines, one per token."""
-    return "\n".join(f"{tok}:{tag}" for tok, tag in zip(tokens, tags, strict=True))
+    """``token:TAG`` lines, one per token (:func:`parse_response` reads them back exactly)."""
+    return LINE_SEP.join(f"{tok}{TAG_SEP}{tag}" for tok, tag in zip(tokens, tags, strict=True))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -112,7 +120,11 @@ def parse_response(text: str, labels: Iterable[str]) -> list[tuple[str, str | No
     known = {label: label for label in labels}
     known.update({label.lower(): label for label in list(known)})
     pairs: list[tuple[str, str | None]] = []
-    for raw in text.splitlines():
+    for raw in text.split(LINE_SEP):
+        exact = _target_line(raw.removesuffix("\r"), known)
+        if exact is not None:
+            pairs.append(exact)
+            continue
         line = raw.strip()
         if not line:
             continue
@@ -120,6 +132,18 @@ def parse_response(text: str, labels: Iterable[str]) -> list[tuple[str, str | No
             break
         pairs.append(_parse_line(line, known))
     return pairs
+
+
+def _tag(tag: str, known: dict[str, str]) -> str:
+    return known.get(tag) or known.get(tag.lower()) or "O"
+
+
+def _target_line(line: str, known: dict[str, str]) -> tuple[str, str] | None:
+    """A line exactly as :func:`build_target` writes it (word kept as is), else None."""
+    token, sep, tag = line.rpartition(TAG_SEP)
+    if sep and token and TAG_LIKE.match(tag):
+        return token, _tag(tag, known)
+    return None
 
 
 def _parse_line(line: str, known: dict[str, str]) -> tuple[str, str | None]:
@@ -135,7 +159,7 @@ def _parse_line(line: str, known: dict[str, str]) -> tuple[str, str | None]:
             token, _, tag = line.rpartition(sep)
         token, tag = token.strip(), tag.strip()
         if token and TAG_LIKE.match(tag):
-            return token, known.get(tag) or known.get(tag.lower()) or "O"
+            return token, _tag(tag, known)
     return line, None
 
 
