@@ -3,7 +3,8 @@
 bitsandbytes 0.50 repacks a ``Linear4bit`` weight in place into an AVX512-BF16 layout on the first
 eval-mode forward without grad, *when the CPU has avx512_bf16*. That layout has no autograd path
 (LoRA gradients become zero or training raises) and needs ``out_features % 32 == 0``. The project
-keeps packing off while a model trains and allows it for prediction on layers whose shape fits.
+keeps packing off while a model trains and, so that a run's dev and test scores come from one
+kernel, at prediction too (``adapters.use_run_kernel``).
 
 On an AVX2-only CPU bitsandbytes never takes that branch, so these tests exercise the unpacked
 path there; they matter on AVX512-BF16/AMX CPUs (CI runs on both kinds), where a dev evaluation
@@ -120,15 +121,25 @@ def test_every_lora_tensor_learns_across_a_dev_evaluation(tiny_dirs, family, mon
     assert unchanged == []
 
 
-def test_prediction_packs_only_where_cpu_and_shape_allow(tiny_dirs, tmp_path):
+def test_dev_evaluation_and_test_prediction_run_one_kernel(tiny_dirs, tmp_path, monkeypatch):
+    """#27: test prediction runs the kernel of the run's dev evaluations (packed weights gave
+    other probabilities than the unpacked ones the model was selected with)."""
+    import bitsandbytes.functional as bf
+
     method, bundle = load_4bit(tiny_dirs["qwen2"], "qwen2")
+    examples = [example(0), example(1)]
+    dev = method.predict(bundle, examples, batch_size=2)  # as the training loop's dev evaluation
     method.save(bundle, tmp_path / "q")
+    with monkeypatch.context() as m:  # the choice, on any CPU: even where packing could run
+        m.setattr(bf, "has_avx512bf16", lambda: True)
+        _, loaded = load_trained(tmp_path / "q")
+        assert any(cpu_packable(layer) for layer in four_bit_layers(loaded.model))
+        assert_never_packed(loaded.model)
     _, loaded = load_trained(tmp_path / "q")
-    native = has_avx512bf16()
-    for layer in four_bit_layers(loaded.model):
-        assert layer.support_avx512bf16_for_cpu == (native and cpu_packable(layer))
-    preds = method.predict(loaded, [example(0)], batch_size=1)  # no assertion on any shape
-    assert len(preds[0].tags) == len(SENT)
+    test = method.predict(loaded, examples, batch_size=2)
+    assert_never_packed(loaded.model)  # also after the eval-mode forwards
+    for d, t in zip(dev, test, strict=True):
+        assert t.tags == d.tags and t.scores == d.scores  # same kernel, same numbers
 
 
 def test_switch_follows_shape_and_unpacks(monkeypatch):

@@ -168,11 +168,11 @@ def set_cpu_weight_packing(model: torch.nn.Module, allow: bool) -> int:
     bitsandbytes 0.50 (``Linear4bit.forward``) repacks a 4-bit weight *in place* into an
     AVX512-BF16 layout on the first eval-mode forward without grad, when the CPU has avx512_bf16.
     That layout has no autograd path and needs ``out_features % 32 == 0``: training on it
-    silently zeroes LoRA gradients or raises, and tiny shapes fail an assertion. We therefore
-    choose to keep packing *off* for every layer while a model trains (the switch is the
-    module's ``support_avx512bf16_for_cpu`` flag; a weight that is already packed is unpacked
-    with bitsandbytes' own inverse), and allow it for prediction only on layers whose shape the
-    packed kernel accepts (the rest stay on the generic 4-bit path). Non-CPU devices never pack.
+    silently zeroes LoRA gradients or raises, and tiny shapes fail an assertion. The switch is
+    the module's ``support_avx512bf16_for_cpu`` flag; a weight that is already packed is
+    unpacked with bitsandbytes' own inverse. ``allow=True`` packs only layers whose shape the
+    packed kernel accepts; non-CPU devices never pack. The workflow keeps packing off everywhere
+    (:func:`use_run_kernel`).
     """
     try:
         import bitsandbytes as bnb
@@ -193,6 +193,19 @@ def set_cpu_weight_packing(model: torch.nn.Module, allow: bool) -> int:
         module.support_avx512bf16_for_cpu = ok
         packable += ok
     return packable
+
+
+def use_run_kernel(model: torch.nn.Module) -> None:
+    """Put a model's 4-bit layers on the one CPU kernel a run uses for training, dev evaluation
+    and test prediction: bitsandbytes' generic 4-bit path (packed format off, and undone).
+
+    Training cannot run on the packed AVX512-BF16 layout (:func:`set_cpu_weight_packing`), so the
+    dev evaluations between training steps, which select the model, run the generic kernel;
+    test prediction runs it too, so a run's dev and test scores come from one kernel (the packed
+    one's probabilities differ by up to 1.5e-3 on the same model and input: a near-tie can flip
+    a tag). The base-model loaders call it, for training and for prediction alike.
+    """
+    set_cpu_weight_packing(model, allow=False)
 
 
 def cpu_packable(module: torch.nn.Module) -> bool:

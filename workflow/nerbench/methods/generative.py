@@ -288,7 +288,6 @@ class GenerativeMethod(Method):
         labels = read_labels(model_dir)
         tokenizer = load_tokenizer(str(model_dir))
         model = adapters.load_decoder_model(model_dir, info, device, load_causal_lm)
-        adapters.set_cpu_weight_packing(model, allow=True)  # prediction only
         extra = {k: info.get(k) for k in ("base", "lora", "max_new_tokens")}
         extra["autocast"] = None
         return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
@@ -491,5 +490,5 @@ def load_causal_lm(source: ModelSource, quantization: str, device: torch.device)
     )
     if quantization == "none":
         model = model.to(device)
-    adapters.set_cpu_weight_packing(model, allow=False)
+    adapters.use_run_kernel(model)
     return model

@@ -290,7 +290,7 @@ def load_labeler_base(
     )
     if quantization == "none":
         model = model.to(device)
-    adapters.set_cpu_weight_packing(model, allow=False)  # before the eval-mode probe below
+    adapters.use_run_kernel(model)  # before the eval-mode probe below
     make_bidirectional(model)
     assert_bidirectional(model, source.model_id)
     return model
@@ -375,7 +375,6 @@ class LabelerMethod(Method):
         )
         make_bidirectional(model)
         assert_bidirectional(model, base.model_id)
-        adapters.set_cpu_weight_packing(model, allow=True)  # prediction only
         extra = {k: info.get(k) for k in ("instruction", "base", "lora")}
         extra.update(
             prompt_template=check_prompt_template(info.get("prompt_template") or LEGACY_TEMPLATE),
