@@ -727,6 +727,71 @@ def test_leftovers_of_killed_runs_are_swept_at_start(tiny_bert, data, tmp_path):
     ]
 
 
+def _killed_in_child(action, patches: dict) -> None:
+    """Run ``action`` in a forked child with ``patches`` ({(module, name): replacement}); a
+    replacement may call ``die()`` = kill -9 of the child at that point."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns to pytest
+        try:
+            for (module, name), value in patches.items():
+                setattr(module, name, value)
+            action()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
+def _die(*_args, **_kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_every_temporary_name_a_kill_leaves_in_the_run_folder_is_swept(tmp_path):
+    """#27: kill -9 inside each writer of the run folder, then one sweep leaves no temporary."""
+    import nerbench.io as nio
+
+    out = tmp_path / "o"
+    paths = RunPaths(out)
+    (paths.ckpt / "step-0000001").mkdir(parents=True)
+    (paths.ckpt / "step-0000001" / "trainable.pt").write_bytes(b"\0" * 100)
+    real_rename = os.rename
+
+    def rename_then_die(src, dst):
+        real_rename(src, dst)
+        _die()
+
+    def write_dir(path):
+        with nio.atomic_dir(path) as tmp:
+            (tmp / "f").write_text("x")
+
+    kills = [
+        # the end-of-run checkpoint removal: renamed to .checkpoints.*.del.tmp, then killed
+        (lambda: Checkpointer(paths, method=None).remove(), {(shutil, "rmtree"): _die}),
+        # the model, the training log and cost.json, killed before their rename into place
+        (lambda: write_dir(paths.model), {(os, "replace"): _die}),
+        (lambda: nio.write_jsonl(paths.log, [{"a": 1}]), {(os, "replace"): _die}),
+        (lambda: nio.write_json(paths.cost, {"a": 1}), {(os, "replace"): _die}),
+        # the lock: its private copy before the link, and a stale lock moved aside
+        (lambda: RunLock(out).acquire(), {(os, "link"): _die}),
+        (lambda: RunLock(out).acquire(), {(os, "rename"): rename_then_die}),
+    ]
+    for i, (action, patches) in enumerate(kills):
+        if i == len(kills) - 1:
+            _forge_lock(out, pid=_dead_pid())
+        _killed_in_child(action, patches)
+        if i == 1:  # a model folder exists: killed after it was moved aside as .model.*.old.tmp
+            paths.model.mkdir()
+            _killed_in_child(lambda: write_dir(paths.model), {(shutil, "rmtree"): _die})
+    left = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    for prefix in (".checkpoints.", ".model.", ".train_log.jsonl.", ".cost.json.", ".train.lock."):
+        assert any(n.startswith(prefix) for n in left), (prefix, left)
+    assert any(n.endswith(".del.tmp") for n in left) and any(n.endswith(".old.tmp") for n in left)
+    assert any(n.endswith(".stale.tmp") for n in left)
+    swept = Checkpointer(paths, method=None).sweep()
+    assert sorted(swept) == left
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
 def test_prune_sweeps_leftovers_and_keeps_the_newest(tmp_path):
     out = tmp_path / "o"
     ckpt = Checkpointer(RunPaths(out), method=None, keep=2)

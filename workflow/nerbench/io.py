@@ -5,6 +5,8 @@ give it the modes a plain write would (``0666``/``0777`` less the umask, so ``06
 umask 022; nothing is left ``0600``/``0700`` by ``mkstemp``/``mkdtemp`` or by libraries that write
 through private temporary files), fsync every file and folder, rename it into place and fsync the
 parent folder, so a crash leaves either the old or the new result and never a half-written one.
+Every temporary name the project makes for a path is ``.<name>.<tag>.tmp`` beside it
+(:func:`temp_path`), so a writer can sweep the leftovers of kills by name (:func:`is_temp_of`).
 """
 
 from __future__ import annotations
@@ -101,6 +103,26 @@ def fsync_dir(path: str | os.PathLike) -> None:
     _fsync(path)
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_prefix(path: str | os.PathLike) -> str:
+    """The start of every temporary name made for ``path``: ``.<name>.``."""
+    return f".{Path(path).name}."
+
+
+def temp_path(path: str | os.PathLike, tag: str) -> Path:
+    """A temporary name for ``path``, beside it: ``.<name>.<tag>.tmp``."""
+    return Path(path).with_name(f"{temp_prefix(path)}{tag}{TEMP_SUFFIX}")
+
+
+def is_temp_of(leftover: str | os.PathLike, path: str | os.PathLike) -> bool:
+    """Whether ``leftover`` has a temporary name made for ``path`` (:func:`temp_path`, and the
+    temporaries of :func:`atomic_path` and :func:`atomic_dir`)."""
+    name = Path(leftover).name
+    return name.startswith(temp_prefix(path)) and name.endswith(TEMP_SUFFIX)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -110,7 +132,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    prefix, suffix = temp_prefix(path), suffix + TEMP_SUFFIX
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     umask = _current_umask()
@@ -138,13 +161,13 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp_path = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent))
     try:
         yield tmp_path
         _finalize_tree(tmp_path, _current_umask())
         old = None
         if path.exists():
-            old = Path(f"{tmp_path.with_suffix('')}.old.tmp")
+            old = Path(f"{tmp_path.with_suffix('')}.old{TEMP_SUFFIX}")
             os.replace(path, old)
         os.replace(tmp_path, path)
         fsync_dir(path.parent)

@@ -18,8 +18,11 @@ Layout of ``<out-dir>/checkpoints``:
 Every folder is written with :func:`nerbench.io.atomic_dir` (files and folder fsynced, then
 renamed into place) and deleted by first renaming it to ``.<name>.<random>.del.tmp``. Leftovers of
 kills -- ``.*.tmp`` folders and files, step/best folders without a manifest (for instance a
-checkpoint whose deletion by an older version was interrupted) -- are swept by :meth:`sweep`, at
-start and after each prune.
+checkpoint whose deletion by an older version was interrupted), and in the run folder the
+temporary names (:func:`nerbench.io.temp_path`) of every entry the trainer writes, deletes or
+locks (:meth:`RunPaths.owned`; ``.checkpoints.*.del.tmp`` of an interrupted end-of-run
+removal, ``.model.*.tmp``, ``.train.lock.*.tmp``, ...) -- are swept by :meth:`sweep`, at start
+and after each prune.
 """
 
 from __future__ import annotations
@@ -38,12 +41,15 @@ import torch
 
 from nerbench import paths
 from nerbench.io import (
+    TEMP_SUFFIX,
     ResourceError,
     atomic_dir,
     atomic_path,
     explain_disk_full,
     fsync_dir,
+    is_temp_of,
     read_json,
+    temp_path,
     write_json,
 )
 from nerbench.methods.base import Bundle, Method
@@ -92,6 +98,7 @@ class RunPaths:
     ckpt: Path = field(init=False)
     live_log: Path = field(init=False)
     fingerprint: Path = field(init=False)
+    lock: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.model = paths.run_file(self.out_dir, "model")
@@ -100,6 +107,12 @@ class RunPaths:
         self.ckpt = paths.run_file(self.out_dir, "checkpoints")
         self.live_log = self.ckpt / "live_log.jsonl"
         self.fingerprint = self.ckpt / FINGERPRINT
+        self.lock = paths.run_file(self.out_dir, "lock")
+
+    def owned(self) -> tuple[Path, ...]:
+        """The run-folder entries the trainer writes, deletes or locks, whose temporary names
+        (``.<name>.*.tmp``) are its own to sweep."""
+        return (self.model, self.log, self.cost, self.ckpt, self.lock)
 
 
 class CheckpointError(Exception):
@@ -206,7 +219,7 @@ def _remove(path: Path) -> None:
     """Delete a folder so that an interrupted deletion leaves only a ``.*.tmp`` leftover."""
     if not path.exists():
         return
-    doomed = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.del.tmp")
+    doomed = temp_path(path, f"{uuid.uuid4().hex[:8]}.del")
     try:
         os.replace(path, doomed)
     except OSError:
@@ -292,22 +305,22 @@ class Checkpointer:
 
     def sweep(self) -> list[str]:
         """Remove leftovers of kills: ``.*.tmp`` in the checkpoint folder, step/best folders
-        without a manifest, and ``.model.*.tmp`` / ``.train_log.jsonl.*.tmp`` /
-        ``.cost.json.*.tmp`` in the run folder. Call only while holding the run's lock."""
+        without a manifest, and the temporary names of :meth:`RunPaths.owned` in the run folder.
+        Call only while holding the run's lock."""
         removed = []
         candidates: list[Path] = []
         if self.paths.ckpt.is_dir():
             for p in self.paths.ckpt.iterdir():
-                if p.name.startswith(".") and p.name.endswith(".tmp"):
+                if p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX):
                     candidates.append(p)
                 elif (_STEP_DIR.match(p.name) or _BEST_DIR.match(p.name)) and not (
                     p.is_dir() and (p / MANIFEST).is_file()
                 ):
                     candidates.append(p)
-        prefixes = tuple(f".{p.name}." for p in (self.paths.model, self.paths.log, self.paths.cost))
         if self.paths.out_dir.is_dir():
+            owned = self.paths.owned()
             for p in self.paths.out_dir.iterdir():
-                if p.name.startswith(prefixes) and p.name.endswith(".tmp"):
+                if any(is_temp_of(p, entry) for entry in owned):
                     candidates.append(p)
         for p in candidates:
             if p.is_dir() and not p.is_symlink():

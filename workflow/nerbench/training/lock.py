@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from nerbench import paths
-from nerbench.io import ResourceError, fsync_dir
+from nerbench.io import ResourceError, fsync_dir, temp_path
 
 log = logging.getLogger("nerbench.training.lock")
 
@@ -203,7 +203,7 @@ class RunLock:
         )
 
     def _try_create(self) -> bool:
-        tmp = self.run_dir / f".{LOCK_NAME}.{self.token}.tmp"
+        tmp = temp_path(self.path, self.token)
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.info, f)
             f.write("\n")
@@ -231,7 +231,7 @@ class RunLock:
 
     def _take_over(self, holder: dict[str, Any], reason: str) -> None:
         """Move a stale lock aside (only if it still is the one judged stale)."""
-        aside = self.run_dir / f".{LOCK_NAME}.{self.token}.stale.tmp"
+        aside = temp_path(self.path, f"{self.token}.stale")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
