@@ -683,6 +683,31 @@ def test_a_live_looking_lock_of_another_host_is_waited_for_until_stale(
     assert "waiting up to" in caplog.text and "taking over the stale lock" in caplog.text
 
 
+def test_sigterm_ends_the_wait_for_another_trainers_lock(
+    tiny_bert, data, tmp_path, monkeypatch, caplog
+):
+    """#27: SIGTERM while waiting for a live-looking lock of another host stops the trainer at
+    once (exit 143, nothing written), instead of after the wait (SLURM's SIGKILL follows)."""
+    import threading
+
+    monkeypatch.setattr(run_lock, "STALE_AFTER_S", 30.0)  # the wait: 30 s + 2 heartbeats
+    out = tmp_path / "run"
+    lock = _forge_lock(out, host="other-node")
+    argv = train_argv(make_run(max_steps=2), data, tiny_bert, out)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
+    t0 = time.monotonic()
+    timer.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert main_train(argv) == 143
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 1.0 + 5 * run_lock.STOP_CHECK_S + 2.0
+    assert "waiting up to" in caplog.text and "waiting for the run folder's lock" in caplog.text
+    assert read_json(lock)["host"] == "other-node"  # the other trainer's lock is untouched
+    assert sorted(p.name for p in out.iterdir()) == ["train.lock"]  # nothing trained or written
+
+
 def test_a_trainer_that_lost_its_lock_stops_writing(tmp_path):
     with RunLock(tmp_path) as lock:
         lock.check()

@@ -15,8 +15,11 @@ A lock left by a process that is gone is *stale* and taken over with a warning:
   seconds (10 min) belongs to a dead node or a lost job and is taken over. So that a job requeued
   right after its node died does not fail, a trainer that finds a live-looking lock of another
   host waits up to ``wait_s`` (by default a little longer than that bound) for it to be released
-  or to go stale before giving up. A node whose clock is more than that bound off from the file
-  server's could misjudge a live lock; keep clocks in sync (NTP) on clusters.
+  or to go stale before giving up. While it waits it calls ``check_stop`` at least every
+  :data:`STOP_CHECK_S` seconds, so a stop request (the trainer's SIGTERM handler) ends the wait
+  at once, not after it (SLURM follows its SIGTERM with a SIGKILL). A node whose clock is more
+  than that bound off from the file server's could misjudge a live lock; keep clocks in sync
+  (NTP) on clusters.
 
 The hostname is ``socket.gethostname()``; containers that share a hostname but not a pid
 namespace would see each other's pids as foreign -- give them distinct hostnames.
@@ -31,6 +34,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,7 @@ HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0
 _ATTEMPTS = 8
 _POLL_S = 15.0
+STOP_CHECK_S = 0.5  # a waiting trainer checks for a stop request at least this often
 
 
 class RunLocked(ResourceError):
@@ -123,8 +128,11 @@ class RunLock:
         run_dir: str | os.PathLike,
         heartbeat_s: float = HEARTBEAT_S,
         wait_s: float | None = None,
+        check_stop: Callable[[], None] | None = None,
     ):
         self.run_dir = Path(run_dir)
+        # called while waiting for another trainer's lock; raises to abandon the wait
+        self.check_stop = check_stop
         self.path = self.run_dir / LOCK_NAME
         self.heartbeat_s = heartbeat_s
         # how long to wait for a live-looking lock of another host (None: past the stale bound)
@@ -191,9 +199,20 @@ class RunLock:
                 time.time() - mtime,
                 left,
             )
-            time.sleep(min(_POLL_S, max(left, 0.01)))
+            self._wait(min(_POLL_S, max(left, 0.01)))
             attempts = 0  # waiting is not contention
         raise RunLocked(f"{self.path}: could not take the run folder's lock (contended); retry")
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, calling :attr:`check_stop` before and every :data:`STOP_CHECK_S`."""
+        end = time.monotonic() + seconds
+        while True:
+            if self.check_stop is not None:
+                self.check_stop()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, STOP_CHECK_S))
 
     def _held_message(self, holder: dict[str, Any]) -> str:
         return (

@@ -318,7 +318,7 @@ class Trainer:
 
         Holds the run folder's lock throughout (:class:`~nerbench.training.lock.RunLocked` if
         another live trainer has it)."""
-        with RunLock(self.paths.out_dir) as self.lock:
+        with RunLock(self.paths.out_dir, check_stop=self._stop_while_waiting) as self.lock:
             if self.job.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.job.device)
             self._setup()
@@ -330,6 +330,11 @@ class Trainer:
             finally:
                 bar.close()
             return self._finish(state)
+
+    def _stop_while_waiting(self) -> None:
+        """A stop request (SIGTERM) while waiting for another trainer's lock ends the wait."""
+        if self.stop_requested:
+            raise TrainingInterrupted("stopped while waiting for the run folder's lock")
 
     def _check_lock(self) -> None:
         if self.lock is not None:
