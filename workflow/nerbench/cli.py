@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "tables": "nerbench.reporting.tables:main_tables",
     "figures": "nerbench.reporting.plots:main_figures",
     "record": "nerbench.reporting.record:main_record",
+    "status": "nerbench.status:main_status",
     "tag": "nerbench.predict:main_tag",
     "kb": "nerbench.dbr.kb:main_kb",
     "autophrase": "nerbench.dbr.phrases:main_autophrase",

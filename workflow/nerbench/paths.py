@@ -54,6 +54,8 @@ IN_RUN = {
     "train_log": "train_log.jsonl",
     "cost": "cost.json",
     "checkpoints": "checkpoints",
+    # the training log while a run trains (train_log.jsonl is written from it at the end)
+    "live_log": "checkpoints/live_log.jsonl",
     "lock": "train.lock",
     "pred": "pred/{dataset}.conll",
     "infer_cost": "pred/{dataset}.infer_cost.json",
@@ -74,6 +76,8 @@ BENCHMARK_DIR = "results/benchmarks"
 BENCHMARK = BENCHMARK_DIR + "/{rule}/{job}.tsv"
 TRAIN_BENCHMARK = RUN_DIR + "/benchmarks/train.tsv"
 PREDICT_BENCHMARK = RUN_DIR + "/benchmarks/predict_{dataset}.tsv"
+# The train job's log (stdout/stderr: progress bar, errors), read by `nerbench status`.
+TRAIN_JOB_LOG = "logs/runs/{run_id}/train.log"
 
 # ----------------------------------------------------------------------------- a study's outputs
 STUDY_DIR = "results/studies/{study}"

@@ -37,7 +37,7 @@ rule train:
         train_log=paths.TRAIN_LOG,
         cost=paths.TRAIN_COST,
     log:
-        "logs/runs/{run_id}/train.log",
+        paths.TRAIN_JOB_LOG,
     benchmark:
         paths.TRAIN_BENCHMARK
     priority: train_priority
