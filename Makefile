@@ -3,7 +3,7 @@
 #   make test   install (CPU, test extras, SLURM for the cluster test) and run every test
 PYTHON ?= python3
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint envs
 
 install:
 	$(PYTHON) -m pip install -e ".[test]"
@@ -19,3 +19,8 @@ lint:
 	ruff check . && ruff format --check .
 	snakefmt --check Snakefile workflow/rules
 	snakemake --lint
+	$(PYTHON) -m nerbench envs --check
+
+# envs/*.yaml (conda, for --sdm conda) from pyproject.toml's pins and [tool.nerbench.envs]
+envs:
+	$(PYTHON) -m nerbench envs

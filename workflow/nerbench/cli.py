@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "figures": "nerbench.reporting.plots:main_figures",
     "record": "nerbench.reporting.record:main_record",
     "status": "nerbench.status:main_status",
+    "envs": "nerbench.envs:main_envs",
     "tag": "nerbench.predict:main_tag",
     "kb": "nerbench.dbr.kb:main_kb",
     "autophrase": "nerbench.dbr.phrases:main_autophrase",

@@ -62,7 +62,8 @@ rule dbr_figures:
     benchmark:
         paths.benchmark_file("dbr_figures", STUDY)
     conda:
-        "../../envs/report.yaml"
+        # its code reaches the embedder (nerbench.dbr.samples -> retrieval): the data env's
+        "../../envs/data.yaml"
     params:
         fig3=lambda wc, output: output.fig3_png.removesuffix(".png"),
         fig4=lambda wc, output: output.fig4_png.removesuffix(".png"),
