@@ -887,11 +887,17 @@ def test_figure_axes_are_labelled(vaner_tsv):
 
 
 def test_training_curves_reads_train_logs(vaner_tsv):
+    """Dev F1 (top row) and training loss (bottom row) against the logged epoch."""
     fig = build_figure("training_curves", load_metrics_table(vaner_tsv))
-    lines = [ln for ax in fig.axes for ln in ax.get_lines()]
-    styles = {ln.get_linestyle() for ln in lines}
+    top, bottom = fig.axes[: len(fig.axes) // 2], fig.axes[len(fig.axes) // 2 :]
+    dev = [ln for ax in top for ln in ax.get_lines()]
+    styles = {ln.get_linestyle() for ln in dev}
     assert {"-", "--", ":"} <= styles  # with DBR, random DBR, without DBR
-    assert max(max(ln.get_ydata()) for ln in lines) == pytest.approx(72.0)
+    assert max(max(ln.get_ydata()) for ln in dev) == pytest.approx(72.0)
+    loss = [ln for ax in bottom for ln in ax.get_lines()]
+    assert len(loss) == len(dev) and {ax.get_xlabel() for ax in bottom} == {"epoch"}
+    for line in loss:  # the fixture logs loss 1 / (epoch + 1)
+        assert list(line.get_ydata()) == pytest.approx([1 / (e + 1) for e in line.get_xdata()])
 
 
 @pytest.fixture(autouse=True)

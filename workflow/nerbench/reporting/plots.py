@@ -7,8 +7,8 @@ Okabe-Ito colour-blind-safe palette, cividis colour maps, labelled axes with uni
 Figures: ``grid_heatmaps`` (paper 002 Figs 3-9), ``grid_pairs`` (Figs 10-11), ``memory_time``
 (Fig 12), ``f1_by_length`` (paper 000), ``cost_f1`` (cost vs F1 with the Pareto front; inference
 error bars span the fastest to the slowest timed repeat, and a ring marks a spread over 20 %) and
-``training_curves`` (dev F1 vs step with/without DBR, VANER Fig 5; reads each run's
-``train_log.jsonl`` through the ``run_dir`` column of the metrics table).
+``training_curves`` (dev F1 and training loss per epoch, with/without DBR as VANER Fig 5; reads
+each run's ``train_log.jsonl`` through the ``run_dir`` column of the metrics table).
 
 Every series is in a legend and is labelled by model, method and DBR variant
 (:func:`series_labels`): what all series share goes into the legend title, what varies into each
@@ -503,22 +503,27 @@ def cost_f1(df, plt):
     return fig
 
 
-def _dev_curve(run_dir: Path) -> list[tuple[float, float]]:
+def _curves(run_dir: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(epoch, dev F1) of each dev evaluation and (epoch, training loss) of each logging step
+    in a run's ``train_log.jsonl``; a step a resumed run logged twice keeps its last record."""
     path = paths.run_file(run_dir, "train_log")
     if not path.is_file():
-        return []
-    points = {}
+        return [], []
+    dev: dict[float, tuple[float, float]] = {}
+    loss: dict[float, tuple[float, float]] = {}
     for rec in read_jsonl(path):
-        step, f1 = rec.get("step"), rec.get("dev_f1")
-        if _finite(step) and _finite(f1):
-            points[float(step)] = float(f1)  # a resumed run may log a step twice: keep the last
-    return sorted(points.items())
+        step, epoch = rec.get("step"), rec.get("epoch")
+        if not (_finite(step) and _finite(epoch)):
+            continue
+        for key, points in (("dev_f1", dev), ("loss", loss)):
+            if _finite(rec.get(key)):
+                points[float(step)] = (float(epoch), float(rec[key]))
+    return [dev[k] for k in sorted(dev)], [loss[k] for k in sorted(loss)]
 
 
 def training_curves(df, plt):
-    """Dev F1 vs training step per training set, with vs without DBR (VANER Fig 5).
-
-    When some method's runs vary the DBR variant, only those runs are drawn.
+    """Dev F1 (top) and training loss (bottom) per epoch, one column per training set; with
+    vs without DBR where a method's runs vary it (VANER Fig 5: then only those runs are drawn).
     """
     _require(df, ["run_dir"], "training_curves")
     runs = df.drop_duplicates("run_id")
@@ -527,45 +532,45 @@ def training_curves(df, plt):
         runs = ablation
     curves = []
     for row in runs.itertuples(index=False):
-        pts = _dev_curve(Path(row.run_dir))
-        if pts:
-            curves.append((row, pts))
+        dev, loss = _curves(Path(row.run_dir))
+        if dev:
+            curves.append((row, dev, loss))
     if not curves:
         raise InputError("training_curves: no run in metrics.tsv logged dev_f1 in train_log.jsonl")
-    panels = list(dict.fromkeys(row.train_datasets for row, _ in curves))
-    systems = list(dict.fromkeys(row.base_system for row, _ in curves))
+    panels = list(dict.fromkeys(row.train_datasets for row, _, _ in curves))
+    systems = list(dict.fromkeys(row.base_system for row, _, _ in curves))
     fig, axes = plt.subplots(
-        1,
+        2,
         len(panels),
-        figsize=(4.4 * len(panels) + 0.8, 3.4),
+        figsize=(4.4 * len(panels) + 0.8, 5.6),
         squeeze=False,
-        sharey=True,
+        sharex="col",
+        sharey="row",
         layout="constrained",
     )
-    scale = 100.0 if max(f for _, pts in curves for _, f in pts) <= 1.0 else 1.0
+    scale = 100.0 if max(f for _, dev, _ in curves for _, f in dev) <= 1.0 else 1.0
     labels, title = series_labels(runs)
-    for row, pts in curves:
-        ax = axes[0][panels.index(row.train_datasets)]
-        steps, f1s = zip(*pts, strict=True)
+    for row, dev, loss in curves:
+        col = panels.index(row.train_datasets)
         style = DBR_STYLE.get(row.dbr, "-.") if row.dbr_suffix or row.dbr == "dbr" else "-"
-        ax.plot(
-            steps,
-            [f * scale for f in f1s],
-            marker=".",
-            linestyle=style,
-            label=labels[row.system],  # every seed: the legend lists each label once
-            color=colour(systems.index(row.base_system)),
-        )
-    from matplotlib.ticker import MaxNLocator
-
-    for ax, ds in zip(axes[0], panels, strict=True):
-        ax.set_title(f"trained on {ds}")
-        ax.set_xlabel("training step (optimizer updates)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        add_legend(ax, [ax], title, handlelength=3.5)
+        kwargs = {
+            "linestyle": style,
+            "label": labels[row.system],  # every seed: the legend lists each label once
+            "color": colour(systems.index(row.base_system)),
+        }
+        epochs, f1s = zip(*dev, strict=True)
+        axes[0][col].plot(epochs, [f * scale for f in f1s], marker=".", **kwargs)
+        if loss:
+            epochs, losses = zip(*loss, strict=True)
+            axes[1][col].plot(epochs, losses, **kwargs)
+    for col, ds in enumerate(panels):
+        axes[0][col].set_title(f"trained on {ds}")
+        axes[1][col].set_xlabel("epoch")
+        add_legend(axes[0][col], [axes[0][col]], title, handlelength=3.5)
     axes[0][0].set_ylabel("dev F1 (%)")
+    axes[1][0].set_ylabel("training loss\n(mean over logging steps)")
     key = " (solid: DBR, dashed: random DBR, dotted: no DBR)" if not ablation.empty else ""
-    fig.suptitle("Dev F1 during training" + key)
+    fig.suptitle("Dev F1 and training loss per epoch" + key)
     return fig
 
 
