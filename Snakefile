@@ -24,3 +24,25 @@ rule all:
     default_target: True
     input:
         FILES.all_targets(),
+
+
+# Before the first job: stop with one line if a job needs a tool this machine lacks (Java for
+# AutoPhrase), and name the command that follows the training runs (nerbench status).
+onstart:
+    hooks.on_start(
+        workflow,
+        STUDY,
+        {rules.autophrase_tool.rule.name, rules.autophrase.rule.name},
+        DBR.settings["autophrase"]["compile"],
+        rules.train.rule.name,
+    )
+
+
+# Where the study's tables, figures and report are, and the command that builds the report.
+onsuccess:
+    hooks.on_success(STUDY)
+
+
+# Which job failed, its log and that log's last line.
+onerror:
+    hooks.on_error(workflow, log, STUDY, rules.train.rule.name)

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from conftest import run_snakemake
+from nerbench.hooks import report_command
+from nerbench.status import watch_hint
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_end_to_end_then_nothing_to_do(project):
-    run_snakemake(project, "--cores", "2", timeout=3000)
+    first = run_snakemake(project, "--cores", "2", timeout=3000)
+    said = first.stdout + first.stderr
+    assert watch_hint("demo") in said  # onstart: how to follow the training runs
+    # onsuccess: where the results are, and the command that builds the report
+    assert "report   results/studies/demo/report.html" in said
+    assert report_command("demo") in said
     study = yaml.safe_load((project / "config/studies/demo.yaml").read_text())
     for name in study["outputs"]["tables"]:
         for ext in ("tsv", "md"):
@@ -33,9 +42,13 @@ def test_demo_runs_end_to_end_then_nothing_to_do(project):
     assert f"DBR knowledge base: demo: {kb_stats['composition']}." in table
     assert "without UMLS" in table.splitlines()[0]
     assert "no UMLS" in kb_stats["composition"]
-    run_snakemake(project, "--report", "results/studies/demo/report.html")
+    run_snakemake(project, *report_command("demo").split()[1:])
     html = (project / "results/studies/demo/report.html").read_text(errors="replace")
     assert "corpus_stats" in html
     assert "demo.stats.json" in html and "DBR knowledge base" in html
+    status = subprocess.run(
+        [sys.executable, "-m", "nerbench", "status"], cwd=project, capture_output=True, text=True
+    )
+    assert status.returncode == 0 and "Nothing left to train." in status.stdout, status.stderr
     again = run_snakemake(project, "-n", "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr

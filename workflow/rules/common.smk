@@ -22,7 +22,7 @@ shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={_PYTHONPATH}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
-from nerbench import paths
+from nerbench import hooks, paths
 from nerbench.config import SPLITS
 from nerbench.data.sources import MIRROR_ENV
 from nerbench.methods.staging import OFFLINE_ENV

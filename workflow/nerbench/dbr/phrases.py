@@ -44,6 +44,8 @@ _STAGE_SKIP_NAMES = ("__pycache__", ".DS_Store")
 _CXXFLAGS = ["-std=c++11", "-O3", "-msse2", "-fopenmp", "-pthread", "-w"]
 _BINARIES = {"segphrase_train": "src/main.cpp", "segphrase_segment": "src/segment.cpp"}
 _CHUNK_RE = re.compile(r"[^\W\d_]+|\d+")
+JAVA = "a Java runtime, 11 or later (Debian: apt-get install default-jre)"
+GXX = "a C++ compiler with OpenMP (Debian: apt-get install g++)"
 
 DEFAULTS = defaults.AUTOPHRASE
 
@@ -124,7 +126,7 @@ def binary_runs(path: Path) -> bool:
 
 def compile_binaries(tree: Path, log: Log = _stderr_log) -> None:
     """Build ``bin/segphrase_*`` from the bundled C++ sources with g++ (OpenMP)."""
-    gxx = require_program("g++", "a C++ compiler with OpenMP (Debian: apt-get install g++)")
+    gxx = require_program("g++", GXX)
     (tree / "bin").mkdir(exist_ok=True)
     for binary, source in _BINARIES.items():
         log(f"compiling {binary} with g++")
@@ -146,7 +148,7 @@ def stage_autophrase(dest: str | Path, compile: str = "auto", log: Log = _stderr
     """
     if compile not in ("auto", "always", "never"):
         raise InputError(f"dbr.autophrase.compile must be auto|always|never, not '{compile}'")
-    require_program("java", "a Java runtime, 11 or later (Debian: apt-get install default-jre)")
+    require_program("java", JAVA)
     src = package_dir()
     dest = Path(dest).resolve()
     with atomic_dir(dest) as tmp:
@@ -204,6 +206,45 @@ def ensure_staged(dest: str | Path, compile: str = "auto", log: Log = _stderr_lo
         if not (dest / STAGE_MARKER).is_file():
             stage_autophrase(dest, compile, log)
     return dest
+
+
+def prebuilt_binaries_run() -> bool:
+    """Whether the package's prebuilt ``segphrase_*`` binaries run on this machine."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for binary in _BINARIES:
+            copy = Path(tmp) / binary
+            shutil.copyfile(package_dir() / "bin" / binary, copy)
+            copy.chmod(0o755)
+            if not binary_runs(copy):
+                return False
+    return True
+
+
+def missing_requirement(tool_dir: str | Path, compile: str = "auto") -> str | None:
+    """One line naming what AutoPhrase needs and this machine lacks (None: nothing).
+
+    Java always (the tokenizer); until the tool is staged in ``tool_dir``, g++ where the
+    prebuilt binaries do not run (``compile: auto``) or are rebuilt (``always``).
+    """
+    try:
+        if shutil.which("java") is None:
+            return (
+                f"AutoPhrase (DBR phrase mining) needs 'java' on PATH: install {JAVA}, "
+                "or run with --sdm conda (envs/data.yaml has it)"
+            )
+        if (Path(tool_dir) / STAGE_MARKER).is_file():
+            return None
+        rebuild = compile == "always" or (compile != "never" and not prebuilt_binaries_run())
+        if rebuild and shutil.which("g++") is None:
+            return (
+                "AutoPhrase's prebuilt binaries do not run here and 'g++' is not on PATH to "
+                f"build them: install {GXX}, or run with --sdm conda (envs/data.yaml has it)"
+            )
+        if compile == "never" and not prebuilt_binaries_run():
+            return "AutoPhrase's prebuilt binaries do not run here (dbr.autophrase.compile: never)"
+    except InputError as e:
+        return str(e)
+    return None
 
 
 # --------------------------------------------------------------------------- running
