@@ -78,6 +78,24 @@ def test_real_corpus_counts_match_readme(name: str) -> None:
     assert types == set(tag_map.replace(",", ":").split(":")[1::2])
 
 
+def test_to_bio_on_a_full_disk_prints_one_line_naming_the_output(tmp_path, capsys) -> None:
+    """#27: the full-disk error path every command shares (no traceback, no partial file)."""
+    from full_disk import full_tmpfs
+    from nerbench.cli import main as cli_main
+
+    src = tmp_path / "train.tsv"
+    src.write_text("Famine\tO\ncauses\tO\nscurvy\tB-Disease\n\n" * 50, encoding="utf-8")
+    spec_json = json.dumps({"name": "x", "format": "iob-tsv", "tag_map": "Disease:Disease"})
+    with full_tmpfs(tmp_path / "disk") as disk:
+        out = disk / "bio" / "x" / "train.jsonl"
+        argv = ["to-bio", "--spec", spec_json, "--input", str(src), "--output", str(out)]
+        assert cli_main([*argv, "--report", str(out.with_name("train.report.json"))]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert err.startswith(f"error: writing {out}: No space left on device ("), err
+        assert sorted(p.name for p in out.parent.iterdir()) == []  # nothing half-written
+
+
 @needs_shared
 def test_cli_on_real_split_writes_jsonl_and_report(tmp_path: Path) -> None:
     out = tmp_path / "results" / "bio" / "NCBI-disease" / "test.jsonl"

@@ -165,6 +165,45 @@ def write_test_set(path: Path) -> list[dict]:
     return recs
 
 
+def test_predict_on_a_full_disk_prints_one_line_naming_the_output(
+    disease_biased_run, tmp_path, capsys
+):
+    """#27: a full disk in predict is the one-line error every command gives."""
+    from full_disk import full_tmpfs
+    from nerbench.cli import main as cli_main
+
+    write_test_set(tmp_path / "bio" / "NCBI-disease" / "test.jsonl")
+    with full_tmpfs(tmp_path / "disk") as disk:
+        out = disk / "pred" / "NCBI-disease.conll"
+        argv = ["predict", "--run-dir", str(disease_biased_run), "--dataset", "NCBI-disease"]
+        argv += ["--input", str(tmp_path / "bio" / "NCBI-disease" / "test.jsonl")]
+        argv += ["--output", str(out), "--cost", str(disk / "pred" / "cost.json")]
+        assert cli_main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len([ln for ln in err if ln.startswith("error:")]) == 1, err
+        assert "Traceback" not in "\n".join(err)
+        assert err[-1].startswith(f"error: writing {out}: No space left on device ("), err
+        assert list(out.parent.iterdir()) == []  # nothing half-written
+
+
+def test_a_full_disk_anywhere_in_a_command_is_one_line(monkeypatch, capsys):
+    """#27: the dispatcher's error path for a full disk outside the atomic writers too."""
+    import errno
+    import types
+
+    from nerbench import cli
+
+    def fails(argv):
+        raise OSError(errno.ENOSPC, "No space left on device", "/somewhere/cache.bin")
+
+    monkeypatch.setitem(cli.COMMANDS, "to-bio", "fake_full:main")
+    monkeypatch.setitem(sys.modules, "fake_full", types.SimpleNamespace(main=fails))
+    assert cli.main(["to-bio"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: writing /somewhere/cache.bin: No space left on device ("), err
+
+
 def test_predict_cli_writes_conll_and_cost(disease_biased_run, tmp_path):
     recs = write_test_set(tmp_path / "bio" / "NCBI-disease" / "test.jsonl")
     out = disease_biased_run / "pred" / "NCBI-disease.conll"

@@ -3,7 +3,8 @@
 Each command lives in the module of its stage as ``main_<name>(argv)``; this table only routes.
 Errors of type :class:`nerbench.io.InputError` print one clear line and exit with status 2;
 :class:`nerbench.io.ResourceError` (disk full, run folder in use, unusable checkpoint) print one
-clear line and exit with status 1.
+clear line and exit with status 1, as does any other error that is a full disk
+(:func:`nerbench.io.disk_full_error`), whichever command met it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import os
 import sys
 
-from nerbench.io import InputError, ResourceError
+from nerbench.io import InputError, ResourceError, disk_full_error
 
 COMMANDS: dict[str, str] = {
     "download": "nerbench.data.sources:main_download",
@@ -83,5 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ResourceError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        full = disk_full_error(e)
+        if full is None:
+            raise
+        print(f"error: {full}", file=sys.stderr)
         return 1
     return int(result or 0)

@@ -127,7 +127,8 @@ def is_temp_of(leftover: str | os.PathLike, path: str | os.PathLike) -> bool:
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    On any exception the temporary file (or directory) is removed and ``path`` is untouched.
+    On any exception the temporary file (or directory) is removed and ``path`` is untouched; a
+    full disk is a :class:`DiskFullError` naming ``path`` (:func:`explain_disk_full`).
     On success the file gets the mode of a plain write and is fsynced (file, then folder).
     """
     path = Path(path)
@@ -139,10 +140,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     umask = _current_umask()
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs are shared files
     try:
-        yield tmp_path
-        _finalize_tree(tmp_path, umask)
-        os.replace(tmp_path, path)
-        fsync_dir(path.parent)
+        with explain_disk_full(path):
+            yield tmp_path
+            _finalize_tree(tmp_path, umask)
+            os.replace(tmp_path, path)
+            fsync_dir(path.parent)
     except BaseException:
         if tmp_path.is_dir():
             shutil.rmtree(tmp_path, ignore_errors=True)
@@ -157,20 +159,22 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary folder is ``.<name>.<random>.tmp``; a previous ``path`` is first renamed to
     ``.<name>.<random>.old.tmp`` and removed after the swap (a kill in between leaves only such
-    ``.tmp`` leftovers, which the writer of the folder may sweep).
+    ``.tmp`` leftovers, which the writer of the folder may sweep). A full disk is a
+    :class:`DiskFullError` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent))
     try:
-        yield tmp_path
-        _finalize_tree(tmp_path, _current_umask())
-        old = None
-        if path.exists():
-            old = Path(f"{tmp_path.with_suffix('')}.old{TEMP_SUFFIX}")
-            os.replace(path, old)
-        os.replace(tmp_path, path)
-        fsync_dir(path.parent)
+        with explain_disk_full(path):
+            yield tmp_path
+            _finalize_tree(tmp_path, _current_umask())
+            old = None
+            if path.exists():
+                old = Path(f"{tmp_path.with_suffix('')}.old{TEMP_SUFFIX}")
+                os.replace(path, old)
+            os.replace(tmp_path, path)
+            fsync_dir(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -225,6 +229,44 @@ def disk_full_errno(exc: BaseException) -> int | None:
     return None
 
 
+def disk_full_error(
+    exc: BaseException, path: str | os.PathLike | None = None, what: str = "writing"
+) -> DiskFullError | None:
+    """The :class:`DiskFullError` that ``exc`` amounts to (None if it is no full disk): names
+    ``path`` (else the file the error names, else none: the working directory's file system)
+    and the free space left on its file system. Every command reports a full disk through it
+    (:func:`explain_disk_full`, atomic writes, the CLI's dispatcher)."""
+    if isinstance(exc, DiskFullError):
+        return exc
+    code = disk_full_errno(exc)
+    if code is None:
+        return None
+    if path is None:
+        path = _named_file(exc)
+    reason = os.strerror(code) if code else "write failed, the disk is probably full"
+    detail = (str(exc).strip().splitlines() or [""])[-1][:200]
+    free, total = free_space(path if path is not None else ".")
+    where = "on its file system" if path is not None else "in the working directory"
+    subject = f"{what} {path}" if path is not None else what
+    return DiskFullError(
+        f"{subject}: {reason} ({human_bytes(free)} free of {human_bytes(total)} {where}; "
+        f"{type(exc).__name__}: {detail})",
+        path if path is not None else ".",
+    )
+
+
+def _named_file(exc: BaseException) -> str | None:
+    """The file an OSError in ``exc``'s chain names, if any."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.filename:
+            return os.fsdecode(e.filename)
+        e = e.__cause__ or e.__context__
+    return None
+
+
 @contextlib.contextmanager
 def explain_disk_full(path: str | os.PathLike, what: str = "writing") -> Iterator[None]:
     """Turn a full-disk failure inside the block into a :class:`DiskFullError` naming ``path``
@@ -234,17 +276,10 @@ def explain_disk_full(path: str | os.PathLike, what: str = "writing") -> Iterato
     except DiskFullError:
         raise
     except Exception as e:
-        code = disk_full_errno(e)
-        if code is None:
+        full = disk_full_error(e, path, what)
+        if full is None:
             raise
-        free, total = free_space(path)
-        reason = os.strerror(code) if code else "write failed, the disk is probably full"
-        detail = (str(e).strip().splitlines() or [""])[-1][:200]
-        raise DiskFullError(
-            f"{what} {path}: {reason} ({human_bytes(free)} free of {human_bytes(total)} on its "
-            f"file system; {type(e).__name__}: {detail})",
-            path,
-        ) from e
+        raise full from e
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
