@@ -159,6 +159,18 @@ def test_a_run_that_has_not_logged_yet_is_estimated(study, lock_holder):
     assert math.isfinite(status.left_s)
 
 
+def test_a_run_of_unknown_length_is_left_out_of_the_eta(study):
+    """A waiting run whose corpus is not converted yet (and has no published count) has no
+    planned examples: the ETA counts the others and says so."""
+    done, _, unknown = study
+    _finished(done, DATASETS[0])
+    Path(paths.fill(paths.BIO, dataset=DATASETS[2], split="train")).unlink()
+    status = study_status(STUDY)
+    assert math.isfinite(status.left_s) and status.left_s > 0 and status.unestimated == 1
+    assert next(r for r in status.runs if r.run_id == unknown).left_s is None
+    assert "1 run(s) of unknown length not counted" in render(status)
+
+
 def test_no_measurement_no_eta(study):
     """Nothing trained or training: the waiting runs' durations are unknown, and so is the ETA."""
     status = study_status(STUDY)

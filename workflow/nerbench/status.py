@@ -235,6 +235,7 @@ class StudyStatus:
     runs: list[RunStatus]
     left_s: float | None  # the study's training time left (None: not enough measured yet)
     slots: int
+    unestimated: int = 0  # running or waiting runs whose time left is unknown (not in left_s)
 
     def count(self, state: str) -> int:
         return sum(r.state == state for r in self.runs)
@@ -260,11 +261,14 @@ def estimate_waiting(runs: list[RunStatus]) -> None:
 
 def study_time_left(runs: list[RunStatus], slots: int) -> float | None:
     """Time until the last waiting or running run has trained: running runs finish on their
-    slots, waiting runs (longest first) start on the slot that frees up first."""
-    running = [r.left_s for r in runs if r.state == "running"]
-    waiting = sorted((r.left_s for r in runs if r.state == "waiting"), key=lambda x: -(x or 0))
-    if any(x is None for x in running + waiting):
+    slots, waiting runs (longest first) start on the slot that frees up first. Runs of unknown
+    duration are left out; None if every run left is of unknown duration."""
+    left = [r for r in runs if r.state in ("running", "waiting")]
+    if left and all(r.left_s is None for r in left):
         return None
+    running = [r.left_s for r in left if r.state == "running" and r.left_s is not None]
+    waiting = [r.left_s for r in left if r.state == "waiting" and r.left_s is not None]
+    waiting.sort(reverse=True)
     free = sorted(running) + [0.0] * max(0, slots - len(running))
     heapq.heapify(free)
     end = max(free, default=0.0)
@@ -289,7 +293,8 @@ def study_status(study: str, slots: int | None = None, now: float | None = None)
     ]
     estimate_waiting(runs)
     n = slots or max(1, sum(r.state == "running" for r in runs))
-    return StudyStatus(study, runs, study_time_left(runs, n), n)
+    unknown = sum(r.state in ("running", "waiting") and r.left_s is None for r in runs)
+    return StudyStatus(study, runs, study_time_left(runs, n), n, unknown)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -350,8 +355,11 @@ def render(status: StudyStatus, now: float | None = None) -> str:
         at = time.strftime("%H:%M %Z", time.localtime(now + status.left_s))
         summary += (
             f" Training time left: ~{fmt_duration(status.left_s)} (until about {at}; "
-            f"{status.slots} run(s) at a time)."
+            f"{status.slots} run(s) at a time"
         )
+        if status.unestimated:
+            summary += f"; {status.unestimated} run(s) of unknown length not counted"
+        summary += ")."
     notes = [f"  {r.run_id}: {r.note}" for r in status.runs if r.state == "failed"]
     if notes:
         summary += "\nfailed (see logs/runs/<run>/train.log):\n" + "\n".join(notes)
