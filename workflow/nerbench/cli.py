@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "retrieve": "nerbench.dbr.retrieval:main_retrieve",
     "dbr": "nerbench.dbr.samples:main_dbr",
     "dbr-stats": "nerbench.dbr.samples:main_dbr_stats",
+    "dbr-profile": "nerbench.dbr.profile:main_dbr_profile",
     "index": "nerbench.dbr.retrieval:main_index",
 }
 
