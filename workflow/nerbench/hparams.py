@@ -43,6 +43,8 @@ PACKING = ("off", "on", "auto")
 COMPILE = ("off", "on", "auto")
 DROPOUT_SAMPLERS = ("auto", "torch", "vector")
 LORA_FORWARDS = ("fused", "peft")
+# comma-separated module leaf names, e.g. "q_proj,v_proj"
+LORA_TARGETS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$"
 # 'concat', or 'temperature:<T>' with T a positive decimal number
 MIXTURE_PATTERN = r"^(concat|temperature:(0*[1-9][0-9]*(\.[0-9]*)?|0*\.[0-9]*[1-9][0-9]*))$"
 
@@ -240,6 +242,16 @@ class TrainingArgs:
             "exclusive_maximum": 1,
         },
     )
+    lora_targets: str | None = field(
+        default=None,
+        metadata={
+            "help": "LoRA target modules (leaf names, comma-separated: q_proj,v_proj); null = "
+            "every linear layer but the head.",
+            "pattern": LORA_TARGETS_PATTERN,
+            "pattern_help": "module names separated by commas",
+            "fingerprint_if_set": True,
+        },
+    )
     quantization: str | None = field(
         default=None,
         metadata={
@@ -308,9 +320,16 @@ class TrainingArgs:
         """The fields that can change what a run computes: all but those marked
         ``execution_only`` (how it runs, e.g. whether checkpoints are kept). A resume checks
         these (:func:`nerbench.training.fingerprint.fingerprint_parts`), so adding or changing an
-        execution-only field never discards a run's checkpoints."""
+        execution-only field never discards a run's checkpoints. A field marked
+        ``fingerprint_if_set`` (added after runs were made) is left out at its default, so adding
+        it discards no checkpoint either."""
         skip = execution_only_fields()
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        unset = {
+            f.name
+            for f in fields()
+            if f.metadata.get("fingerprint_if_set") and getattr(self, f.name) == f.default
+        }
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip | unset}
 
     def validate(self, where: str = "hparams") -> None:
         """Every field within the constraints of its metadata."""

@@ -224,6 +224,24 @@ def linear_module_names(model: torch.nn.Module, exclude: tuple[str, ...] = ()) -
     return sorted(names)
 
 
+def lora_target_modules(
+    requested: str | None, model: torch.nn.Module, exclude: tuple[str, ...] = ()
+) -> list[str]:
+    """The hparam ``lora_targets`` (comma-separated leaf names), checked against the model's
+    linear layers; null = every linear layer but ``exclude`` (:func:`linear_module_names`)."""
+    available = linear_module_names(model, exclude)
+    if not requested:
+        return available
+    names = [n for n in requested.split(",") if n]
+    missing = sorted(set(names) - set(available))
+    if missing:
+        raise InputError(
+            f"hparam 'lora_targets': the model has no linear layer named {missing}; "
+            f"it has {available}"
+        )
+    return names
+
+
 def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
     """Non-reentrant activation checkpointing (works with frozen embeddings under LoRA)."""
     kwargs = {"use_reentrant": False}

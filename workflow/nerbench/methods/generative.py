@@ -258,7 +258,7 @@ class GenerativeMethod(Method):
             model,
             lora,
             task_type="CAUSAL_LM",
-            target_modules=adapters.linear_module_names(model),
+            target_modules=adapters.lora_target_modules(args.lora_targets, model),
             modules_to_save=None,
             quantized=quantization != "none",
             gradient_checkpointing=args.gradient_checkpointing,

@@ -324,7 +324,9 @@ class LabelerMethod(Method):
             model,
             lora,
             task_type="TOKEN_CLS",
-            target_modules=adapters.linear_module_names(model, tuple(HEAD_MODULES)),
+            target_modules=adapters.lora_target_modules(
+                args.lora_targets, model, tuple(HEAD_MODULES)
+            ),
             modules_to_save=[h for h in HEAD_MODULES if hasattr(model, h)],
             quantized=quantization != "none",
             gradient_checkpointing=args.gradient_checkpointing,
