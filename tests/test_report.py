@@ -488,7 +488,7 @@ def test_aggregate_reads_timing_repeats_and_conditions(tmp_path):
     row = df.loc["minilm-l6__dbr"]
     assert row.infer_wall_s == 0.62 and row.infer_timing_repeats == 3  # the median repeat
     assert (row.infer_forward_min_s, row.infer_forward_max_s) == (0.6, 7.2)
-    assert row.infer_forward_spread == pytest.approx((7.2 - 0.6) / 0.62, abs=1e-3)  # TSV: %.6g
+    assert row.infer_forward_spread == pytest.approx((7.2 - 0.6) / 0.62, abs=1e-3)  # TSV: full precision
     assert row.infer_threads == 2 and row.infer_load_avg_1m == 3.4 and row.infer_other_cpus == 1.4
     # a file with repeats but no spread: the spread is computed; without repeats: empty cells
     path = tmp_path / "results/runs/minilm-l6__dbr/pred/NCBI-disease-demo.infer_cost.json"
@@ -1346,3 +1346,15 @@ def test_metrics_table_shows_bootstrap_cis(tmp_path):
     cols = list(t.display.columns)
     assert cols.index("Exact F1 95 % CI") == cols.index("Exact F1") + 1
     assert any(n.startswith("95 % CI: bootstrap") for n in t.notes)
+
+
+def test_aggregate_keeps_full_precision_so_tables_round_once(tmp_path):
+    # linnaeus in the open record: F1 0.7655502392... is 76.56; rounded to 6 digits first it
+    # became 0.76555, which the table then printed as 76.55
+    p, r = 0.8099688473520249, 0.7257501744591766
+    files = write_run(tmp_path, "r1", model="m", p=p, r=r)
+    out = tmp_path / "metrics.tsv"
+    assert main_aggregate(["--metrics", str(files[0]), "--out", str(out)]) == 0
+    df = load_metrics_table(out)
+    assert df.iloc[0].exact_f1 == 2 * p * r / (p + r)
+    assert "76.56" in build_table("metrics", df, None).display.to_string()

@@ -397,6 +397,8 @@ def main_aggregate(argv: list[str]) -> int:
     ap.add_argument("--out", required=True, help="output TSV (written atomically)")
     args = ap.parse_args(argv)
     df = aggregate(args.metrics, _parse_groups(args.groups))
-    write_text(args.out, df.to_csv(sep="\t", index=False, na_rep="", float_format="%.6g"))
+    # full precision (shortest round-trip repr): a table rounding a pre-rounded value would
+    # round twice (0.765550 -> "0.76555" -> 76.55 instead of 76.56)
+    write_text(args.out, df.to_csv(sep="\t", index=False, na_rep=""))
     print(f"aggregated {len(df)} rows from {df['run_id'].nunique()} runs -> {args.out}")
     return 0
