@@ -488,7 +488,7 @@ def test_aggregate_reads_timing_repeats_and_conditions(tmp_path):
     row = df.loc["minilm-l6__dbr"]
     assert row.infer_wall_s == 0.62 and row.infer_timing_repeats == 3  # the median repeat
     assert (row.infer_forward_min_s, row.infer_forward_max_s) == (0.6, 7.2)
-    assert row.infer_forward_spread == pytest.approx((7.2 - 0.6) / 0.62, abs=1e-3)  # TSV: full precision
+    assert row.infer_forward_spread == pytest.approx((7.2 - 0.6) / 0.62, abs=1e-3)
     assert row.infer_threads == 2 and row.infer_load_avg_1m == 3.4 and row.infer_other_cpus == 1.4
     # a file with repeats but no spread: the spread is computed; without repeats: empty cells
     path = tmp_path / "results/runs/minilm-l6__dbr/pred/NCBI-disease-demo.infer_cost.json"
