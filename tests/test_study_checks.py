@@ -17,7 +17,7 @@ from nerbench import defaults, paths
 from nerbench.config import load_datasets, load_models, load_schema
 from nerbench.io import InputError
 from nerbench.paths import SCHEMA_DIR
-from nerbench.plan import expand_runs, load_plan
+from nerbench.plan import StudyFiles, expand_runs, load_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +35,7 @@ STUDY = {
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "config", tmp_path / "config")
+    (tmp_path / "resources").symlink_to(ROOT / "resources")  # the demo corpora (local paths)
     return tmp_path
 
 
@@ -153,12 +154,131 @@ def test_model_revision_with_unsafe_characters_names_the_row(root):
         plan_of(root, STUDY)
 
 
-@pytest.mark.parametrize("revision", ["v1.0", "refs/pr/12", "main", "0" * 40])
-def test_branch_tag_and_commit_revisions_are_accepted(root, revision):
+PINNED = "cd5ef92a9fb2f889e972770a36d4ed042daf221e"  # bert-base-cased in models.tsv
+
+
+def _with_revision(root: Path, revision: str) -> int:
+    """bert-base-cased's revision set to ``revision``; returns its line in models.tsv."""
     path = root / "config/models.tsv"
-    text = path.read_text(encoding="utf-8")
-    pinned = "cd5ef92a9fb2f889e972770a36d4ed042daf221e"
-    path.write_text(text.replace(pinned, revision), encoding="utf-8")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lineno = next(i for i, ln in enumerate(lines, 1) if PINNED in ln)
+    path.write_text("\n".join(lines).replace(PINNED, revision) + "\n", encoding="utf-8")
+    return lineno
+
+
+@pytest.mark.parametrize("revision", ["0" * 40, "tag:v1.0", "tag:release_2.1-rc1"])
+def test_full_commit_and_named_tag_revisions_are_accepted(root, revision):
+    _with_revision(root, revision)
+    plan_of(root, STUDY)
+
+
+@pytest.mark.parametrize(
+    "revision", ["cd5ef92", "main", "v1.0", "refs/pr/12", PINNED.upper(), PINNED + "0", "tag:"]
+)
+def test_branch_short_commit_and_bare_tag_revisions_are_rejected(root, revision):
+    """#27: a 7-character commit passed as a branch name; only full commits or 'tag:<name>'."""
+    lineno = _with_revision(root, revision)
+    named = rf"models.tsv:{lineno}: .*key 'revision' \(row id 'bert-base-cased'\).*40-hex"
+    with pytest.raises(InputError, match=named):
+        plan_of(root, STUDY)
+
+
+def test_hub_model_without_a_revision_is_rejected_naming_row_and_column(root):
+    lineno = _with_revision(root, "")
+    named = rf"models.tsv:{lineno}: row id 'bert-base-cased', column 'revision': hub source"
+    with pytest.raises(InputError, match=named):
+        plan_of(root, STUDY)
+
+
+def test_hub_embedder_without_a_revision_is_rejected(root):
+    dbr = {"embedder": {"name": "sap", "source": "cambridgeltl/SapBERT-from-PubMedBERT-fulltext"}}
+    study = changed(lambda s: s.update(dbr=dbr))
+    with pytest.raises(InputError, match=r"t.yaml: key 'dbr.embedder.revision': hub source"):
+        StudyFiles(plan_of(root, study), {})
+
+
+def test_a_tag_is_asked_of_the_hub_by_name_and_staged_apart_from_commits():
+    from nerbench.methods.staging import hub_revision, staged_path
+
+    assert hub_revision("tag:v1.0") == "v1.0" and hub_revision(PINNED) == PINNED
+    assert hub_revision("") is None
+    assert staged_path("org/m", "tag:v1.0") == "resources/models/org--m/tag-v1.0"
+    assert staged_path("org/m", PINNED) == f"resources/models/org--m/{PINNED}"
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def test_duplicate_key_in_a_study_is_rejected_naming_file_and_line(root):
+    """#27: YAML keeps the last of two equal keys; a negative learning rate then planned."""
+    path = root / "config/studies/t.yaml"
+    text = yaml.safe_dump(STUDY, sort_keys=False)
+    text = text.replace("    learning_rate: 0.0001\n", "    learning_rate: -1e-3\n", 1)
+    lines = text.splitlines()
+    at = next(i for i, ln in enumerate(lines) if "learning_rate: -1e-3" in ln)
+    lines.insert(at + 1, "    learning_rate: 1.0e-3")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = {"study": "t", "datasets_table": "config/datasets.tsv"}
+    config |= {"models_table": "config/models.tsv", "studies_dir": "config/studies"}
+    with pytest.raises(InputError, match=rf"t.yaml:{at + 2}: duplicate key 'learning_rate' "):
+        load_plan(config, root)
+
+
+def test_duplicate_key_in_a_config_file_is_rejected(root):
+    extra = root / "mirror.yaml"
+    extra.write_text("download:\n  retries: 4\n  retries: 0\n", encoding="utf-8")
+    config = {"study": "demo", "datasets_table": "config/datasets.tsv"}
+    config |= {"models_table": "config/models.tsv", "studies_dir": "config/studies"}
+    load_plan(config, root, config_files=["config/config.yaml"])
+    named = r"mirror.yaml:3: duplicate key 'retries' \(first at line 2"
+    with pytest.raises(InputError, match=named):
+        load_plan(config, root, config_files=["config/config.yaml", extra])
+
+
+def test_duplicate_key_in_an_extra_configfile_stops_the_dry_run(tmp_path):
+    extra = tmp_path / "dup.yaml"
+    extra.write_text("study: demo\nstudy: open\n", encoding="utf-8")
+    proc = run_snakemake(ROOT, "-n", "--configfile", str(extra), check=False, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"{extra}:2: duplicate key 'study'" in out, out[-3000:]
+
+
+# --------------------------------------------------------------------------- local corpus files
+
+
+def _dataset_source(root: Path, dataset: str, split: str, value: str) -> int:
+    """Set a datasets.tsv cell; returns the row's line."""
+    path = root / "config/datasets.tsv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    col = lines[0].split("\t").index(split)
+    lineno = next(i for i, ln in enumerate(lines, 1) if ln.split("\t")[0] == dataset)
+    cells = lines[lineno - 1].split("\t")
+    cells[col] = value
+    lines[lineno - 1] = "\t".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lineno
+
+
+@pytest.mark.parametrize("kind", ["path", "file-url", "file-url-member"])
+def test_missing_local_corpus_file_is_reported_at_plan_time(root, tmp_path, kind):
+    """#27: a missing local file (or file:// URL) names datasets.tsv, the row and the column."""
+    missing = tmp_path / "nowhere" / "devel.tsv"
+    value = {
+        "path": "resources/corpora/demo/NCBI-disease/devel-typo.tsv",
+        "file-url": missing.as_uri(),
+        "file-url-member": missing.as_uri() + "#inner/devel.tsv",
+    }[kind]
+    lineno = _dataset_source(root, "NCBI-disease-demo", "devel", value)
+    named = rf"datasets.tsv:{lineno}: row name 'NCBI-disease-demo', column 'devel': .*not exist"
+    with pytest.raises(InputError, match=named):
+        plan_of(root, STUDY)
+
+
+def test_existing_file_url_and_unused_rows_pass(root):
+    demo = ROOT / "resources/corpora/demo/NCBI-disease/devel.tsv"
+    _dataset_source(root, "NCBI-disease-demo", "devel", demo.as_uri())
+    _dataset_source(root, "EuropePMC", "train", "resources/corpora/none/train.tsv")  # not used
     plan_of(root, STUDY)
 
 

@@ -2,7 +2,8 @@
 
 Files: ``config/config.yaml`` (which study), ``config/datasets.tsv``, ``config/models.tsv`` and
 ``config/studies/<study>.yaml``. Every file is checked against a JSON schema in
-``workflow/schemas``; errors name the file and the row or key at fault.
+``workflow/schemas``; errors name the file and the row or key at fault. YAML files are read with
+:func:`load_yaml`, which rejects a key given twice in one mapping (YAML would keep the last).
 
 A *run* is one training job: (model, method, training datasets, DBR variant, hyperparameters,
 seed). Its ``run_id`` is a readable prefix plus a hash of exactly that slice of config, so a change
@@ -27,14 +28,50 @@ SPLITS = ("train", "devel", "test")
 CANONICAL_TYPES = ("Disease", "Chemical", "Gene", "Species")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that raises :class:`InputError` on a mapping key given twice."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<:" merges; keys beside it override the merged ones
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, list | dict):
+                    continue  # unhashable: the base class reports it
+                if key in first:
+                    raise InputError(
+                        f"duplicate key '{key}' (first at line {first[key]}); YAML would keep "
+                        "the last silently: remove one",
+                        key_node.start_mark.name,
+                        line,
+                    )
+                first[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML file; a key given twice in a mapping or a syntax error is an
+    :class:`InputError` naming the file and line."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as f:
+        try:
+            return yaml.load(f, Loader=_UniqueKeyLoader)  # a SafeLoader
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            line = mark.line + 1 if mark is not None else None
+            raise InputError(f"invalid YAML ({e.problem or e.context})", path, line) from None
+
+
 def load_schema(name: str) -> dict:
     """Load ``workflow/schemas/<name>.schema.yaml``.
 
     The study schema's ``$defs/hparams`` is generated here from the fields of
     :class:`nerbench.hparams.TrainingArgs` (the YAML holds a placeholder): declared once.
     """
-    with open(SCHEMA_DIR / f"{name}.schema.yaml", encoding="utf-8") as f:
-        schema = yaml.safe_load(f)
+    schema = load_yaml(SCHEMA_DIR / f"{name}.schema.yaml")
     if name == "study":
         placeholder = schema["$defs"]["hparams"]
         schema["$defs"]["hparams"] = {**hparams_schema(), **placeholder}
@@ -166,8 +203,27 @@ def load_datasets(path: str | Path) -> dict[str, dict]:
 
 
 def load_models(path: str | Path) -> dict[str, dict]:
-    """Load ``models.tsv``."""
-    return read_tsv_table(path, "models", "id")
+    """Load ``models.tsv``; a hub source must pin its revision (a 40-hex commit id or
+    ``tag:<name>``, see :mod:`nerbench.methods.staging`)."""
+    from nerbench.methods.staging import unpinned
+
+    table = read_tsv_table(path, "models", "id")
+    for name, row in table.items():
+        problem = unpinned(row["source"], row.get("revision"))
+        if problem:
+            raise InputError(
+                f"row id '{name}', column 'revision': {problem}", path, row_line(path, name)
+            )
+    return table
+
+
+def row_line(path: str | Path, name: str) -> int | None:
+    """The line of the row whose first cell is ``name`` in a config table (for messages)."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.split("\t", 1)[0] == name:
+                return lineno
+    return None
 
 
 def load_study(study: str, study_dir: str | Path) -> dict:
@@ -177,7 +233,6 @@ def load_study(study: str, study_dir: str | Path) -> dict:
     if not path.is_file():
         known = sorted(p.stem for p in study_dir.glob("*.yaml"))
         raise InputError(f"unknown study '{study}' (config key 'study'); known studies: {known}")
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+    data = load_yaml(path) or {}
     _validate(data, load_schema("study"), str(path))
     return data

@@ -7,15 +7,25 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nerbench import defaults, paths
-from nerbench.config import SPLITS, _validate, load_datasets, load_models, load_schema, load_study
+from nerbench.config import (
+    SPLITS,
+    _validate,
+    load_datasets,
+    load_models,
+    load_schema,
+    load_study,
+    load_yaml,
+    row_line,
+)
 from nerbench.hparams import check_hparams, without_execution_only
 from nerbench.io import InputError
-from nerbench.methods.staging import staged_path
+from nerbench.methods.staging import staged_path, unpinned
 
 # --------------------------------------------------------------------------- runs
 
@@ -190,17 +200,49 @@ def check_outputs(study: dict, where: str) -> None:
                 )
 
 
-def load_plan(config: dict, root: str | Path = ".") -> Plan:
-    """Build the :class:`Plan` for ``config['study']`` from the config files under ``root``."""
+def load_plan(
+    config: dict, root: str | Path = ".", config_files: Sequence[str | Path] = ()
+) -> Plan:
+    """Build the :class:`Plan` for ``config['study']`` from the config files under ``root``.
+
+    ``config_files`` (Snakemake's ``workflow.configfiles``) are read again with the loader that
+    rejects duplicate keys (Snakemake's keeps the last). Local corpus files of the study's
+    datasets are checked now (:func:`check_local_sources`).
+    """
     root = Path(root)
+    for config_file in config_files:
+        load_yaml(root / config_file)  # an absolute path stays as is
     _validate(config, load_schema("config"), "config/config.yaml (or --config)")
-    datasets = load_datasets(root / config["datasets_table"])
+    datasets_table = root / config["datasets_table"]
+    datasets = load_datasets(datasets_table)
     models = load_models(root / config["models_table"])
     study = load_study(config["study"], root / config["studies_dir"])
     where = f"{config['studies_dir']}/{config['study']}.yaml"
     plan = expand_runs(study, datasets, models, where)
     plan.name = str(config["study"])
+    check_local_sources(plan, datasets_table, root)
     return plan
+
+
+def check_local_sources(plan: Plan, table: Path, root: Path) -> None:
+    """Every split of the study's datasets read from a local path or a ``file://`` URL exists:
+    a missing one is an :class:`InputError` naming the table, its line, the row and the column
+    when the workflow plans, rather than a failed conversion or download job."""
+    from nerbench.data.sources import local_file, source_of
+
+    for name in plan.study_datasets:
+        for split in SPLITS:
+            src = source_of(plan.datasets[name], split)
+            path = local_file(src, root)
+            if path is not None and not path.exists():
+                given = src.url if src.is_remote else src.path
+                kind = "file:// URL" if src.is_remote else "local path"
+                raise InputError(
+                    f"row name '{name}', column '{split}': {kind} '{given}' names a file that "
+                    f"does not exist ({path})",
+                    table,
+                    row_line(table, name),
+                )
 
 
 def main_run_spec(argv: list[str]) -> int:
@@ -271,6 +313,10 @@ class DBRPlan:
         for key, name in (("dbr.kb.name", self.kb), ("dbr.embedder.name", self.embedder)):
             if not _NAME_RE.fullmatch(name):
                 raise InputError(f"{key} '{name}' must be letters, digits, '_', '.', '-'")
+        embedder = self.settings["embedder"]
+        problem = unpinned(embedder["source"], embedder.get("revision"))
+        if problem:
+            raise InputError(f"key 'dbr.embedder.revision': {problem}", plan.study_name)
 
     # paths
     @property

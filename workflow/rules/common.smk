@@ -34,7 +34,7 @@ min_version("8.0")
 
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
-PLAN = load_plan(config)
+PLAN = load_plan(config, config_files=workflow.configfiles)
 FILES = StudyFiles(PLAN, config)
 DBR = FILES.dbr
 DATASETS = PLAN.datasets

@@ -55,6 +55,16 @@ class Source:
         return name
 
 
+def local_file(src: Source, root: str | os.PathLike = ".") -> Path | None:
+    """The file a source is read from without the network: a project path (relative to
+    ``root``) or the file of a ``file://`` URL; None for a network URL."""
+    if src.url is None:
+        return Path(root) / str(src.path)
+    if urlparse(src.url).scheme == "file":
+        return Path(urllib.request.url2pathname(urlparse(src.url).path))
+    return None
+
+
 def source_of(row: dict, split: str) -> Source:
     """Parse the ``<split>`` column of a datasets.tsv row into a :class:`Source`."""
     spec = row[split]

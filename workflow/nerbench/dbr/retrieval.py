@@ -29,7 +29,7 @@ from nerbench import defaults
 from nerbench.dbr.kb import read_kb
 from nerbench.dbr.phrases import read_phrases
 from nerbench.io import InputError, atomic_path, json_option, read_json, write_json, write_jsonl
-from nerbench.methods.staging import staged_dir
+from nerbench.methods.staging import hub_revision, staged_dir
 
 EMBEDDER_DEFAULTS = defaults.EMBEDDER
 INDEX_DEFAULTS = defaults.INDEX
@@ -97,7 +97,7 @@ class Embedder:
             torch.set_num_threads(int(self.s["threads"]))
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         path = resolve_model_source(self.s["source"])
-        kwargs = {"revision": self.s["revision"]} if self.s["revision"] else {}
+        kwargs = {"revision": hub_revision(self.s["revision"])} if self.s["revision"] else {}
         staged = staged_dir(self.s["source"], self.s["revision"])
         if staged is not None:  # fetched on the submit host by fetch_model; loaded offline
             path, kwargs = str(staged), {}

@@ -29,7 +29,7 @@ import torch
 
 from nerbench.io import InputError, atomic_dir
 from nerbench.methods.base import ModelSource
-from nerbench.methods.staging import HUB_ID_RE, staged_dir
+from nerbench.methods.staging import HUB_ID_RE, hub_revision, staged_dir
 from nerbench.paths import DEMO_CORPORA
 
 TINY_FAMILIES = ("bert", "llama", "mistral", "qwen2")
@@ -138,7 +138,7 @@ def pretrained_kwargs(source: ModelSource) -> dict[str, Any]:
         return {}
     kwargs: dict[str, Any] = {}
     if source.revision:
-        kwargs["revision"] = source.revision
+        kwargs["revision"] = hub_revision(source.revision)
     token = os.environ.get("HF_TOKEN")
     if token:
         kwargs["token"] = token

@@ -12,6 +12,12 @@ in ``workflow/rules/common.smk``) and loads the staged directory: :func:`staged_
 source to it, in :func:`nerbench.methods.models.resolve_model_source` and in the DBR embedder.
 ``fetch-model`` is the one command that turns the hub back on for itself.
 
+**Revisions.** A hub source pins its revision, checked when the workflow plans: a full 40-hex
+commit id (lowercase, as the hub writes it), or a tag named as such, ``tag:<name>`` -- never a
+branch, whose commit moves, nor an abbreviated commit, which the hub would read as a branch name.
+The hub is asked for the commit, or for the tag ``<name>`` (:func:`hub_revision`); the staged
+folder is named by the commit or ``tag-<name>`` (:func:`revision_dir`).
+
 Light module (no torch, no transformers): the plan imports it when Snakemake parses the rules.
 """
 
@@ -30,6 +36,7 @@ from nerbench.io import InputError, atomic_dir, json_option
 
 HUB_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 OFFLINE_ENV = "HF_HUB_OFFLINE"
+TAG_PREFIX = "tag:"  # a revision that names a tag; the schemas allow only this or a 40-hex commit
 
 
 def hub_id(source: Any) -> str | None:
@@ -42,10 +49,33 @@ def hub_id(source: Any) -> str | None:
     return source if HUB_ID_RE.fullmatch(source) else None
 
 
+def hub_revision(revision: Any) -> str | None:
+    """The ref the hub is asked for: a commit id as is, ``tag:<name>`` as ``<name>``; None when
+    empty."""
+    return str(revision or "").strip().removeprefix(TAG_PREFIX) or None
+
+
+def revision_dir(revision: Any) -> str | None:
+    """The staged folder's name for a revision: the commit id, or ``tag-<name>``."""
+    rev = str(revision or "").strip()
+    return rev.replace(TAG_PREFIX, "tag-", 1) if rev.startswith(TAG_PREFIX) else rev or None
+
+
+def unpinned(source: Any, revision: Any) -> str | None:
+    """Why a source's revision is not pinned (a hub source with an empty one), else None; the
+    schemas check the form of a given revision."""
+    if hub_id(source) and not str(revision or "").strip():
+        return (
+            f"hub source '{source}' has no revision: pin a full 40-hex commit id (or a tag, "
+            "'tag:<name>'); the default branch moves"
+        )
+    return None
+
+
 def staged_path(source: Any, revision: Any) -> str | None:
     """Where ``fetch_model`` stages a hub source (a relative path), or None if it needs none."""
     hid = hub_id(source)
-    return paths.staged_model(hid, str(revision or "").strip() or None) if hid else None
+    return paths.staged_model(hid, revision_dir(revision)) if hid else None
 
 
 def staged_dir(source: Any, revision: Any) -> Path | None:
@@ -66,7 +96,8 @@ def stage_model(spec: dict, output: str | os.PathLike) -> Path:
     """Fetch ``spec['source']`` at ``spec['revision']`` into ``output``; a no-op once done.
 
     ``spec``: ``row`` (how to name the model in errors, e.g. ``models.tsv row 'llama-2-7b'``),
-    ``source`` (hub id), ``revision`` (commit, tag or branch; empty: ``main``), ``gated``.
+    ``source`` (hub id), ``revision`` (40-hex commit or ``tag:<name>``; empty: ``main``),
+    ``gated``.
     A wrong revision, a gated model without ``HF_TOKEN`` or a refused token is an
     :class:`InputError` naming the row.
     """
@@ -91,7 +122,9 @@ def stage_model(spec: dict, output: str | os.PathLike) -> Path:
     hub = _hub_online()
     with atomic_dir(out) as tmp:
         try:
-            hub.snapshot_download(repo_id=hid, revision=revision, local_dir=tmp, token=token)
+            hub.snapshot_download(
+                repo_id=hid, revision=hub_revision(revision), local_dir=tmp, token=token
+            )
         except hub.RevisionNotFoundError:
             raise InputError(
                 f"{row}: revision '{revision}' of '{hid}' does not exist on the hub "
