@@ -316,6 +316,17 @@ def _tag(text: str, mentions: list[Mention]) -> list[list[tuple[str, str]]]:
     return [list(zip(t, g, strict=True)) for t, g in annotate_text(text, mentions, Counters(), "x")]
 
 
+def test_offset_text_keeps_combining_marks_with_their_base() -> None:
+    """The corpus tokenizer is the one ``tag`` uses: a combining accent is no token of its own."""
+    text = "Cafe\u0301 au lait syndrome."
+    start = text.index("Cafe")
+    mention = Mention(start, start + len("Cafe\u0301 au lait syndrome"), "Disease")
+    assert _tag(text, [mention]) == [
+        [("Cafe\u0301", "B-Disease"), ("au", "I-Disease"), ("lait", "I-Disease"),
+         ("syndrome", "I-Disease"), (".", "O")],
+    ]  # fmt: skip
+
+
 def test_sentence_rule_abbreviations_and_mentions() -> None:
     text = "See Fig. S2 and Smith et al. Results differ. Tris. HCl was used. Done!"
     tris = text.index("Tris")

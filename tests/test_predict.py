@@ -406,6 +406,36 @@ def test_entity_spans_average_scores_and_open_on_orphan_inside_tags():
     ]
 
 
+HINDI = "\u0915\u093f\u0924\u093e\u092c"  # kitab: consonants with dependent vowel signs (Mc)
+ARABIC = "\u0645\u064e\u0631"  # a fatha (Mn) between two letters
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("cafe\u0301 au lait", ["cafe\u0301", "au", "lait"]),  # #27: the accent was a token
+        ("na\u0308ive T-cell\u0301s.", ["na\u0308ive", "T", "-", "cell\u0301s", "."]),
+        (f"{HINDI} {ARABIC}", [HINDI, ARABIC]),  # vowel signs and harakat are marks too
+        ("-\u0301 x", ["-\u0301", "x"]),  # a mark stays with any base, punctuation too
+        ("\U0001f469\u200d\U0001f52c lab", ["\U0001f469\u200d\U0001f52c", "lab"]),  # one emoji
+    ],
+)
+def test_tag_splits_words_by_graphemes(text, words):
+    toks = tokenize(text)
+    assert [t.text for t in toks] == words
+    assert all(text[t.start : t.end] == t.text for t in toks)
+
+
+def test_tag_keeps_a_combining_accent_in_its_word(disease_biased_run, tmp_path, monkeypatch):
+    text = "Cafe\u0301 syndrome.\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    out = tmp_path / "spans.jsonl"
+    assert main_tag(["--run-dir", str(disease_biased_run), "--output", str(out)]) == 0
+    spans = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [s["text"] for s in spans] == ["Cafe\u0301", "syndrome", "."]
+    assert spans[0]["end"] == len("Cafe\u0301")
+
+
 def test_tag_cli_outputs_spans_with_character_offsets(disease_biased_run, tmp_path, monkeypatch):
     text = "Breast cancer.  Colon tumours!\n"
     monkeypatch.setattr(sys, "stdin", io.StringIO(text))

@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 from nerbench import defaults, paths
+from nerbench.data.formats.base import token_re
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, write_json, write_text
 from nerbench.methods.base import Bundle, Example, ForwardTimer, Method, TagPrediction, load_trained
@@ -362,7 +363,6 @@ def main_predict(argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------- tag raw text
 
-_TOKEN = re.compile(r"[^\W_]+|\S")
 _ABBREV = {"al", "fig", "figs", "vs", "dr", "mr", "mrs", "ms", "approx", "ca", "no", "ref", "refs"}
 
 
@@ -374,12 +374,15 @@ class Token:
 
 
 def tokenize(text: str, offset: int = 0) -> list[Token]:
-    """MTL-IOB-style tokens: maximal runs of letters/digits, or any single other non-space char.
+    """Words as the corpora were split (:func:`nerbench.data.formats.base.token_re`: runs of
+    letters/digits or single other characters, combining marks kept with their base).
 
     ``"IL-2-induced (p<0.05)."`` -> ``IL - 2 - induced ( p < 0 . 05 ) .``. Offsets index ``text``
     (plus ``offset``).
     """
-    return [Token(m.group(), m.start() + offset, m.end() + offset) for m in _TOKEN.finditer(text)]
+    return [
+        Token(m.group(), m.start() + offset, m.end() + offset) for m in token_re().finditer(text)
+    ]
 
 
 def split_sentences(text: str) -> list[list[Token]]:

@@ -56,9 +56,10 @@ Rules for the offset formats (pubtator, brat, bioc, chemprot)
 2. *Overlapping mentions*: exact duplicates (same span and type) are merged silently; otherwise
    the longest mention wins (ties: the earliest start, then the first in the file) and every
    mention overlapping a kept one is dropped and counted (``dropped_overlaps``).
-3. *Tokenizer*: ``TOKEN_RE`` = runs of letters/digits (Unicode ``[^\\W_]+``) or any other single
-   non-space character; so whitespace and each punctuation character separate tokens, and
-   character offsets are kept.
+3. *Tokenizer*: ``formats.base.token_re()`` = runs of letters/digits (Unicode ``[^\\W_]+``) or
+   any other single non-space character, a combining mark kept with the character before it
+   (``tag`` splits raw text the same way); so whitespace and each punctuation character separate
+   tokens, and character offsets are kept.
 4. *Mention boundary inside a token*: the token is split at the boundary so that every kept
    mention covers whole tokens (each split token is counted once in ``split_tokens``).
 5. *Sentences*: a newline in the text always ends a sentence; otherwise a sentence ends after

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,11 +20,36 @@ DROP = "O"  # a tag_map target that drops the source type
 DOCSTART = "-DOCSTART-"
 
 TAG_RE = re.compile(r"([BI])-(\S+)")
-TOKEN_RE = re.compile(r"[^\W_]+|[^\s\ufeff]")
 SENTENCE_END = frozenset(".?!")
 ABBREVIATIONS = frozenset(
     "al approx ca cf dr eq fig figs mr ms no prof ref refs resp sp spp ssp subsp st var vs".split()
 )
+
+
+@functools.cache
+def token_re() -> re.Pattern[str]:
+    """How raw text is split into words, for corpus conversion and ``tag`` alike, as the MTL IOB
+    corpora are split: a maximal run of letters and digits, or any single other character (spaces
+    and a BOM are none), grapheme-aware -- a combining mark (Unicode category M) stays with the
+    character before it and a zero-width joiner joins the next one (emoji sequences), so
+    ``cafe`` + U+0301 is one word. Compiled on first use (the mark class comes from the Unicode
+    database)."""
+    marks = _char_class(
+        cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)).startswith("M")
+    )
+    tail = rf"(?:[{marks}]|\u200d[^\s\ufeff])*"
+    return re.compile(rf"(?:[^\W_]{tail})+|[^\s\ufeff]{tail}")
+
+
+def _char_class(code_points: Iterable[int]) -> str:
+    """The inside of a regex character class holding ``code_points`` (ascending), as ranges."""
+    ranges: list[list[int]] = []
+    for cp in code_points:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return "".join(rf"\U{a:08x}" + (rf"-\U{b:08x}" if b > a else "") for a, b in ranges)
 
 
 # --------------------------------------------------------------------------------------------

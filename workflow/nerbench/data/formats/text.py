@@ -8,13 +8,13 @@ from collections.abc import Iterable
 from nerbench.data.formats.base import (
     ABBREVIATIONS,
     SENTENCE_END,
-    TOKEN_RE,
     BioSpec,
     Conversion,
     Counters,
     Mention,
     Sentence,
     map_type,
+    token_re,
 )
 from nerbench.io import InputError
 
@@ -40,9 +40,10 @@ def resolve_overlaps(mentions: Iterable[Mention], counters: Counters) -> list[Me
 
 
 def tokenize(text: str, cuts: list[int], counters: Counters) -> list[tuple[int, int]]:
-    """Token spans by ``TOKEN_RE``, split at every offset in ``cuts`` (sorted) inside a token."""
+    """Token spans by :func:`~nerbench.data.formats.base.token_re`, split at every offset in
+    ``cuts`` (sorted) inside a token."""
     spans: list[tuple[int, int]] = []
-    for match in TOKEN_RE.finditer(text):
+    for match in token_re().finditer(text):
         start, end = match.span()
         i = bisect_right(cuts, start)
         inner = []
