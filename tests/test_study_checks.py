@@ -17,7 +17,7 @@ from nerbench import defaults, paths
 from nerbench.config import load_datasets, load_models, load_schema
 from nerbench.io import InputError
 from nerbench.paths import SCHEMA_DIR
-from nerbench.plan import StudyFiles, expand_runs, load_plan
+from nerbench.plan import StudyFiles, check_workflow_inputs, expand_runs, load_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,9 @@ def plan_of(root: Path, study: dict):
         "models_table": "config/models.tsv",
         "studies_dir": "config/studies",
     }
-    return load_plan(config, root)
+    plan = load_plan(config, root)
+    check_workflow_inputs(plan, config, root)  # as common.smk does
+    return plan
 
 
 def changed(edit) -> dict:
@@ -229,10 +231,11 @@ def test_duplicate_key_in_a_config_file_is_rejected(root):
     extra.write_text("download:\n  retries: 4\n  retries: 0\n", encoding="utf-8")
     config = {"study": "demo", "datasets_table": "config/datasets.tsv"}
     config |= {"models_table": "config/models.tsv", "studies_dir": "config/studies"}
-    load_plan(config, root, config_files=["config/config.yaml"])
+    plan = load_plan(config, root)
+    check_workflow_inputs(plan, config, root, config_files=["config/config.yaml"])
     named = r"mirror.yaml:3: duplicate key 'retries' \(first at line 2"
     with pytest.raises(InputError, match=named):
-        load_plan(config, root, config_files=["config/config.yaml", extra])
+        check_workflow_inputs(plan, config, root, config_files=["config/config.yaml", extra])
 
 
 def test_duplicate_key_in_an_extra_configfile_stops_the_dry_run(tmp_path):

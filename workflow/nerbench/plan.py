@@ -200,28 +200,30 @@ def check_outputs(study: dict, where: str) -> None:
                 )
 
 
-def load_plan(
-    config: dict, root: str | Path = ".", config_files: Sequence[str | Path] = ()
-) -> Plan:
-    """Build the :class:`Plan` for ``config['study']`` from the config files under ``root``.
-
-    ``config_files`` (Snakemake's ``workflow.configfiles``) are read again with the loader that
-    rejects duplicate keys (Snakemake's keeps the last). Local corpus files of the study's
-    datasets are checked now (:func:`check_local_sources`).
-    """
+def load_plan(config: dict, root: str | Path = ".") -> Plan:
+    """Build the :class:`Plan` for ``config['study']`` from the config files under ``root``."""
     root = Path(root)
-    for config_file in config_files:
-        load_yaml(root / config_file)  # an absolute path stays as is
     _validate(config, load_schema("config"), "config/config.yaml (or --config)")
-    datasets_table = root / config["datasets_table"]
-    datasets = load_datasets(datasets_table)
+    datasets = load_datasets(root / config["datasets_table"])
     models = load_models(root / config["models_table"])
     study = load_study(config["study"], root / config["studies_dir"])
     where = f"{config['studies_dir']}/{config['study']}.yaml"
     plan = expand_runs(study, datasets, models, where)
     plan.name = str(config["study"])
-    check_local_sources(plan, datasets_table, root)
     return plan
+
+
+def check_workflow_inputs(
+    plan: Plan, config: dict, root: str | Path = ".", config_files: Sequence[str | Path] = ()
+) -> None:
+    """What a workflow run needs beyond a valid plan, checked when it plans (common.smk):
+    ``config_files`` (Snakemake's ``workflow.configfiles``) read again with the loader that
+    rejects duplicate keys (Snakemake's keeps the last), and the local corpus files of the
+    study's datasets (:func:`check_local_sources`)."""
+    root = Path(root)
+    for config_file in config_files:
+        load_yaml(root / config_file)  # an absolute path stays as is
+    check_local_sources(plan, root / config["datasets_table"], root)
 
 
 def check_local_sources(plan: Plan, table: Path, root: Path) -> None:

@@ -26,7 +26,13 @@ from nerbench import hooks, paths
 from nerbench.config import SPLITS
 from nerbench.data.sources import MIRROR_ENV
 from nerbench.methods.staging import OFFLINE_ENV
-from nerbench.plan import StudyFiles, bio_files, load_plan, report_code
+from nerbench.plan import (
+    StudyFiles,
+    bio_files,
+    check_workflow_inputs,
+    load_plan,
+    report_code,
+)
 from nerbench.reporting.plots import FIGURE_NAMES
 from nerbench.reporting.tables import TABLE_NAMES
 
@@ -34,7 +40,8 @@ min_version("8.0")
 
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
-PLAN = load_plan(config, config_files=workflow.configfiles)
+PLAN = load_plan(config)
+check_workflow_inputs(PLAN, config, config_files=workflow.configfiles)
 FILES = StudyFiles(PLAN, config)
 DBR = FILES.dbr
 DATASETS = PLAN.datasets
