@@ -51,6 +51,14 @@ ratios are ratios of medians (per-round ratios are printed too).
 
 Targets (issue): project >= 4.5x pad128 and >= 1.3x hf tokens/s at equal F1 (+-1.5),
 prediction >= 3x one-at-a-time.
+
+Model FLOP utilisation (MFU) of the encoder loops: model FLOPs per real token (6 x the
+non-embedding parameters for a training step, plus 12 x layers x hidden x the mean attended
+length for attention: Kaplan et al. 2020, sec. 2.1; Chowdhery et al. 2022, PaLM, app. B) times
+real tokens/s, over the device's dense bf16 peak (:data:`PEAK_BF16_DENSE`, keyed by GPU name)
+and over the bf16 matrix-product rate measured on the device at the start (``mfu_measured``).
+On a CPU both are null (no peak table). With ``--out`` the JSON is rewritten after every round,
+so a run stopped by a time limit still leaves the rounds it finished (``"partial": true``).
 """
 
 from __future__ import annotations
@@ -77,6 +85,17 @@ from nerbench.training.runtime import autocast_dtype, cpu_has_native_bf16, dev_s
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "NCBI-disease"
 DEMO = REPO / "resources" / "corpora" / "demo" / "NCBI-disease"
+#: Dense (no 2:4 sparsity) bf16 tensor-core peak, FLOP/s, by a substring of
+#: ``torch.cuda.get_device_name`` (first match wins). NVIDIA's datasheets quote the sparse rate;
+#: dense is half of it. H200 SXM: 1,979 TFLOPS sparse (NVIDIA H200 datasheet; the same GH100
+#: rates as the H100 SXM, /work/.library/device/H200.md); H100 SXM 1,979 and H100 PCIe 1,513
+#: sparse (NVIDIA H100 datasheet); A100: 312 dense (NVIDIA A100 datasheet).
+PEAK_BF16_DENSE: tuple[tuple[str, float], ...] = (
+    ("H200", 989.5e12),
+    ("H100 PCIe", 756.5e12),
+    ("H100", 989.5e12),
+    ("A100", 312e12),
+)
 
 
 def read_tsv(path: Path, limit: int | None) -> list[Example]:
@@ -95,6 +114,9 @@ def read_tsv(path: Path, limit: int | None) -> list[Example]:
             if limit and len(out) >= limit:
                 break
     return out
+
+
+ENCODER_LOOPS = ("project", "pad128", "hf", "packed", "packed-compile", "torchdrop")
 
 
 class Pad128Method(TokenClassificationMethod):
@@ -148,6 +170,63 @@ def tiny_llama(out: Path, hidden: int, layers: int, seed: int) -> ModelSource:
         dtype="fp32",
         quantization="none",
     )
+
+
+def peak_bf16(device: str) -> tuple[str | None, float | None]:
+    """(GPU name, dense bf16 peak FLOP/s from :data:`PEAK_BF16_DENSE`); (None, None) on CPU
+    and (name, None) for a GPU not in the table."""
+    if not device.startswith("cuda"):
+        return None, None
+    name = torch.cuda.get_device_name(torch.device(device))
+    return name, next((peak for key, peak in PEAK_BF16_DENSE if key in name), None)
+
+
+def measured_bf16_matmul(device: str, n: int = 8192, repeats: int = 10) -> float | None:
+    """FLOP/s of an ``n``-cube bf16 matrix product on ``device`` (mean of ``repeats`` after
+    3 warm-ups, CUDA events); None on CPU."""
+    if not device.startswith("cuda"):
+        return None
+    dev = torch.device(device)
+    x = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
+    y = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
+    for _ in range(3):
+        x @ y
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        x @ y
+    end.record()
+    torch.cuda.synchronize(dev)
+    return 2 * n**3 * repeats / (start.elapsed_time(end) / 1000)
+
+
+def encoder_flops(model: torch.nn.Module, lengths: list[int]) -> dict:
+    """Training FLOPs per real token of a BERT-family token classifier on windows of
+    ``lengths`` sub-tokens: 6 x non-embedding parameters (the embedding tables are looked up,
+    not multiplied) + 12 x layers x hidden x mean attended length (sum n^2 / sum n)."""
+    config = model.config
+    tables = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
+    params = sum(p.numel() for p in model.parameters()) - tables
+    context = sum(n * n for n in lengths) / sum(lengths)
+    attention = 12 * config.num_hidden_layers * config.hidden_size * context
+    return {
+        "params_non_embedding": params,
+        "params_embedding_tables": tables,
+        "attended_length_mean": round(context, 2),
+        "flops_per_token": 6 * params + attention,
+        "attention_share": round(attention / (6 * params + attention), 4),
+    }
+
+
+def add_mfu(row: dict, flops: dict | None, peak: float | None, measured: float | None) -> None:
+    """``model_tflops_per_s``, ``mfu`` (over the datasheet peak) and ``mfu_measured`` (over
+    the measured product rate) of one round, in place."""
+    if flops is None:
+        return
+    achieved = flops["flops_per_token"] * row["tokens_per_s"]
+    row["model_tflops_per_s"] = round(achieved / 1e12, 3)
+    row["mfu"] = round(achieved / peak, 5) if peak else None
+    row["mfu_measured"] = round(achieved / measured, 5) if measured else None
 
 
 def baseline_precision(a: argparse.Namespace) -> str:
@@ -372,6 +451,11 @@ def main() -> int:
         "load_avg_start": os.getloadavg(),
     }
     res: dict = {"info": info}
+    gpu, peak = peak_bf16(a.device)
+    measured = measured_bf16_matmul(a.device)
+    info |= {"gpu": gpu, "peak_bf16_dense_flops": peak, "measured_bf16_matmul_flops": measured}
+    if a.out:  # a file from the start, even if no round finishes in a time limit
+        a.out.write_text(json.dumps({**res, "partial": True}) + "\n")
     method = get_method("token-classification")
     labeler = get_method("labeler")
     tmp_model = tempfile.TemporaryDirectory()
@@ -429,16 +513,31 @@ def main() -> int:
     unknown = sorted(set(loops) - set(runners) - {"predict"})
     if unknown:
         p.error(f"unknown loops {unknown}")
+    flops = None
+    if gpu is not None and any(x in ENCODER_LOOPS for x in loops):
+        bundle = method.load_for_training(
+            source(), method.label_list(["Disease"]), hparams(a), torch.device("cpu")
+        )
+        lengths = [f["length"] for f in method.encode(bundle, train, train=True)]
+        flops = res["encoder_flops"] = encoder_flops(bundle.model, lengths)
+        del bundle
     rounds: dict[str, list[dict]] = {name: [] for name in runners if name in loops}
     for _ in range(max(1, a.repeats)):
         for name in rounds:
             rounds[name].append(runners[name]())
+            if name in ENCODER_LOOPS:
+                add_mfu(rounds[name][-1], flops, peak, measured)
+            if a.out:  # what finished so far survives a time limit
+                a.out.write_text(json.dumps({**res, "partial": True, "rounds": rounds}) + "\n")
     for name, runs in rounds.items():
         res[name] = {
             "tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs),
             "dev_f1": statistics.median(r["dev_f1"] for r in runs),
             "rounds": runs,
         }
+        for key in ("mfu", "mfu_measured", "model_tflops_per_s"):
+            if runs[0].get(key) is not None:
+                res[name][key] = statistics.median(r[key] for r in runs)
     if "predict" in loops:
         res["predict"] = bench_predict(a, dev)
     info["load_avg_end"] = os.getloadavg()

@@ -50,6 +50,21 @@ def run_snakemake(
     return proc
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` need CUDA: skipped where torch sees none (``pytest -m gpu`` selects
+    them on a GPU machine; benchmarks/gpu_check.sh runs them there)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (marker gpu); torch sees no GPU here")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A private copy of the workflow (config, rules, package sources, shipped resources)."""
