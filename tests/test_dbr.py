@@ -60,8 +60,10 @@ SENTENCES = [
 
 
 def spec(types=("Disease",), **kw) -> dict:
-    """Sampling spec; retrieved names only (min_pos 0) unless a test asks for VANER's fill-up."""
+    """Sampling spec; retrieved names only (min_pos 0) unless a test asks for VANER's fill-up;
+    every hit of HITS kept (top_k 50) unless a test asks for fewer."""
     kw.setdefault("min_pos", 0)
+    kw.setdefault("top_k", 50)
     settings = resolve_settings({k: v for k, v in kw.items() if k != "dataset"})
     return sampling_spec(settings, kw.get("dataset", "ds"), list(types))
 
@@ -113,6 +115,64 @@ def test_min_score_drops_weak_hits():
     hits["cancer"][1]["score"] = 0.1
     _, samples, _ = build_dbr(SENTENCES, hits, KB, spec(min_score=0.2), "dbr")
     assert [s.pos for s in samples] == [[0]]
+
+
+# Known similarities: the phrase "cancer" retrieves five KB rows, listed out of score order.
+SCORED = {
+    "cancer": [
+        {"row": ROW[("lung cancer", "Disease")], "score": 0.7},
+        {"row": ROW[("breast cancer", "Disease")], "score": 0.9},
+        {"row": ROW[("BRCA1", "Gene")], "score": 0.3},
+        {"row": ROW[("aspirin", "Chemical")], "score": 0.8},
+        {"row": ROW[("disease type 0", "Disease")], "score": 0.4},
+    ],
+    # a second phrase of the same sentence that retrieves an already-pooled row: counted once
+    "risk": [{"row": ROW[("breast cancer", "Disease")], "score": 0.95}],
+}
+
+
+def _pool(**kw) -> tuple[set[str], set[str], dict]:
+    records, samples, _ = build_dbr(SENTENCES[:1], SCORED, KB, spec(**kw), "dbr")
+    (sample,) = samples
+    assert records[0]["candidates"] == [sample.pool_pos, sample.pool_neg]
+    pos, neg = {KB[r].name for r in sample.pos}, {KB[r].name for r in sample.neg}
+    return pos, neg, {"pos": sample.pool_pos, "neg": sample.pool_neg, "phrases": sample.phrases}
+
+
+@pytest.mark.parametrize(
+    ("top_k", "min_score", "pos", "neg"),
+    [
+        # per phrase: the top_k best hits, then only those scoring min_score or more
+        (10, 0.0, {"breast cancer", "lung cancer", "disease type 0"}, {"aspirin", "BRCA1"}),
+        (2, 0.0, {"breast cancer"}, {"aspirin"}),
+        (10, 0.5, {"breast cancer", "lung cancer"}, {"aspirin"}),
+        (3, 0.75, {"breast cancer"}, {"aspirin"}),
+        (1, 0.0, {"breast cancer"}, set()),
+        (10, 0.92, {"breast cancer"}, set()),  # only the "risk" hit scores 0.92 or more
+    ],
+)
+def test_top_k_and_min_score_make_the_pool(top_k, min_score, pos, neg):
+    got_pos, got_neg, pool = _pool(top_k=top_k, min_score=min_score)
+    assert (got_pos, got_neg) == (pos, neg)  # caps 10/5 take the whole pool
+    assert pool == {"pos": len(pos), "neg": len(neg), "phrases": 2}
+
+
+def test_caps_sample_from_the_pool_after_top_k_and_min_score():
+    pos, neg, pool = _pool(top_k=10, min_score=0.0, max_pos=2, max_neg=1)
+    assert pool == {"pos": 3, "neg": 2, "phrases": 2}  # the pool before the caps
+    assert len(pos) == 2 and pos <= {"breast cancer", "lung cancer", "disease type 0"}
+    assert len(neg) == 1 and neg <= {"aspirin", "BRCA1"}
+
+
+def test_stats_record_the_pool_and_its_settings(tmp_path):
+    records, samples, skipped = build_dbr(SENTENCES, SCORED, KB, spec(top_k=2), "dbr")
+    from nerbench.dbr.samples import dbr_stats
+
+    stats = dbr_stats(SENTENCES, records, samples, skipped, spec(top_k=2, min_score=0.5))
+    assert stats["settings"]["top_k"] == 2 and stats["pool"]["min_score"] == 0.5
+    assert stats["pool"]["pos_candidates_per_sentence"] == 1.0  # one sample: breast cancer
+    assert stats["pool"]["candidates_per_sentence"] == 2.0
+    assert stats["profile"]["pos_per_sample"] == 1.0
 
 
 def test_reproducible_with_a_seed():
@@ -169,7 +229,7 @@ def test_unknown_variant_and_missing_types_are_errors():
 
 def test_resolve_settings_defaults_and_errors():
     s = resolve_settings(None)
-    assert (s["max_pos"], s["max_neg"], s["top_k"]) == (10, 5, 10)
+    assert (s["max_pos"], s["max_neg"], s["top_k"], s["min_score"]) == (10, 5, 2, 0.45)
     assert s["embedder"]["pooling"] == "mean" and s["index"]["type"] == "auto"
     assert resolve_settings({"kb": {"name": "umls"}})["kb"]["umls"] == "optional"
     with pytest.raises(InputError, match=r"max_positive.*under 'dbr'"):
@@ -276,6 +336,9 @@ def test_dbr_commands_write_samples_stats_and_figures(tmp_path):
             "tokens",
             "tags",
             "target_type",
+            "entities",
+            "candidates",
+            "phrases",
         }
         stats_files.append(stats)
     s = read_json(stats_files[0])

@@ -23,6 +23,7 @@ OURS = [
             ["lung cancer", "Disease"],
         ],
         "candidates": [4, 2],
+        "phrases": 3,
     },
     {
         "tokens": ["insulin", "BRCA1"],
@@ -30,6 +31,7 @@ OURS = [
         "target_type": "Disease",
         "entities": [["insulin", "Chemical"], ["BRCA1", "Gene"]],
         "candidates": [0, 2],
+        "phrases": 1,
     },
     {
         "tokens": ["ovarian", "cancer", "type", "2"],
@@ -37,10 +39,12 @@ OURS = [
         "target_type": "Disease",
         "entities": [["ovarian cancer type 2", "Disease"]],
         "candidates": [1, 0],
+        "phrases": 2,
     },
 ]
 # Hand count: entities 3+2+1, positives 2+0+1, negatives 1+2+0; one-word entities aspirin,
-# insulin, BRCA1 = 3 of 6; words 5+2+4 = 11: O 3, B 3, I 5; candidates (4+0+1, 2+2+0) / 3.
+# insulin, BRCA1 = 3 of 6; words 5+2+4 = 11: O 3, B 3, I 5; candidates (4+0+1, 2+2+0) / 3;
+# phrases (3+1+2) / 3.
 OURS_FIGURES = {
     "format": "nerbench",
     "samples": 3,
@@ -54,7 +58,7 @@ OURS_FIGURES = {
     "I_share": round(5 / 11, 4),
     "pos_candidates_per_sentence": round(5 / 3, 4),
     "neg_candidates_per_sentence": round(4 / 3, 4),
-    "phrases_per_sentence": None,
+    "phrases_per_sentence": 2.0,
 }
 
 # VANER's released format (ncbi: target Disease). At most 10 / 5 candidates: all are drawn, so
@@ -147,7 +151,9 @@ def test_profile_errors_name_file_and_line(tmp_path):
     with pytest.raises(InputError, match=r"mixed.jsonl.*2"):
         profile_file(mixed, "Disease")
     # a sample file of an older version (no entities): what its tags give, None for the rest
-    old = [{k: v for k, v in r.items() if k not in ("entities", "candidates")} for r in OURS]
+    old = [
+        {k: v for k, v in r.items() if k not in ("entities", "candidates", "phrases")} for r in OURS
+    ]
     got = profile_file(_write(tmp_path / "old.jsonl", old))
     assert got["format"] == "tags-only" and got["pos_per_sample"] == 1.0
     assert got["entities_per_sample"] is None and got["unigram_share"] is None

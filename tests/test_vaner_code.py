@@ -70,6 +70,11 @@ def test_run_ids_differ_from_vaner_only_where_the_recipe_differs():
         else:  # the encoder baselines are the very same runs
             assert changed == set() and run_id == twin
     assert llm_runs == 82  # VANER 9 + VANER_single 72 + VANER_adapt 1
+    # the rest of the study (DBR settings, datasets, outputs, resources) is the same
+    skip = ("description", "runs")
+    assert {k: v for k, v in code.study.items() if k not in skip} == {
+        k: v for k, v in paper.study.items() if k not in skip
+    }
 
 
 class _Tiny(torch.nn.Module):

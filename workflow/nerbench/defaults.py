@@ -105,8 +105,15 @@ INDEX: dict = {
     "seed": 13,
 }
 SAMPLING: dict = {
-    "top_k": 10,
-    "min_score": 0.0,
+    # The pool: per phrase at most top_k KB names whose similarity reaches min_score, before the
+    # max_pos / max_neg caps. Calibrated against VANER's released NCBI and s800 files
+    # (docs/dbr.md, "Calibration"; all-MiniLM-L6-v2, full open KB): its candidate lists hold
+    # ~19 names per sentence from ~8 mined phrases (~2 per phrase); the former 10 / 0.0 gave
+    # 14.0 entities per sample and 62 candidates per sentence on NCBI-disease, 2 / 0.45 give
+    # 10.0 and 11 (VANER: 10.3 and 18.7). min_score is a cosine of the embedder's vectors:
+    # 0.45 holds for MiniLM (mean pooling), not for SapBERT's [CLS] vectors (vaner sets 0.0).
+    "top_k": 2,
+    "min_score": 0.45,
     "max_pos": 10,
     "max_neg": 5,
     # VANER as released: every training sentence gets a dense sample, its retrieved positives

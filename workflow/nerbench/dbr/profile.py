@@ -6,10 +6,11 @@ negative) per sentence; mined phrases per sentence where the file says.
 
 Two formats are read:
 
-* ours (``nerbench dbr``): each sample's ``tokens``/``tags``, its ``entities`` ([name, category]
-  in order) and ``candidates`` ([positives, negatives] in its sentence's pool); positives are
-  the entities tagged ``B-``. A file of an older version without ``entities`` gets the figures
-  its tags give (positives, words, O/B/I) and ``None`` for the rest.
+* ours (``nerbench dbr``): each sample's ``tokens``/``tags``, its ``entities`` ([name, category] in
+  order), ``candidates`` ([positives, negatives] in its sentence's pool) and ``phrases`` (mined
+  phrases found in its sentence); positives are the entities tagged ``B-``. A file of an older
+  version without ``entities`` gets the figures its tags give (positives, words, O/B/I) and
+  ``None`` for the rest.
 * VANER's released ``<cohort>/{train,dev}_df_mix2.jsonl`` (github.com/Eulring/VANER at
   239b273439e38228f45075bb27f577bcbff3d3b4): per sentence ``umls_kg`` = [positive candidates,
   negative candidates], each [name, semantic type], and ``auto_ent`` (AutoPhrase fragments). Its
@@ -151,6 +152,8 @@ def profile_records(
             if isinstance(rec.get("candidates"), list) and len(rec["candidates"]) == 2:
                 cand_pos.append(int(rec["candidates"][0]))
                 cand_neg.append(int(rec["candidates"][1]))
+            if isinstance(rec.get("phrases"), int):
+                phrases.append(rec["phrases"])
     n_words = sum(tags.values())
     out: dict[str, Any] = {"format": fmt or "empty", "samples": len(records)}
     out["entities_per_sample"] = (

@@ -1,12 +1,13 @@
 """Dense Bioentities Recognition samples (VANER section 3.4, step 4) and Figs 3-4.
 
-For each training sentence: the mined phrases occurring in it -> their top-K KB hits ->
-positives (hit category = the sample's target category) and negatives (every other KB
-category, UMLS semantic types outside the four NER categories included where the KB has them);
-at most ``max_pos`` positives and ``max_neg`` negatives are sampled, shuffled and concatenated
-into one dense sentence tagged ``B-/I-<type>`` for positives and ``O`` for negatives. As VANER
-released it (``min_pos`` 5, the default), every sentence gets one sample, its positives filled
-up to ``min_pos`` with random target-category KB names when retrieval finds fewer.
+For each training sentence: the mined phrases occurring in it -> per phrase at most ``top_k`` KB
+hits whose similarity reaches ``min_score`` (the sentence's pool) -> positives (hit category = the
+sample's target category) and negatives (every other KB category, UMLS semantic types outside the
+four NER categories included where the KB has them); at most ``max_pos`` positives and ``max_neg``
+negatives are sampled, shuffled and concatenated into one dense sentence tagged ``B-/I-<type>`` for
+positives and ``O`` for negatives. As VANER released it (``min_pos`` 5, the default), every
+sentence gets one sample, its positives filled up to ``min_pos`` with random target-category KB
+names when retrieval finds fewer.
 
 Variants: ``dbr`` (retrieved entities) and ``random`` (per sample the same numbers of
 positives and negatives, drawn uniformly from the KB's target-category and other-category
@@ -14,8 +15,11 @@ entries). Multi-type datasets get one target type per sample, drawn with the see
 A negative whose normalized name is also a target-category KB name is never used, so one
 surface form is never taught as both entity and non-entity.
 
-Output records are canonical sentences plus ``target_type`` (the instruction's entity type):
-``{"doc_id": "<variant>:<doc>", "sent_id", "tokens", "tags", "target_type"}``.
+Output records are canonical sentences plus ``target_type`` (the instruction's entity type), the
+entities in sentence order, the size of the sentence's pool and its number of mined phrases
+(``dbr-profile`` reads them): ``{"doc_id": "<variant>:<doc>", "sent_id", "tokens", "tags",
+"target_type", "entities": [[name, category], ...], "candidates": [positives, negatives],
+"phrases": n}``.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ import random
 import statistics
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nerbench import defaults
 from nerbench.dbr import retrieval as retrieval_mod
 from nerbench.dbr.kb import KBEntry, bio_spans, dedup_key, read_kb, tokenize_name
 from nerbench.dbr.phrases import PhraseMatcher
+from nerbench.dbr.profile import profile_records
 from nerbench.io import (
     InputError,
     atomic_path,
@@ -86,7 +91,16 @@ def resolve_settings(study_dbr: dict | None) -> dict:
 
 def sampling_spec(settings: dict, dataset: str, types: list[str]) -> dict:
     """The slice of settings one DBR job uses."""
-    keys = ("max_pos", "max_neg", "min_pos", "min_score", "separator", "seed", "category_of_type")
+    keys = (
+        "top_k",
+        "min_score",
+        "max_pos",
+        "max_neg",
+        "min_pos",
+        "separator",
+        "seed",
+        "category_of_type",
+    )
     return {"dataset": dataset, "types": list(types), **{k: settings[k] for k in keys}}
 
 
@@ -118,23 +132,32 @@ class KBPools:
 
 @dataclass
 class Sample:
-    """One planned dense sentence: KB rows of its positives and negatives."""
+    """One planned dense sentence: KB rows of its positives and negatives, and the size of
+    its sentence's pool (phrases found, usable positive and negative candidates)."""
 
     source: dict
     target_type: str
     pos: list[int]
     neg: list[int]
+    phrases: int = 0
+    pool_pos: int = 0
+    pool_neg: int = 0
+
+
+def phrase_hits(hits: list[dict], top_k: int, min_score: float) -> list[dict]:
+    """A phrase's kept hits: at most ``top_k`` of the best, each scoring ``min_score`` or more."""
+    best = sorted(hits, key=lambda h: -float(h["score"]))
+    return [h for h in best if float(h["score"]) >= min_score][:top_k]
 
 
 def candidates(
-    tokens: list[str], matcher: PhraseMatcher, hits: dict[str, list[dict]], min_score: float
+    phrases: Iterable[str], hits: dict[str, list[dict]], top_k: int, min_score: float
 ) -> list[int]:
-    """KB rows retrieved for the phrases of one sentence (first-seen order, no repeats)."""
+    """KB rows kept for one sentence's phrases (first-seen order, no repeats): its pool."""
     rows: dict[int, None] = {}
-    for phrase, _, _ in matcher.find(tokens):
-        for hit in hits.get(phrase, []):
-            if hit["score"] >= min_score:
-                rows.setdefault(int(hit["row"]), None)
+    for phrase in phrases:
+        for hit in phrase_hits(hits.get(phrase, []), top_k, min_score):
+            rows.setdefault(int(hit["row"]), None)
     return list(rows)
 
 
@@ -145,27 +168,33 @@ def plan_dbr(
     spec: dict,
     rng: random.Random,
 ) -> tuple[list[Sample], dict]:
-    """Choose positives and negatives per sentence from its retrieved KB rows.
+    """Choose positives and negatives per sentence from its pool of retrieved KB rows.
 
-    With ``min_pos`` > 0 (VANER as released) every sentence gets a sample: retrieved positives
-    are filled up to ``min(min_pos, max_pos)`` with random target-category KB rows (counted in
-    ``skipped["filled_pos"]``); with 0, sentences without usable candidates are skipped.
+    The pool keeps per phrase at most ``top_k`` hits scoring ``min_score`` or more; the caps
+    ``max_pos`` / ``max_neg`` then sample from it. With ``min_pos`` > 0 (VANER as released)
+    every sentence gets a sample: retrieved positives are filled up to ``min(min_pos, max_pos)``
+    with random target-category KB rows (counted in ``skipped["filled_pos"]``); with 0,
+    sentences without usable candidates are skipped.
     """
     matcher = PhraseMatcher(hits)
     cmap = spec.get("category_of_type") or {}
     fill_to = min(int(spec.get("min_pos", 0)), int(spec["max_pos"]))
+    top_k = int(spec.get("top_k", SAMPLING_DEFAULTS["top_k"]))
+    min_score = float(spec.get("min_score", SAMPLING_DEFAULTS["min_score"]))
     samples, skipped = [], {"no_candidates": 0, "no_usable_candidates": 0}
     if fill_to:
         skipped = {**skipped, "filled_samples": 0, "filled_pos": 0}
     for rec in sentences:
         target = rng.choice(spec["types"])
         category = cmap.get(target, target)
-        rows = candidates(rec["tokens"], matcher, hits, float(spec.get("min_score", 0.0)))
+        phrases = list(dict.fromkeys(p for p, _, _ in matcher.find(rec["tokens"])))
+        rows = candidates(phrases, hits, top_k, min_score)
         if not rows and not fill_to:
             skipped["no_candidates"] += 1
             continue
         pos = [r for r in rows if pools.entries[r].category == category]
         neg = [r for r in rows if pools.is_negative_for(r, category)]
+        pool = {"phrases": len(phrases), "pool_pos": len(pos), "pool_neg": len(neg)}
         pos = rng.sample(pos, min(len(pos), int(spec["max_pos"])))
         neg = rng.sample(neg, min(len(neg), int(spec["max_neg"])))
         if len(pos) < fill_to:
@@ -176,7 +205,7 @@ def plan_dbr(
         if not pos and not neg:
             skipped["no_usable_candidates"] += 1
             continue
-        samples.append(Sample(rec, target, pos, neg))
+        samples.append(Sample(rec, target, pos, neg, **pool))
     return samples, skipped
 
 
@@ -207,7 +236,7 @@ def randomize(
             raise InputError(f"KB has too few '{category}' / other entries for random DBR")
         pos = rng.sample(positives, len(s.pos))
         neg = rng.sample(negatives[category], len(s.neg))
-        out.append(Sample(s.source, s.target_type, pos, neg))
+        out.append(replace(s, pos=pos, neg=neg))
     return out
 
 
@@ -219,11 +248,14 @@ def assemble(
     rng.shuffle(items)
     tokens: list[str] = []
     tags: list[str] = []
+    entities: list[list[str]] = []
     for k, (row, positive) in enumerate(items):
         if separator and k > 0:
             tokens.append(separator)
             tags.append("O")
-        words = tokenize_name(pools.entries[row].name)
+        entry = pools.entries[row]
+        entities.append([entry.name, entry.category])
+        words = tokenize_name(entry.name)
         tokens.extend(words)
         if positive:
             etype = sample.target_type
@@ -237,6 +269,9 @@ def assemble(
         "tokens": tokens,
         "tags": tags,
         "target_type": sample.target_type,
+        "entities": entities,
+        "candidates": [sample.pool_pos, sample.pool_neg],
+        "phrases": sample.phrases,
     }
 
 
@@ -273,7 +308,8 @@ def _mean(values: Iterable[float]) -> float:
 def dbr_stats(
     sentences: list[dict], records: list[dict], samples: list[Sample], skipped: dict, spec: dict
 ) -> dict:
-    """Figure 3/4 numbers: entities and tokens per input sentence and per DBR sample."""
+    """Figure 3/4 numbers (entities and tokens per input sentence and per DBR sample), the pool
+    per sampled sentence and the samples' profile (:func:`nerbench.dbr.profile.profile_records`)."""
     used = [s.source for s in samples]
     return {
         "dataset": spec.get("dataset"),
@@ -290,8 +326,18 @@ def dbr_stats(
         "input_tokens_per_sentence": _mean(len(r["tokens"]) for r in sentences),
         "input_tokens_per_used_sentence": _mean(len(r["tokens"]) for r in used),
         "settings": {
-            k: spec.get(k) for k in ("max_pos", "max_neg", "min_pos", "min_score", "seed")
+            k: spec.get(k) for k in ("top_k", "min_score", "max_pos", "max_neg", "min_pos", "seed")
         },
+        # the pool the caps sample from: per phrase at most top_k hits scoring min_score or more
+        "pool": {
+            "top_k": spec.get("top_k"),
+            "min_score": spec.get("min_score"),
+            "phrases_per_sentence": _mean(s.phrases for s in samples),
+            "candidates_per_sentence": _mean(s.pool_pos + s.pool_neg for s in samples),
+            "pos_candidates_per_sentence": _mean(s.pool_pos for s in samples),
+            "neg_candidates_per_sentence": _mean(s.pool_neg for s in samples),
+        },
+        "profile": profile_records(records),
     }
 
 
