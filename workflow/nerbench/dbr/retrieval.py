@@ -441,7 +441,9 @@ def main_retrieve(argv: list[str]) -> int:
     ap.add_argument("--phrases", required=True)
     ap.add_argument("--embedder", required=True, help="JSON: dbr.embedder")
     ap.add_argument("--spec", default="{}", help="JSON: dbr.index (search parameters)")
-    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument(
+        "--top-k", type=int, default=defaults.SAMPLING["top_k"], help="hits per phrase (dbr.top_k)"
+    )
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--output", required=True)
     args = ap.parse_args(argv)
