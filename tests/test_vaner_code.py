@@ -100,3 +100,30 @@ def test_lora_targets_hparam_is_checked_and_spares_earlier_fingerprints():
     assert args.result_defining()["lora_targets"] == "q_proj,v_proj"
     with pytest.raises(InputError, match="lora_targets"):
         check_hparams({"lora_targets": "q_proj v_proj"}, "test")
+
+
+def test_labeler_adapts_only_the_named_layers(tmp_path):
+    from decoder_fixtures import save_tiny_decoder
+    from nerbench.methods.base import ModelSource, get_method
+
+    path = save_tiny_decoder(tmp_path / "llama", "llama", tokenizer_kind="sp")
+    src = ModelSource(
+        model_id="tiny-llama",
+        name_or_path=str(path),
+        family="decoder",
+        max_length=32,
+        dtype="fp32",
+        quantization="none",
+        local=True,
+    )
+    method = get_method("labeler")
+    args = TrainingArgs.from_hparams({"lora_r": 4, "lora_targets": "q_proj,v_proj"})
+    bundle = method.load_for_training(
+        src, method.label_list(["Disease"]), args, torch.device("cpu")
+    )
+    adapted = {
+        n.split(".lora_A")[0].rsplit(".", 1)[-1]
+        for n, _ in bundle.model.named_parameters()
+        if ".lora_A" in n
+    }
+    assert adapted == {"q_proj", "v_proj"}
