@@ -13,7 +13,8 @@ from conftest import run_snakemake
 from nerbench.hooks import report_command
 from nerbench.status import watch_hint
 
-pytestmark = pytest.mark.slow
+# pytest's own limit (1800 s) would stop the demo before run_snakemake's 3000 s on a busy machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 def test_demo_runs_end_to_end_then_nothing_to_do(project):

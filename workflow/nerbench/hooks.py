@@ -90,7 +90,7 @@ def success_message(study: str) -> str:
     rows.append(("metrics", aggregate, "one row per run and test set"))
     rows.append(("report", report, "build it with the command below"))
     width = max(len(r[1]) for r in rows)
-    lines = [f"Study '{study}' is up to date. Its results:"]
+    lines = [f"Finished. Where study '{study}' keeps its results:"]
     lines += [f"  {label:<9}{where:<{width}}  {what}" for label, where, what in rows]
     lines.append(f"  {report_command(study)}")
     return "\n".join(lines)
