@@ -222,7 +222,7 @@ Study stage limited to the check's 8-minute budget; stages: see summary.json.
 EOF
     stage record 45 "$PY" -m nerbench record --study $STUDY --out "$WORK/record/$STUDY" \
         --snakemake-log "$WORK/snakemake.log" --command "$WORK/COMMAND.txt" \
-        --notes "$WORK/notes.md" $PARTIAL
+        --notes "$WORK/notes.md" --commit "$COMMIT" $PARTIAL
     [[ -d $WORK/record ]] && tar -czf "$OUT/record.tar.gz" -C "$WORK" record
 fi
 ((DRY)) || stage collect 30 "$PY" benchmarks/gpu_check.py collect "$OUT"

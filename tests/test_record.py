@@ -212,12 +212,13 @@ def test_record_names_the_machine_of_the_runs_and_indexes_itself(tmp_path):
     _project(tmp_path)
     _with_machine(tmp_path)
     out = tmp_path / "docs" / "results" / "s"
-    text = build_record(tmp_path, "s", out, [tmp_path / "run.log"]).read_text()
+    text = build_record(tmp_path, "s", out, [tmp_path / "run.log"], commit="abc1234").read_text()
+    assert "commit `abc1234`" in text  # a copied tree names its commit (GPU check)
     assert "Test CPU 9000, 2 cores" in text  # the runs' machine, not the host's
     assert "cost.json of the 1 of 1 runs" in text
     assert "avx512_bf16 yes" in text and "amx_bf16 no" in text
     summary = json.loads((out / "record.json").read_text())
-    assert summary["headline"] == "figures/cost_f1.png"
+    assert summary["headline"] == "figures/cost_f1.png" and summary["commit"] == "abc1234"
     assert summary["wall_min"] == 60.2 and summary["runs"] == 1
     index = write_index(out.parent).read_text()
     row = next(line for line in index.splitlines() if line.startswith("| [`s`]"))

@@ -367,8 +367,12 @@ def build_record(
     command: Path | None = None,
     notes: Path | None = None,
     partial: bool = False,
+    commit: str | None = None,
 ) -> Path:
     """Write the record folder ``out`` (atomically, replacing an older one); return README path.
+
+    ``commit``: the code's commit where ``root`` is no git checkout of it (a copied tree);
+    default ``git rev-parse`` in ``root``.
 
     ``partial``: the study is still running; the record holds the runs trained so far, the
     rule times so far and whatever tables and figures exist, and says so at the top."""
@@ -388,6 +392,7 @@ def build_record(
     else:
         runs = study_runs(root, study)
     machine, machine_source = run_machine(runs)
+    commit = commit or _commit(root)
     lines = [f"# Results record: study `{study}`", ""]
     if partial:
         lines += [
@@ -406,7 +411,7 @@ def build_record(
             raise InputError("command file not found", command)
         lines += ["```", command.read_text(encoding="utf-8").rstrip(), "```", ""]
     lines.append(
-        f"Code at the time of writing: commit `{_commit(root)}` (the command block says which "
+        f"Code at the time of writing: commit `{commit}` (the command block says which "
         "commit each sitting started from)."
     )
     lines.append("")
@@ -474,7 +479,7 @@ def build_record(
     summary = {
         "study": study,
         "date": f"{max(s.end for s in sittings):%Y-%m-%d}",
-        "commit": _commit(root),
+        "commit": commit,
         "partial": partial,
         "machine": machine_summary(machine),
         "wall_min": round(total / 60, 1),
@@ -559,6 +564,7 @@ def main_record(argv: list[str]) -> int:
     p.add_argument(
         "--partial", action="store_true", help="the study is still running: record what is done"
     )
+    p.add_argument("--commit", help="the code's commit, where --root is not a git checkout of it")
     a = p.parse_args(argv)
     readme = build_record(
         Path(a.root),
@@ -568,6 +574,7 @@ def main_record(argv: list[str]) -> int:
         Path(a.command) if a.command else None,
         Path(a.notes) if a.notes else None,
         a.partial,
+        a.commit,
     )
     print(readme)
     print(write_index(Path(a.out).parent))
