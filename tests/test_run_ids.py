@@ -9,7 +9,9 @@ a deliberate change of the shipped config (a new study, a new model row):
     PYTHONPATH=workflow python -c "import tests.test_run_ids as t; t.write_fixture()"
 
 Adding seeds to a study adds run_ids and keeps the others (a seed is one key of the slice): the
-vaner study's seeds 43 and 44 (#15) were added this way, its seed-42 runs kept their ids.
+vaner study's seeds 43 and 44 (#15) were added this way, its seed-42 runs kept their ids. The
+22-run `open` study was renamed `open-full` (#22) with the same ids; the sittings `open` and
+`open-dbr` hold a subset of them (a run finished by a sitting is not redone by `open-full`).
 """
 
 from __future__ import annotations
@@ -55,3 +57,8 @@ def test_run_ids_of_shipped_study_are_unchanged(study):
     if not (ROOT / "config" / "studies" / f"{study}.yaml").is_file():
         pytest.skip(f"study {study} is no longer shipped")
     assert current_run_ids(study) == RECORDED[study]
+
+
+def test_open_sittings_reuse_the_runs_of_open_full():
+    full = set(RECORDED["open-full"])
+    assert set(RECORDED["open"]) <= full and set(RECORDED["open-dbr"]) <= full
