@@ -925,3 +925,15 @@ def test_hub_load_failure_is_one_clear_line(data, tmp_path, method):
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert lines[0].startswith("error: model 'hub-model': cannot load ")
     assert "'nerbench-test/no-such-model'" in lines[0]
+
+
+def test_dev_selection_scores_as_the_test_sets_are_scored():
+    """Dev F1 (model selection) is the exact-match F1 after the IOB2 decoding rule, as on test:
+    a stray I-T starting an entity is read as B-T (seqeval strict on raw tags would score 0)."""
+    from nerbench.training.runtime import dev_scores
+
+    gold = [["B-Disease", "I-Disease", "O"], ["O", "B-Disease"]]
+    pred = [["I-Disease", "I-Disease", "O"], ["O", "O"]]
+    scores = dev_scores(gold, pred)
+    assert scores["dev_precision"] == 1.0 and scores["dev_recall"] == 0.5
+    assert scores["dev_f1"] == pytest.approx(2 / 3)

@@ -90,15 +90,18 @@ def make_scheduler(optimizer: torch.optim.Optimizer, args: TrainingArgs, total_s
 
 
 def dev_scores(golds: list[list[str]], preds: list[list[str]]) -> dict[str, float]:
-    """seqeval strict IOB2 micro precision, recall and F1."""
-    from seqeval.metrics import f1_score, precision_score, recall_score
-    from seqeval.scheme import IOB2
+    """Micro precision, recall and F1 on dev by the test sets' headline score: exact match
+    (span and type) after the IOB2 decoding rule (:func:`nerbench.evaluate.decode_iob2`), so
+    that the model is chosen by the number it is reported with."""
+    from nerbench.evaluate import decode_iob2, entities, exact_scores
 
-    kw = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
+    micro = exact_scores(
+        entities([decode_iob2(g) for g in golds]), entities([decode_iob2(p) for p in preds])
+    )["micro"]
     return {
-        "dev_precision": float(precision_score(golds, preds, **kw)),
-        "dev_recall": float(recall_score(golds, preds, **kw)),
-        "dev_f1": float(f1_score(golds, preds, **kw)),
+        "dev_precision": float(micro["precision"]),
+        "dev_recall": float(micro["recall"]),
+        "dev_f1": float(micro["f1"]),
     }
 
 
