@@ -117,3 +117,20 @@ def save_tiny_decoder(
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return Path(out_dir)
+
+
+def local_decoder_source(
+    path: Path, model_id: str, *, max_length: int = 64, quantization: str = "none"
+):
+    """The ModelSource of a tiny decoder saved by :func:`save_tiny_decoder` (local, fp32)."""
+    from nerbench.methods.base import ModelSource
+
+    return ModelSource(
+        model_id=model_id,
+        name_or_path=str(path),
+        family="decoder",
+        max_length=max_length,
+        dtype="fp32",
+        quantization=quantization,
+        local=True,
+    )

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from decoder_fixtures import save_tiny_decoder
+from decoder_fixtures import local_decoder_source, save_tiny_decoder
 from nerbench.evaluate import read_alignment_failures
 from nerbench.hparams import TrainingArgs
 from nerbench.methods.adapters import ADAPTER_WEIGHTS, FULL_WEIGHTS
-from nerbench.methods.base import Example, ModelSource, TagPrediction, load_trained
+from nerbench.methods.base import Example, TagPrediction, load_trained
 from nerbench.methods.generative import (
     GenerativeMethod,
     GenerativePrediction,
@@ -245,15 +245,7 @@ def load(tiny_dir: Path, **hparams):
     method = GenerativeMethod()
     hp = {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "max_length": 400, **hparams}
     args = TrainingArgs.from_hparams(hp)
-    src = ModelSource(
-        model_id="tiny-qwen2",
-        name_or_path=str(tiny_dir),
-        family="decoder",
-        max_length=64,
-        dtype="fp32",
-        quantization="none",
-        local=True,
-    )
+    src = local_decoder_source(tiny_dir, "tiny-qwen2")
     torch.manual_seed(0)
     return method, method.load_for_training(src, LABELS, args, torch.device("cpu"))
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from decoder_fixtures import FAMILIES, save_tiny_decoder
+from decoder_fixtures import FAMILIES, local_decoder_source, save_tiny_decoder
 from nerbench.hparams import TrainingArgs
 from nerbench.methods.adapters import cpu_packable, set_cpu_weight_packing
-from nerbench.methods.base import Example, ModelSource, get_method, load_trained
+from nerbench.methods.base import Example, get_method, load_trained
 
 bnb = pytest.importorskip("bitsandbytes")
 from bitsandbytes.functional import _convert_weight_packed_for_cpu, has_avx512bf16  # noqa: E402
@@ -51,15 +51,7 @@ def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
 def load_4bit(path: Path, family: str):
     method = get_method("labeler")
     args = TrainingArgs.from_hparams({"lora_dropout": 0.0, "quantization": "4bit"})
-    src = ModelSource(
-        model_id=f"tiny-{family}",
-        name_or_path=str(path),
-        family="decoder",
-        max_length=64,
-        dtype="fp32",
-        quantization="4bit",
-        local=True,
-    )
+    src = local_decoder_source(path, f"tiny-{family}", quantization="4bit")
     torch.manual_seed(0)
     return method, method.load_for_training(
         src, method.label_list(["Disease"]), args, torch.device("cpu")

@@ -103,19 +103,11 @@ def test_lora_targets_hparam_is_checked_and_spares_earlier_fingerprints():
 
 
 def test_labeler_adapts_only_the_named_layers(tmp_path):
-    from decoder_fixtures import save_tiny_decoder
-    from nerbench.methods.base import ModelSource, get_method
+    from decoder_fixtures import local_decoder_source, save_tiny_decoder
+    from nerbench.methods.base import get_method
 
     path = save_tiny_decoder(tmp_path / "llama", "llama", tokenizer_kind="sp")
-    src = ModelSource(
-        model_id="tiny-llama",
-        name_or_path=str(path),
-        family="decoder",
-        max_length=32,
-        dtype="fp32",
-        quantization="none",
-        local=True,
-    )
+    src = local_decoder_source(path, "tiny-llama", max_length=32)
     method = get_method("labeler")
     args = TrainingArgs.from_hparams({"lora_r": 4, "lora_targets": "q_proj,v_proj"})
     bundle = method.load_for_training(

@@ -470,6 +470,7 @@ class StudyFiles:
         self.config = config
         self.dbr = DBRPlan(plan, config)
         self._planned: dict[str, int] | None = None  # run_id -> planned training examples
+        self._sentences: dict[str, int] = {}  # dataset -> training sentences
 
     # ------------------------------------------------------------------ corpora
     def dataset_row(self, dataset: str) -> dict:
@@ -581,18 +582,22 @@ class StudyFiles:
         sample per sentence). Sentences are counted in the converted training split when it
         exists, else taken from datasets.tsv ``vaner_counts`` (VANER's Table 2); 0 if neither."""
         spec = self.run_spec(run_id)
-        sentences = 0
-        for dataset in spec["train_datasets"]:
+        sentences = sum(self._train_sentences(d) for d in spec["train_datasets"])
+        epochs = check_hparams(spec["hparams"], f"run '{run_id}' (hparams)").epochs
+        return sentences * epochs * (1 if spec["dbr"] == "none" else 2)
+
+    def _train_sentences(self, dataset: str) -> int:
+        """Training sentences of a dataset (see :meth:`planned_train_examples`), counted once."""
+        if dataset not in self._sentences:
             bio = Path(paths.fill(paths.BIO, dataset=dataset, split="train"))
             if bio.is_file():
                 with open(bio, "rb") as f:
-                    sentences += sum(1 for line in f if line.strip())
-                continue
-            counts = str(self.plan.datasets[dataset].get("vaner_counts") or "").split("/")
-            if counts[0].strip().isdigit():
-                sentences += int(counts[0])
-        epochs = check_hparams(spec["hparams"], f"run '{run_id}' (hparams)").epochs
-        return sentences * epochs * (1 if spec["dbr"] == "none" else 2)
+                    count = sum(1 for line in f if line.strip())
+            else:
+                counts = str(self.plan.datasets[dataset].get("vaner_counts") or "").split("/")
+                count = int(counts[0]) if counts[0].strip().isdigit() else 0
+            self._sentences[dataset] = count
+        return self._sentences[dataset]
 
     def train_priority(self, run_id: str, top: float) -> float:
         """A training job's scheduling priority in [0, top]: proportional to its planned

@@ -385,8 +385,11 @@ def build_record(
     if not sittings:
         raise InputError("give the Snakemake log of each sitting (--snakemake-log)")
     bench = read_benchmarks(root)
+    # the study's plan, where the root has its config (a record needs it when partial)
+    plan = (
+        study_plan(root, study) if partial or (root / "config" / "config.yaml").is_file() else None
+    )
     if partial:
-        plan = study_plan(root, study)
         planned = planned_runs(root, plan)
         runs = [d for d in planned if paths.run_file(d, "cost").is_file()]
     else:
@@ -473,8 +476,8 @@ def build_record(
         lines += [f"### {fig.stem}", "", f"![{fig.stem}](figures/{fig.name})", ""]
     # the headline figure: the first the study lists (any, for a root without the study's config)
     listed = [f.stem for f in figures]
-    if (root / "config" / "config.yaml").is_file():
-        listed = (study_plan(root, study).study.get("outputs") or {}).get("figures") or listed
+    if plan is not None:
+        listed = (plan.study.get("outputs") or {}).get("figures") or listed
     headline = next((f for name in listed for f in figures if f.stem.startswith(name)), None)
     summary = {
         "study": study,

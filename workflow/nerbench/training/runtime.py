@@ -128,6 +128,22 @@ def device_name(device: torch.device) -> str:
 KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 
 
+#: faiss's distribution names (CPU and GPU wheels), in the order asked
+FAISS_DISTRIBUTIONS = ("faiss-cpu", "faiss-gpu", "faiss")
+
+
+def _installed_version(dists: str | tuple[str, ...]) -> str | None:
+    """Version of the first installed distribution of ``dists`` (None if none is)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in (dists,) if isinstance(dists, str) else dists:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
 def machine_facts() -> dict[str, Any]:
     """CPU model, cores, memory, kernel-relevant CPU flags, threads and library versions of the
     machine this process runs on (a training job records them in cost.json, so a results record
@@ -143,12 +159,14 @@ def machine_facts() -> dict[str, Any]:
             mem_gb = round(int(m.group(1)) / 2**20, 1)
     except OSError:
         pass
-    versions = {}
-    for name in ("torch", "transformers", "snakemake", "faiss"):
-        try:
-            versions[name] = __import__(name).__version__
-        except (ImportError, AttributeError):
-            versions[name] = None
+    versions = {}  # from the installed distributions: nothing is imported for this
+    for name, dist in (
+        ("torch", "torch"),
+        ("transformers", "transformers"),
+        ("snakemake", "snakemake"),
+        ("faiss", FAISS_DISTRIBUTIONS),
+    ):
+        versions[name] = _installed_version(dist)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "cpu": model,
