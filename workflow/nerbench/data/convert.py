@@ -9,8 +9,8 @@ a split. Types are canonical: every source type goes through the dataset's ``tag
 (``"SRC:Canonical,..."``); a source type mapped to ``O`` is not kept (its tokens are tagged ``O``);
 a source type missing from ``tag_map`` is an error naming the file and line.
 
-Formats
--------
+Formats (declared in :mod:`nerbench.data.formats.registry`, one reader module each)
+---------------------------------------------------------------------------------
 ``iob-tsv``
     One token per line, columns separated by ``delimiter`` (``tab``, ``space`` or ``whitespace`` =
     any run of blanks); the token is column 0 and the tag column ``tag_column`` (negative counts
@@ -47,7 +47,7 @@ Formats
     fields, names a PMID of the abstracts file and its mention equals the text at its offsets.
     Relation files are not read. In ``ChemProt_Corpus.zip`` each split is a zip inside the zip:
     ``member`` = ``ChemProt_Corpus/chemprot_training.zip/chemprot_training/
-    chemprot_training_abstracts.tsv`` (see ``nerbench.data.sources.read_source_bytes``).
+    chemprot_training_abstracts.tsv`` (see ``nerbench.data.archives.read_source_bytes``).
 
 Rules for the offset formats (pubtator, brat, bioc, chemprot)
 -------------------------------------------------------------
@@ -77,6 +77,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from nerbench.data.archives import read_source_bytes
 from nerbench.data.formats.base import (
     BioSpec,
     Conversion,
@@ -85,12 +86,7 @@ from nerbench.data.formats.base import (
     _display,
     decode_utf8,
 )
-from nerbench.data.formats.bioc import read_bioc
-from nerbench.data.formats.brat import read_brat
-from nerbench.data.formats.chemprot import read_chemprot
-from nerbench.data.formats.iob import read_iob
-from nerbench.data.formats.pubtator import read_pubtator
-from nerbench.data.sources import read_source_bytes
+from nerbench.data.formats.registry import FORMATS
 from nerbench.io import InputError, json_option, write_json, write_jsonl
 
 # --------------------------------------------------------------------------------------------
@@ -99,15 +95,13 @@ from nerbench.io import InputError, json_option, write_json, write_jsonl
 
 
 def convert(spec: BioSpec, path: str | Path, member: str | None = None) -> Conversion:
-    """Read one split of a corpus in ``spec.format`` (``member`` selects an archive member)."""
-    if spec.format == "brat":
-        return read_brat(path, member, spec)
-    if spec.format == "chemprot":
-        return read_chemprot(path, member, spec)
+    """Read one split of a corpus with the reader registered for ``spec.format``
+    (:data:`~nerbench.data.formats.registry.FORMATS`; ``member`` selects an archive member)."""
+    reader = FORMATS.load(spec.format)
+    if FORMATS.meta(spec.format)["reads"] == "source":
+        return reader(path, member, spec)
     where = _display(path, member)
-    text = decode_utf8(read_source_bytes(path, member), where)
-    reader = {"iob-tsv": read_iob, "pubtator": read_pubtator, "bioc": read_bioc}[spec.format]
-    return reader(text, spec, where)
+    return reader(decode_utf8(read_source_bytes(path, member), where), spec, where)
 
 
 def to_records(sentences: Iterable[Sentence]) -> list[dict]:

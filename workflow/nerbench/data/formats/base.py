@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nerbench.config import parse_tag_map
+from nerbench.data.formats.registry import FORMATS
 from nerbench.io import InputError
 
-FORMATS = ("iob-tsv", "pubtator", "brat", "bioc", "chemprot")
 DELIMITERS: dict[str, str | None] = {"tab": "\t", "space": " ", "whitespace": None}
 SPEC_KEYS = ("name", "format", "tag_map", "delimiter", "tag_column", "repair_iob")
 DROP = "O"  # a tag_map target that drops the source type
@@ -81,7 +81,9 @@ class BioSpec:
                 raise InputError(f"{where} needs a non-empty string for key '{key}'")
         name = raw["name"]
         if raw["format"] not in FORMATS:
-            raise InputError(f"{where} key 'format': '{raw['format']}' is not one of {FORMATS}")
+            raise InputError(
+                f"{where} key 'format': '{raw['format']}' is not one of {list(FORMATS.names())}"
+            )
         delimiter = raw.get("delimiter", "tab")
         if delimiter not in DELIMITERS:
             raise InputError(
