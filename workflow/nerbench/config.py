@@ -65,16 +65,38 @@ def load_yaml(path: str | Path) -> Any:
             raise InputError(f"invalid YAML ({e.problem or e.context})", path, line) from None
 
 
-def load_schema(name: str) -> dict:
-    """Load ``workflow/schemas/<name>.schema.yaml``.
+def _generated_fragments() -> dict[str, dict[tuple[str, ...], dict]]:
+    """Schema name -> {path of a placeholder in the YAML: the fragment generated for it}.
 
-    The study schema's ``$defs/hparams`` is generated here from the fields of
-    :class:`nerbench.hparams.TrainingArgs` (the YAML holds a placeholder): declared once.
+    Each fragment comes from the one declaration of its names: hyperparameters from
+    :class:`nerbench.hparams.TrainingArgs`, method names from
+    :data:`nerbench.methods.registry.METHODS`, corpus formats from
+    :data:`nerbench.data.formats.registry.FORMATS`.
+    """
+    from nerbench.data.formats.registry import FORMATS
+    from nerbench.methods.registry import METHODS
+
+    return {
+        "study": {("$defs", "hparams"): hparams_schema(), ("$defs", "method"): METHODS.enum()},
+        "models": {("properties", "method"): METHODS.enum()},
+        "datasets": {("properties", "format"): FORMATS.enum()},
+    }
+
+
+def load_schema(name: str) -> dict:
+    """Load ``workflow/schemas/<name>.schema.yaml``, with its generated parts filled in.
+
+    The YAML holds a placeholder (description, type) where a fragment is generated from a
+    declaration in the package (:func:`_generated_fragments`): the study schema's
+    ``$defs/hparams`` and ``$defs/method``, the method column of models.tsv and the format column
+    of datasets.tsv. The names are so declared once.
     """
     schema = load_yaml(SCHEMA_DIR / f"{name}.schema.yaml")
-    if name == "study":
-        placeholder = schema["$defs"]["hparams"]
-        schema["$defs"]["hparams"] = {**hparams_schema(), **placeholder}
+    for path, fragment in _generated_fragments().get(name, {}).items():
+        parent = schema
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = {**fragment, **parent[path[-1]]}
     return schema
 
 

@@ -2,17 +2,9 @@
 
 A *method* turns sentences into model features, computes the training loss and predicts one IOB2
 tag per token. The generic training loop (:mod:`nerbench.training.loop`) and prediction
-(:mod:`nerbench.predict`) only talk to a :class:`Method`; they never look inside the model. Three
-methods exist, registered by name and imported lazily so a missing optional module never breaks
-the others:
-
-==========================  ===========================  =====================================
-name                        module                       what it is
-========================  ==================  =========================================
-``token-classification``  :mod:`.encoder`     encoder + linear head, first sub-token
-``labeler``               :mod:`.labeler`     VANER: decoder, bidirectional mask
-``generative``            :mod:`.generative`  decoder generates ``token:TAG`` lines
-========================  ==================  =========================================
+(:mod:`nerbench.predict`) only talk to a :class:`Method`; they never look inside the model. The
+methods are declared by name in :mod:`nerbench.methods.registry` and imported lazily (one module
+each), so a missing optional module never breaks the others; ``docs/methods.md`` describes them.
 
 Contract for implementers (all methods must honour it)
 ------------------------------------------------------
@@ -57,7 +49,6 @@ Contract for implementers (all methods must honour it)
 from __future__ import annotations
 
 import contextlib
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,13 +60,7 @@ import torch
 from nerbench import defaults
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, read_json, write_json
-
-#: method name -> "module:ClassName"; modules are imported on first use only.
-METHODS: dict[str, str] = {
-    "token-classification": "nerbench.methods.encoder:TokenClassificationMethod",
-    "labeler": "nerbench.methods.labeler:LabelerMethod",
-    "generative": "nerbench.methods.generative:GenerativeMethod",
-}
+from nerbench.methods.registry import METHODS
 
 LABELS_FILE = "labels.json"
 METHOD_FILE = "method.json"
@@ -386,14 +371,14 @@ def get_method(name: str) -> Method:
     """Instantiate the method registered as ``name`` (imports its module now)."""
     if name not in METHODS:
         raise InputError(f"unknown method '{name}'; known: {sorted(METHODS)}")
-    module_name, cls_name = METHODS[name].split(":")
+    module_name = METHODS[name].partition(":")[0]
     try:
-        module = importlib.import_module(module_name)
+        method_class = METHODS.load(name)
     except ModuleNotFoundError as e:
         if e.name == module_name:
             raise InputError(f"method '{name}' is not available ({module_name} missing)") from e
         raise
-    return getattr(module, cls_name)()
+    return method_class()
 
 
 def write_labels(model_dir: Path, labels: list[str]) -> None:
