@@ -79,3 +79,10 @@ def test_a_missing_module_is_named(monkeypatch):
 def test_import_closure_follows_lazy_imports(module, expected):
     assert expected <= envs.third_party_imports(module)
     assert "nerbench" not in envs.third_party_imports(module)
+
+
+def test_reading_a_registrys_names_does_not_reach_its_entries():
+    """config reads the method and format names (schema enums) without loading any entry, so
+    the data rules' environment needs neither a model library nor a corpus reader's parser."""
+    reached = envs.third_party_imports("nerbench.config")
+    assert not reached & {"torch", "peft", "transformers", "lxml", "bioc"}

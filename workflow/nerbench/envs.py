@@ -10,7 +10,8 @@ module its environment lacks.
 The import check follows the ``python -m nerbench <command>`` a rule's shell runs: the command's
 module (:data:`nerbench.cli.COMMANDS`) and, transitively, every ``nerbench`` module it imports
 -- at module level or inside a function, including registries that name a module in a string
-(``"nerbench.methods.encoder:TokenClassificationMethod"``), ``importlib.import_module("x")`` and
+(``"nerbench.methods.encoder:TokenClassificationMethod"``, followed from the modules that load a
+registry's entries, not from those that read its names only), ``importlib.import_module("x")`` and
 ``importlib.util.find_spec("x")`` -- plus the packages named by ``pypkg:`` model sources. It is
 conservative: a module imported by any function of a reached module counts.
 """
@@ -165,13 +166,26 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class _ModuleImports:
+    """What one module's source names: imported modules, and module strings it declares."""
+
+    imports: frozenset[str]
+    strings: frozenset[str]  # "nerbench.x" / "nerbench.x:attr" string constants
+    declares_registry: bool  # instantiates nerbench.registry.Registry
+    loads_from: frozenset[str]  # modules whose imported name is called as ``NAME.load(...)``
+
+
 @functools.cache
-def _direct_imports(module: str) -> frozenset[str]:
-    """Every module ``module`` imports anywhere (absolute names; submodules of ``from``)."""
+def _scan(module: str) -> _ModuleImports:
     path = _module_file(module)
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
+    strings: set[str] = set()
+    declares = False
+    imported_from: dict[str, str] = {}  # name bound by ``from M import name`` -> M
+    loaded: set[str] = set()  # names called as ``name.load(...)``
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
@@ -182,13 +196,43 @@ def _direct_imports(module: str) -> frozenset[str]:
                 base = f"{parent}.{base}" if base else parent
             found.add(base)
             found |= {f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}")}
-        elif isinstance(node, ast.Call) and _called_name(node) in ("import_module", "find_spec"):
-            if node.args and isinstance(node.args[0], ast.Constant):
-                found.add(str(node.args[0].value))
+            imported_from |= {a.asname or a.name: base for a in node.names}
+        elif isinstance(node, ast.Call):
+            called = _called_name(node)
+            if called in ("import_module", "find_spec"):
+                if node.args and isinstance(node.args[0], ast.Constant):
+                    found.add(str(node.args[0].value))
+            declares |= called == "Registry"
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr == "load":
+                if isinstance(func.value, ast.Name):
+                    loaded.add(func.value.id)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if m := _MODULE_STRING_RE.match(node.value):
-                found.add(m.group(1))
-    return frozenset(f for f in found if f)
+                strings.add(m.group(1))
+    loads_from = frozenset(imported_from[n] for n in loaded if n in imported_from)
+    return _ModuleImports(
+        frozenset(f for f in found if f), frozenset(strings), declares, loads_from
+    )
+
+
+@functools.cache
+def _direct_imports(module: str) -> frozenset[str]:
+    """Every module ``module`` imports anywhere (absolute names; submodules of ``from``).
+
+    A module string (``"nerbench.x:attr"``) counts as an import of ``nerbench.x``, except in a
+    module that declares a :class:`~nerbench.registry.Registry`: there it names an entry imported
+    only when loaded, so it counts for the modules that import the registry and call its
+    ``.load`` (the dispatch), not for those that read its names only (a schema's enum).
+    """
+    scan = _scan(module)
+    found = set(scan.imports)
+    if not scan.declares_registry:
+        found |= scan.strings
+    for name in scan.loads_from:
+        if name.startswith("nerbench.") and _module_file(name) and _scan(name).declares_registry:
+            found |= _scan(name).strings
+    return frozenset(found)
 
 
 def _called_name(call: ast.Call) -> str | None:
