@@ -25,6 +25,7 @@ import yaml
 import nerbench
 from conftest import run_snakemake
 from nerbench.cli import main as cli_main
+from nerbench.data.archives import read_source_bytes, safe_extract
 from nerbench.data.convert import convert
 from nerbench.data.formats.base import BioSpec
 from nerbench.data.sources import (
@@ -33,9 +34,7 @@ from nerbench.data.sources import (
     check_mirror,
     download,
     main_download,
-    read_source_bytes,
     redact_url,
-    safe_extract,
 )
 from nerbench.io import InputError
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import tarfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from nerbench.data.archives import archive_files
 from nerbench.data.formats.base import (
     BioSpec,
     Conversion,
@@ -33,32 +32,6 @@ class _BratDoc:
     ann: bytes
 
 
-def _clean(name: str) -> str:
-    """Archive member name without leading ``./`` or ``/``."""
-    while name.startswith(("./", "/")):
-        name = name[2:] if name.startswith("./") else name[1:]
-    return name
-
-
-def _archive_files(path: Path) -> dict[str, bytes] | None:
-    """All regular files of a zip or tar archive by cleaned name; None if not an archive."""
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                return {_clean(i.filename): zf.read(i) for i in zf.infolist() if not i.is_dir()}
-        if tarfile.is_tarfile(path):
-            files = {}
-            with tarfile.open(path) as tf:
-                for m in tf.getmembers():
-                    f = tf.extractfile(m) if m.isfile() else None
-                    if f is not None:
-                        files[_clean(m.name)] = f.read()
-            return files
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
-        raise InputError(f"cannot read archive ({e})", path) from None
-    return None
-
-
 def _brat_files(path: Path, member: str | None) -> tuple[dict[str, bytes], str]:
     """Files under ``member`` (relative names) of a directory or archive, and a display prefix."""
     prefix = (member or "").strip("/")
@@ -74,7 +47,7 @@ def _brat_files(path: Path, member: str | None) -> tuple[dict[str, bytes], str]:
         return files, str(root)
     if not path.exists():
         raise InputError("input not found", path)
-    archive = _archive_files(path)
+    archive = archive_files(path)
     if archive is None:
         raise InputError(
             "brat input must be a directory or a zip/tar archive of .txt/.ann pairs", path

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from nerbench.data.archives import read_source_bytes
 from nerbench.data.formats.base import BioSpec, Conversion, Mention, _display, decode_utf8
 from nerbench.data.formats.text import _add_segment, checked_mention
-from nerbench.data.sources import read_source_bytes
 from nerbench.io import InputError
 
 # --------------------------------------------------------------------------------------------
