@@ -26,8 +26,10 @@ import faiss
 import numpy as np
 import torch
 
+from nerbench.dbr.autophrase_build import ensure_staged
+from nerbench.dbr.autophrase_run import mine_phrases
 from nerbench.dbr.kb import build_kb, iter_vocabulary, read_kb
-from nerbench.dbr.phrases import ensure_staged, mine_phrases, select_phrases, write_corpus
+from nerbench.dbr.phrases import select_phrases, write_corpus
 from nerbench.dbr.retrieval import Embedder, build_index, load_or_embed, prepare_search
 
 REPO = Path(__file__).resolve().parents[1]

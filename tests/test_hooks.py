@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_snakemake
 from nerbench import hooks, paths
-from nerbench.dbr import phrases
+from nerbench.dbr import autophrase_build
 
 
 def path_without(program: str, bin_dir: Path) -> str:
@@ -48,16 +48,16 @@ def test_without_java_the_demo_stops_before_any_job_with_one_line(project, tmp_p
 
 def test_missing_requirement_names_java_then_gxx(monkeypatch, tmp_path):
     have = {"java": "/usr/bin/java", "g++": "/usr/bin/g++"}
-    monkeypatch.setattr(phrases.shutil, "which", lambda name: have.get(name))
-    monkeypatch.setattr(phrases, "prebuilt_binaries_run", lambda: False)
-    assert phrases.missing_requirement(tmp_path / "tool") is None  # g++ builds them
+    monkeypatch.setattr(autophrase_build.shutil, "which", lambda name: have.get(name))
+    monkeypatch.setattr(autophrase_build, "prebuilt_binaries_run", lambda: False)
+    assert autophrase_build.missing_requirement(tmp_path / "tool") is None  # g++ builds them
     del have["g++"]
-    assert "'g++' is not on PATH" in phrases.missing_requirement(tmp_path / "tool")
-    monkeypatch.setattr(phrases, "prebuilt_binaries_run", lambda: True)
-    assert phrases.missing_requirement(tmp_path / "tool") is None
-    assert "'g++'" in phrases.missing_requirement(tmp_path / "tool", "always")
+    assert "'g++' is not on PATH" in autophrase_build.missing_requirement(tmp_path / "tool")
+    monkeypatch.setattr(autophrase_build, "prebuilt_binaries_run", lambda: True)
+    assert autophrase_build.missing_requirement(tmp_path / "tool") is None
+    assert "'g++'" in autophrase_build.missing_requirement(tmp_path / "tool", "always")
     del have["java"]
-    assert "needs 'java' on PATH" in phrases.missing_requirement(tmp_path / "tool")
+    assert "needs 'java' on PATH" in autophrase_build.missing_requirement(tmp_path / "tool")
 
 
 def test_success_names_the_outputs_and_the_report_command(tmp_path, monkeypatch):

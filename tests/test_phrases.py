@@ -8,17 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from nerbench.dbr.autophrase_build import STAGE_MARKER, binary_runs, stage_autophrase
+from nerbench.dbr.autophrase_run import Phrase, mine_phrases, validate_treetagger_par
 from nerbench.dbr.phrases import (
-    STAGE_MARKER,
-    Phrase,
     PhraseMatcher,
-    binary_runs,
     main_autophrase,
-    mine_phrases,
     read_phrases,
     select_phrases,
-    stage_autophrase,
-    validate_treetagger_par,
     write_corpus,
     write_phrases,
 )

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from nerbench.dbr import retrieval
+from nerbench.dbr.autophrase_run import Phrase
 from nerbench.dbr.kb import KB_COLUMNS
-from nerbench.dbr.phrases import Phrase, write_phrases
+from nerbench.dbr.phrases import write_phrases
 from nerbench.dbr.retrieval import (
     Embedder,
     build_index,

@@ -62,7 +62,7 @@ def on_start(
     lacks; else name the command that follows the training runs."""
     rules = rules_to_run(workflow)
     if rules & autophrase_rules and checks_local_tools(workflow):
-        from nerbench.dbr.phrases import missing_requirement
+        from nerbench.dbr.autophrase_build import missing_requirement
 
         problem = missing_requirement(paths.AUTOPHRASE_TOOL, autophrase_compile)
         if problem is not None:
