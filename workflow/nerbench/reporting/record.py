@@ -317,14 +317,10 @@ def interim_tables(root: Path, plan: Any, runs: Sequence[Path]) -> list[tuple[st
     """(name, Markdown) of the study's tables over the runs evaluated so far, for a study still
     running; a table that cannot be made from them yet gives the reason instead."""
     from nerbench.reporting.aggregate import aggregate
+    from nerbench.reporting.outputs import TABLES, table_names
     from nerbench.reporting.render import render_markdown
     from nerbench.reporting.summary import load_reference
-    from nerbench.reporting.tables import (
-        REFERENCE_COLUMNS,
-        REFERENCE_FILES,
-        TABLE_NAMES,
-        build_table,
-    )
+    from nerbench.reporting.tables import build_table
 
     metrics = [m for d in runs for m in metrics_files(d)]
     if not metrics:
@@ -332,14 +328,14 @@ def interim_tables(root: Path, plan: Any, runs: Sequence[Path]) -> list[tuple[st
     df = aggregate(metrics, plan.run_groups)
     out = []
     for name in (plan.study.get("outputs") or {}).get("tables") or []:
-        if name not in TABLE_NAMES:  # corpus_stats: not a table of runs
+        if name not in table_names():  # corpus_stats: not a table of runs
             continue
-        ref_file = REFERENCE_FILES.get(name)
+        ref_file = TABLES[name].reference
         try:
             ref = None
             if ref_file:
                 ref = load_reference(
-                    root / paths.reference_file(ref_file), REFERENCE_COLUMNS.get(name, [])
+                    root / paths.reference_file(ref_file), list(TABLES[name].reference_columns)
                 )
             out.append((name, render_markdown(build_table(name, df, ref)).rstrip()))
         except InputError as e:
