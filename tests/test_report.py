@@ -24,15 +24,10 @@ from matplotlib.colors import to_hex
 from nerbench.io import InputError
 from nerbench.reporting.aggregate import aggregate, load_metrics_table, main_aggregate
 from nerbench.reporting.compare import match_system
-from nerbench.reporting.outputs import TABLES, table_names
-from nerbench.reporting.plots import (
-    FIGURE_NAMES,
-    OKABE_ITO,
-    build_figure,
-    main_figures,
-    pareto_front,
-    pyplot,
-)
+from nerbench.reporting.figures import build_figure, main_figures
+from nerbench.reporting.figures.cost import pareto_front
+from nerbench.reporting.figures.style import OKABE_ITO, pyplot
+from nerbench.reporting.outputs import TABLES, figure_names, table_names
 from nerbench.reporting.render import render_latex, render_markdown
 from nerbench.reporting.summary import load_reference
 from nerbench.reporting.tables import build_table, main_tables
@@ -865,7 +860,7 @@ def test_pareto_front():
     assert pareto_front(pts) == [(0.5, 10), (1, 50), (3, 70), (5, 90)]
 
 
-@pytest.mark.parametrize("name", FIGURE_NAMES)
+@pytest.mark.parametrize("name", figure_names())
 def test_figures_render_png_and_pdf(tmp_path, name):
     files, groups = (
         grid_study(tmp_path) if name.startswith(("grid", "memory")) else vaner_study(tmp_path)
@@ -1140,7 +1135,7 @@ def test_report_rules_and_html_report(tmp_path):
     # checksums, so a bare `touch` is not an edit).
     reporting = tmp_path / "workflow/nerbench/reporting"
     for module, reruns in (
-        ("plots.py", {"figure"}),
+        ("figures/cost.py", {"figure"}),
         ("tables/metrics.py", {"table"}),
         ("summary.py", {"table", "figure"}),
     ):

@@ -26,7 +26,7 @@ from nerbench.config import (
 from nerbench.hparams import check_hparams, without_execution_only
 from nerbench.io import InputError
 from nerbench.methods.staging import staged_path, unpinned
-from nerbench.reporting.outputs import dbr_figures
+from nerbench.reporting.outputs import code_files, dbr_figures
 
 # --------------------------------------------------------------------------- runs
 
@@ -279,11 +279,7 @@ REPORT_CODE = {
         "reporting/outputs.py",
         "reporting/tables/__init__.py",
         "reporting/tables/common.py",
-        "reporting/tables/metrics.py",
-        "reporting/tables/vaner.py",
-        "reporting/tables/per_dataset.py",
-        "reporting/tables/inference.py",
-        "reporting/tables/foundation.py",
+        *code_files("table"),
         "reporting/summary.py",
         "reporting/aggregate.py",
         "reporting/paired.py",
@@ -292,7 +288,10 @@ REPORT_CODE = {
         "evaluate.py",
     ),
     "figure": (
-        "reporting/plots.py",
+        "reporting/outputs.py",
+        "reporting/figures/__init__.py",
+        "reporting/figures/style.py",
+        *code_files("figure"),
         "reporting/summary.py",
         "reporting/compare.py",
         "reporting/aggregate.py",

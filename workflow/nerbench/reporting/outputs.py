@@ -165,3 +165,16 @@ def dbr_figures() -> dict[str, str]:
     """Figures the DBR rules make: name -> file name (without extension)."""
     return {n: spec.stem or n for n, spec in FIGURES.items() if spec.rule == "dbr_figures"}
 
+
+def code_files(kind: str) -> tuple[str, ...]:
+    """Package-relative paths (``reporting/tables/vaner.py``) of the modules holding the
+    registered builders of ``kind`` (``"table"`` or ``"figure"``): the code whose edit reruns
+    that report rule (:data:`nerbench.plan.REPORT_CODE`)."""
+    registry = {"table": TABLES, "figure": FIGURES}[kind]
+    targets = [
+        getattr(spec, "builder" if kind == "table" else "draw") for _, spec in registry.items()
+    ]
+    modules = [t.partition(":")[0] for t in targets if t and t.startswith("nerbench.")]
+    return tuple(
+        dict.fromkeys(m.removeprefix("nerbench.").replace(".", "/") + ".py" for m in modules)
+    )
