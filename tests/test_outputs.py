@@ -162,8 +162,7 @@ def test_every_builder_resolves_and_its_module_is_a_report_code_input():
         for name in rule_names:
             spec = registry[name]
             assert callable(spec.load()), name
-            target = spec.builder if kind == "table" else spec.draw
-            module = target.partition(":")[0].removeprefix("nerbench.").replace(".", "/")
+            module = spec.builder.partition(":")[0].removeprefix("nerbench.").replace(".", "/")
             assert f"workflow/nerbench/{module}.py" in code, (kind, name)
         assert all((ROOT / f).is_file() for f in code), kind
 

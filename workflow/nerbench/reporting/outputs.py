@@ -63,21 +63,21 @@ class TableSpec:
 class FigureSpec:
     """One figure a study may list.
 
-    ``draw``: ``"module:function"`` drawing it from the aggregated metrics,
+    ``builder``: ``"module:function"`` drawing it from the aggregated metrics,
     ``function(df, plt, **options) -> Figure``; ``None`` for a figure another rule makes
     (``rule``), saved as ``stem`` (default: the figure's name).
     """
 
-    draw: str | None
+    builder: str | None
     rule: str = "figure"
     stem: str | None = None
     options: tuple[str, ...] = ()
 
     def load(self) -> Callable[..., Any]:
         """The drawing function (imports its module)."""
-        if self.draw is None:
+        if self.builder is None:
             raise ValueError(f"this figure is made by the '{self.rule}' rule")
-        return _resolve(self.draw)
+        return _resolve(self.builder)
 
 
 # --------------------------------------------------------------------------- tables
@@ -171,9 +171,7 @@ def code_files(kind: str) -> tuple[str, ...]:
     registered builders of ``kind`` (``"table"`` or ``"figure"``): the code whose edit reruns
     that report rule (:data:`nerbench.plan.REPORT_CODE`)."""
     registry = {"table": TABLES, "figure": FIGURES}[kind]
-    targets = [
-        getattr(spec, "builder" if kind == "table" else "draw") for _, spec in registry.items()
-    ]
+    targets = [spec.builder for _, spec in registry.items()]
     modules = [t.partition(":")[0] for t in targets if t and t.startswith("nerbench.")]
     return tuple(
         dict.fromkeys(m.removeprefix("nerbench.").replace(".", "/") + ".py" for m in modules)
