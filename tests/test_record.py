@@ -9,7 +9,8 @@ import pytest
 
 from nerbench import paths
 from nerbench.io import InputError
-from nerbench.reporting.record import build_record, parse_snakemake_log, read_benchmarks
+from nerbench.reporting.record import build_record, read_benchmarks
+from nerbench.reporting.snakemake_log import parse_snakemake_log
 
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

@@ -24,17 +24,13 @@ from matplotlib.colors import to_hex
 from nerbench.io import InputError
 from nerbench.reporting.aggregate import aggregate, load_metrics_table, main_aggregate
 from nerbench.reporting.compare import match_system
-from nerbench.reporting.plots import (
-    FIGURE_NAMES,
-    OKABE_ITO,
-    build_figure,
-    main_figures,
-    pareto_front,
-    pyplot,
-)
+from nerbench.reporting.figures import build_figure, main_figures
+from nerbench.reporting.figures.cost import pareto_front
+from nerbench.reporting.figures.style import OKABE_ITO, pyplot
+from nerbench.reporting.outputs import TABLES, figure_names, table_names
 from nerbench.reporting.render import render_latex, render_markdown
 from nerbench.reporting.summary import load_reference
-from nerbench.reporting.tables import REFERENCE_FILES, TABLE_NAMES, build_table, main_tables
+from nerbench.reporting.tables import build_table, main_tables
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO / "config" / "reference"
@@ -633,7 +629,7 @@ def test_match_system():
 
 
 def _table(tsv: Path, name: str, **kw):
-    ref_file = REFERENCE_FILES.get(name)
+    ref_file = TABLES[name].reference
     ref = None
     if ref_file:
         cols = ["system"] if "claim" not in (REFERENCE_DIR / ref_file).read_text() else ["claim"]
@@ -829,7 +825,9 @@ def test_every_table_cli_writes_three_files(tmp_path, vaner_tsv):
         assert (tmp_path / "tables" / f"metrics{suffix}").stat().st_size > 100
     md = (tmp_path / "tables" / "metrics.md").read_text()
     assert "| Group | Model | Method |" in md and "biobert-v1.1" in md and "| DBR |" in md
-    assert set(TABLE_NAMES) >= set(REFERENCE_FILES)
+    for name in table_names():  # every reference file a table declares is there
+        ref = TABLES[name].reference
+        assert ref is None or (REFERENCE_DIR / ref).is_file(), name
 
 
 def test_integer_hyperparameters_print_as_integers(tmp_path):
@@ -862,7 +860,7 @@ def test_pareto_front():
     assert pareto_front(pts) == [(0.5, 10), (1, 50), (3, 70), (5, 90)]
 
 
-@pytest.mark.parametrize("name", FIGURE_NAMES)
+@pytest.mark.parametrize("name", figure_names())
 def test_figures_render_png_and_pdf(tmp_path, name):
     files, groups = (
         grid_study(tmp_path) if name.startswith(("grid", "memory")) else vaner_study(tmp_path)
@@ -1048,8 +1046,7 @@ from types import SimpleNamespace
 
 from nerbench import paths
 from nerbench.plan import StudyFiles, report_code
-from nerbench.reporting.plots import FIGURE_NAMES
-from nerbench.reporting.tables import TABLE_NAMES
+from nerbench.reporting.outputs import figure_names, table_names
 
 # A stand-in for common.smk: the real StudyFiles over a fake plan whose metrics are on disk.
 STUDY = "teststudy"
@@ -1138,8 +1135,8 @@ def test_report_rules_and_html_report(tmp_path):
     # checksums, so a bare `touch` is not an edit).
     reporting = tmp_path / "workflow/nerbench/reporting"
     for module, reruns in (
-        ("plots.py", {"figure"}),
-        ("tables.py", {"table"}),
+        ("figures/cost.py", {"figure"}),
+        ("tables/metrics.py", {"table"}),
         ("summary.py", {"table", "figure"}),
     ):
         with open(reporting / module, "a") as f:

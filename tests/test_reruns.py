@@ -88,7 +88,7 @@ def test_learning_rate_change_reruns_only_that_run(project):
 
 def test_plot_code_edit_reruns_only_figures(project):
     proj, _ = project
-    plots = proj / "workflow" / "nerbench" / "reporting" / "plots.py"
+    plots = proj / "workflow" / "nerbench" / "reporting" / "figures" / "length.py"
     original = plots.read_text()
     try:
         plots.write_text(original + "\n# a comment: the code changed\n")

@@ -29,7 +29,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "nerbench.evaluate:main_evaluate",
     "aggregate": "nerbench.reporting.aggregate:main_aggregate",
     "tables": "nerbench.reporting.tables:main_tables",
-    "figures": "nerbench.reporting.plots:main_figures",
+    "figures": "nerbench.reporting.figures:main_figures",
     "record": "nerbench.reporting.record:main_record",
     "status": "nerbench.status:main_status",
     "envs": "nerbench.envs:main_envs",

@@ -86,8 +86,6 @@ AGGREGATE = STUDY_DIR + "/aggregate/metrics.tsv"
 TABLE = STUDY_DIR + "/tables/{name}.{ext}"
 FIGURE = STUDY_DIR + "/figures/{name}.{ext}"
 REPORT = STUDY_DIR + "/report.html"
-# Figures the DBR rules make (names a study lists under outputs.figures -> file names).
-DBR_FIGURES = {"vaner_fig3": "vaner_fig3_dbr_entities", "vaner_fig4": "vaner_fig4_dbr_length"}
 
 TABLE_EXTS = ("tsv", "md", "tex", "html")
 FIGURE_EXTS = ("png", "pdf")

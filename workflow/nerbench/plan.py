@@ -26,6 +26,7 @@ from nerbench.config import (
 from nerbench.hparams import check_hparams, without_execution_only
 from nerbench.io import InputError
 from nerbench.methods.staging import staged_path, unpinned
+from nerbench.reporting.outputs import code_files, dbr_figures
 
 # --------------------------------------------------------------------------- runs
 
@@ -185,10 +186,9 @@ def _duplicate_run(run_id: str, group: str, other: str) -> str:
 
 def check_outputs(study: dict, where: str) -> None:
     """Every name under ``outputs.tables`` / ``outputs.figures`` is one the report can make."""
-    from nerbench.reporting.plots import FIGURE_NAMES
-    from nerbench.reporting.tables import STUDY_TABLES
+    from nerbench.reporting.outputs import study_figures, study_tables
 
-    known = {"tables": STUDY_TABLES, "figures": (*FIGURE_NAMES, *paths.DBR_FIGURES)}
+    known = {"tables": study_tables(), "figures": study_figures()}
     outputs = study.get("outputs") or {}
     for kind, names in known.items():
         for i, name in enumerate(outputs.get(kind) or []):
@@ -276,7 +276,10 @@ REPORT_CODE = {
     # paired.py reads per-sentence counts and runs evaluate.py's paired bootstrap (Table 3);
     # aggregate.py loads the table (older column names) and declares the score modes
     "table": (
-        "reporting/tables.py",
+        "reporting/outputs.py",
+        "reporting/tables/__init__.py",
+        "reporting/tables/common.py",
+        *code_files("table"),
         "reporting/summary.py",
         "reporting/aggregate.py",
         "reporting/paired.py",
@@ -285,7 +288,10 @@ REPORT_CODE = {
         "evaluate.py",
     ),
     "figure": (
-        "reporting/plots.py",
+        "reporting/outputs.py",
+        "reporting/figures/__init__.py",
+        "reporting/figures/style.py",
+        *code_files("figure"),
         "reporting/summary.py",
         "reporting/compare.py",
         "reporting/aggregate.py",
@@ -343,11 +349,11 @@ class DBRPlan:
 
     def figure_prefix(self, fig: str) -> str:
         """``results/studies/<study>/figures/vaner_fig3_dbr_entities`` for ``vaner_fig3``."""
-        name = paths.DBR_FIGURES[fig]
+        name = dbr_figures()[fig]
         return paths.fill(paths.FIGURE, study=self.plan.name, name=name, ext="").removesuffix(".")
 
     def figure_files(self) -> list[str]:
-        return [f"{self.figure_prefix(f)}.{ext}" for f in paths.DBR_FIGURES for ext in DBR_FIG_EXTS]
+        return [f"{self.figure_prefix(f)}.{ext}" for f in dbr_figures() for ext in DBR_FIG_EXTS]
 
     # datasets
     def datasets(self) -> list[str]:
@@ -437,7 +443,7 @@ class DBRPlan:
             for d in r["train_datasets"]
         ]
         figures = (self.plan.study.get("outputs") or {}).get("figures") or []
-        if self.datasets() and set(paths.DBR_FIGURES) & set(figures):
+        if self.datasets() and set(dbr_figures()) & set(figures):
             targets += self.figure_files()
         return list(dict.fromkeys(targets))
 
@@ -625,11 +631,10 @@ class StudyFiles:
     def study_outputs(self, kind: str) -> list[str]:
         """Names of the tables or figures the study lists (corpus_stats and DBR figures are
         made by their own rules)."""
-        from nerbench.reporting.plots import FIGURE_NAMES
-        from nerbench.reporting.tables import TABLE_NAMES
+        from nerbench.reporting.outputs import figure_names, table_names
 
         names = (self.plan.study.get("outputs") or {}).get(kind) or []
-        known = TABLE_NAMES if kind == "tables" else FIGURE_NAMES
+        known = table_names() if kind == "tables" else figure_names()
         return [n for n in names if n in known]
 
     def report_targets(self) -> list[str]:
@@ -645,9 +650,9 @@ class StudyFiles:
 
     def reference_input(self, name: str) -> list[str]:
         """Published numbers a table is compared with (config/reference/), if any."""
-        from nerbench.reporting.tables import REFERENCE_FILES
+        from nerbench.reporting.outputs import TABLES
 
-        ref = REFERENCE_FILES.get(name)
+        ref = TABLES[name].reference
         return [paths.reference_file(ref)] if ref else []
 
     @staticmethod

@@ -33,8 +33,7 @@ from nerbench.plan import (
     load_plan,
     report_code,
 )
-from nerbench.reporting.plots import FIGURE_NAMES
-from nerbench.reporting.tables import TABLE_NAMES
+from nerbench.reporting.outputs import figure_names, table_names
 
 min_version("8.0")
 

@@ -1,8 +1,9 @@
 """Aggregation, paper tables and figures of one study; every output is flagged for the report.
 
 Outputs live under results/studies/<study>/ (nerbench.paths). Each rule takes the package files
-it depends on as inputs (nerbench.plan.report_code), so editing plots.py reruns only the figure
-rules, tables.py only the table rules, and summary.py (shared) both.
+it depends on as inputs (nerbench.plan.report_code), so editing a figure's module reruns only the
+figure rules, a table's only the table rules, and summary.py (shared) both. The names the table
+and figure rules accept are those registered in nerbench.reporting.outputs.
 """
 
 
@@ -59,7 +60,7 @@ rule table:
     benchmark:
         paths.benchmark_file("table", f"{STUDY}/{{name}}")
     wildcard_constraints:
-        name="|".join(TABLE_NAMES),
+        name="|".join(table_names()),
     conda:
         "../../envs/report.yaml"
     params:
@@ -92,7 +93,7 @@ rule figure:
     benchmark:
         paths.benchmark_file("figure", f"{STUDY}/{{name}}")
     wildcard_constraints:
-        name="|".join(FIGURE_NAMES),
+        name="|".join(figure_names()),
     conda:
         "../../envs/report.yaml"
     params:

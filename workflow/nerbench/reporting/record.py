@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import statistics
 import subprocess
@@ -38,72 +37,7 @@ from typing import Any
 
 from nerbench import paths
 from nerbench.io import InputError, atomic_dir, read_json, write_text
-
-_STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
-_RULE = re.compile(r"^(?:local)?rule (\w+):$")
-_JOBID = re.compile(r"^\s+jobid: (\d+)$")
-_WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
-_FINISHED = re.compile(r"^Finished jobid: (\d+)")
-
-
-@dataclass
-class JobTime:
-    """One job of a Snakemake log: rule, wildcards, start and finish (None if it never ended)."""
-
-    rule: str
-    wildcards: str
-    start: datetime
-    end: datetime | None
-
-    @property
-    def seconds(self) -> float | None:
-        return None if self.end is None else (self.end - self.start).total_seconds()
-
-
-@dataclass
-class Sitting:
-    """One Snakemake invocation: its log, first and last time stamp, and its jobs."""
-
-    log: Path
-    start: datetime
-    end: datetime
-    jobs: list[JobTime]
-
-    @property
-    def seconds(self) -> float:
-        return (self.end - self.start).total_seconds()
-
-
-def parse_snakemake_log(path: Path) -> Sitting:
-    """Jobs of one Snakemake log (``[stamp]`` / ``rule X:`` / ``jobid: N`` / ``Finished jobid``)."""
-    if not path.is_file():
-        raise InputError("Snakemake log not found", path)
-    now: datetime | None = None
-    first: datetime | None = None
-    pending: str | None = None
-    last_job: int | None = None
-    jobs: dict[int, JobTime] = {}
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if m := _STAMP.match(line):
-                now = datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
-                first = first or now
-            elif m := _RULE.match(line):
-                pending = m.group(1)
-            elif (m := _JOBID.match(line)) and pending and now is not None:
-                last_job = int(m.group(1))
-                jobs[last_job] = JobTime(pending, "", now, None)
-                pending = None
-            elif (m := _WILDCARDS.match(line)) and last_job is not None:
-                jobs[last_job].wildcards = m.group(1)
-            elif (m := _FINISHED.match(line)) and now is not None:
-                job = jobs.get(int(m.group(1)))
-                if job is not None:
-                    job.end = now
-    if first is None or now is None:
-        raise InputError("no time stamps: not a Snakemake log", path)
-    return Sitting(path, first, now, list(jobs.values()))
+from nerbench.reporting.snakemake_log import Sitting, parse_snakemake_log
 
 
 def read_benchmarks(root: Path) -> dict[str, list[dict[str, float]]]:
@@ -317,14 +251,10 @@ def interim_tables(root: Path, plan: Any, runs: Sequence[Path]) -> list[tuple[st
     """(name, Markdown) of the study's tables over the runs evaluated so far, for a study still
     running; a table that cannot be made from them yet gives the reason instead."""
     from nerbench.reporting.aggregate import aggregate
+    from nerbench.reporting.outputs import TABLES, table_names
     from nerbench.reporting.render import render_markdown
     from nerbench.reporting.summary import load_reference
-    from nerbench.reporting.tables import (
-        REFERENCE_COLUMNS,
-        REFERENCE_FILES,
-        TABLE_NAMES,
-        build_table,
-    )
+    from nerbench.reporting.tables import build_table
 
     metrics = [m for d in runs for m in metrics_files(d)]
     if not metrics:
@@ -332,14 +262,14 @@ def interim_tables(root: Path, plan: Any, runs: Sequence[Path]) -> list[tuple[st
     df = aggregate(metrics, plan.run_groups)
     out = []
     for name in (plan.study.get("outputs") or {}).get("tables") or []:
-        if name not in TABLE_NAMES:  # corpus_stats: not a table of runs
+        if name not in table_names():  # corpus_stats: not a table of runs
             continue
-        ref_file = REFERENCE_FILES.get(name)
+        ref_file = TABLES[name].reference
         try:
             ref = None
             if ref_file:
                 ref = load_reference(
-                    root / paths.reference_file(ref_file), REFERENCE_COLUMNS.get(name, [])
+                    root / paths.reference_file(ref_file), list(TABLES[name].reference_columns)
                 )
             out.append((name, render_markdown(build_table(name, df, ref)).rstrip()))
         except InputError as e:
@@ -359,6 +289,200 @@ def kb_rows(root: Path) -> list[str]:
     return out
 
 
+@dataclass
+class RecordInputs:
+    """What a record is made of, read from the files the workflow wrote (:func:`collect`)."""
+
+    study: str
+    tables: list[Path]  # the study's Markdown tables
+    figures: list[Path]  # the study's PNG figures
+    sittings: list[Sitting]  # one per Snakemake log
+    bench: dict[str, list[dict[str, float]]]  # benchmark files by rule
+    plan: Any  # the study's plan; None for a root without the study's config
+    runs: list[Path]  # run folders recorded (trained so far, if partial)
+    planned: list[Path] | None  # run folders the study plans (partial records only)
+    machine: dict[str, Any]
+    machine_source: str
+    commit: str
+    partial: bool
+
+    @property
+    def wall_seconds(self) -> float:
+        """The study's wall time: the sum over its sittings."""
+        return sum(s.seconds for s in self.sittings)
+
+
+def collect(
+    root: Path, study: str, logs: Sequence[Path], partial: bool, commit: str | None
+) -> RecordInputs:
+    """Find the study's tables and figures, parse the Snakemake logs, read the benchmarks, the
+    plan and the runs' machine (see :func:`build_record` for ``partial`` and ``commit``)."""
+    study_dir = root / paths.fill(paths.STUDY_DIR, study=study)
+    tables = sorted((study_dir / "tables").glob("*.md"))
+    figures = sorted((study_dir / "figures").glob("*.png"))
+    if not tables and not partial:
+        raise InputError("the study has no Markdown tables", study_dir / "tables")
+    sittings = [parse_snakemake_log(Path(p)) for p in logs]
+    if not sittings:
+        raise InputError("give the Snakemake log of each sitting (--snakemake-log)")
+    bench = read_benchmarks(root)
+    # the study's plan, where the root has its config (a record needs it when partial)
+    plan = (
+        study_plan(root, study) if partial or (root / "config" / "config.yaml").is_file() else None
+    )
+    planned = None
+    if partial:
+        planned = planned_runs(root, plan)
+        runs = [d for d in planned if paths.run_file(d, "cost").is_file()]
+    else:
+        runs = study_runs(root, study)
+    machine, machine_source = run_machine(runs)
+    return RecordInputs(
+        study=study,
+        tables=tables,
+        figures=figures,
+        sittings=sittings,
+        bench=bench,
+        plan=plan,
+        runs=runs,
+        planned=planned,
+        machine=machine,
+        machine_source=machine_source,
+        commit=commit or _commit(root),
+        partial=partial,
+    )
+
+
+def sitting_lines(rec: RecordInputs) -> list[str]:
+    """The table of sittings and the study's wall time."""
+    lines = ["| sitting (Snakemake log) | start | end | wall (min) | jobs finished |"]
+    lines += ["|---|---|---|---:|---:|"]
+    for s in rec.sittings:
+        done = sum(j.end is not None for j in s.jobs)
+        lines.append(
+            f"| {s.log.name} | {s.start:%Y-%m-%d %H:%M:%S} | {s.end:%H:%M:%S} |"
+            f" {_minutes(s.seconds)} | {done} |"
+        )
+    total = rec.wall_seconds
+    if rec.partial:
+        lines += [
+            "",
+            f"Wall time so far: {_minutes(total)} min (to the last log entry of each "
+            f"sitting; record written {datetime.now():%Y-%m-%d %H:%M}).",
+        ]
+    else:
+        lines += ["", f"**Study wall time: {_minutes(total)} min** (sum over sittings)."]
+    return lines
+
+
+def table_lines(rec: RecordInputs, root: Path) -> list[str]:
+    """The "Tables" section: the study's tables, and interim ones for a partial record."""
+    lines = ["## Tables", ""]
+    if not rec.tables:
+        lines += ["None yet: the tables are made when every run has been evaluated.", ""]
+    if rec.partial:
+        interim = interim_tables(root, rec.plan, rec.runs)
+        evaluated = sum(bool(metrics_files(d)) for d in rec.runs)
+        if interim:
+            lines += [
+                f"**Interim tables** over the {evaluated} runs evaluated so far (of "
+                f"{len(rec.planned or [])}): what the study's tables show from them, made by the "
+                "same code; not the study's tables, which need every run.",
+                "",
+            ]
+        for name, text in interim:
+            lines += [f"### {name} (interim)", "", text, ""]
+    for t in rec.tables:
+        lines += [f"### {t.stem}", "", t.read_text(encoding="utf-8").rstrip(), ""]
+    return lines
+
+
+def render_readme(
+    rec: RecordInputs, root: Path, command: Path | None = None, notes: Path | None = None
+) -> str:
+    """The record's README.md (Markdown)."""
+    lines = [f"# Results record: study `{rec.study}`", ""]
+    if rec.partial:
+        lines += [
+            f"**Partial: the study had not finished when this record was written; "
+            f"{len(rec.runs)} of its {len(rec.planned or [])} runs were trained.** Snakemake "
+            "resumes it with the same command.",
+            "",
+        ]
+    if notes is not None:
+        if not notes.is_file():
+            raise InputError("notes file not found", notes)
+        lines += [notes.read_text(encoding="utf-8").rstrip(), ""]
+    lines += ["## How it ran", ""]
+    if command is not None:
+        if not command.is_file():
+            raise InputError("command file not found", command)
+        lines += ["```", command.read_text(encoding="utf-8").rstrip(), "```", ""]
+    lines.append(
+        f"Code at the time of writing: commit `{rec.commit}` (the command block says which "
+        "commit each sitting started from)."
+    )
+    lines.append("")
+    lines += sitting_lines(rec)
+    lines.append("")
+    lines += [
+        "## Machine",
+        "",
+        f"Read from {rec.machine_source}.",
+        "",
+        *machine_lines(rec.machine),
+        "",
+        "## Wall time and memory per rule",
+        "",
+        *rule_table(rec.sittings, rec.bench),
+        "",
+        "## Training runs",
+        "",
+        *training_rows(rec.runs),
+    ]
+    kb = kb_rows(root)
+    if kb:
+        lines += ["", "## Knowledge base", "", *kb]
+    lines += ["", *table_lines(rec, root)]
+    lines += ["## Figures", ""]
+    for fig in rec.figures:
+        lines += [f"### {fig.stem}", "", f"![{fig.stem}](figures/{fig.name})", ""]
+    return "\n".join(lines) + "\n"
+
+
+def record_summary(rec: RecordInputs) -> dict[str, Any]:
+    """The record's ``record.json``: the row of the records' index."""
+    # the headline figure: the first the study lists (any, for a root without the study's config)
+    listed = [f.stem for f in rec.figures]
+    if rec.plan is not None:
+        listed = (rec.plan.study.get("outputs") or {}).get("figures") or listed
+    headline = next((f for name in listed for f in rec.figures if f.stem.startswith(name)), None)
+    return {
+        "study": rec.study,
+        "date": f"{max(s.end for s in rec.sittings):%Y-%m-%d}",
+        "commit": rec.commit,
+        "partial": rec.partial,
+        "machine": machine_summary(rec.machine),
+        "wall_min": round(rec.wall_seconds / 60, 1),
+        "runs": len(rec.runs),
+        "headline": f"figures/{headline.name}" if headline else None,
+    }
+
+
+def write_record(out: Path, rec: RecordInputs, readme: str, summary: dict[str, Any]) -> Path:
+    """Write the record folder ``out`` atomically (replacing an older one); return README path."""
+    with atomic_dir(out) as tmp:
+        (tmp / "tables").mkdir()
+        (tmp / "figures").mkdir()
+        for t in rec.tables:
+            shutil.copy2(t, tmp / "tables" / t.name)
+        for fig in rec.figures:
+            shutil.copy2(fig, tmp / "figures" / fig.name)
+        (tmp / "README.md").write_text(readme, encoding="utf-8")
+        (tmp / RECORD_SUMMARY).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return out / "README.md"
+
+
 def build_record(
     root: Path,
     study: str,
@@ -376,129 +500,9 @@ def build_record(
 
     ``partial``: the study is still running; the record holds the runs trained so far, the
     rule times so far and whatever tables and figures exist, and says so at the top."""
-    study_dir = root / paths.fill(paths.STUDY_DIR, study=study)
-    tables = sorted((study_dir / "tables").glob("*.md"))
-    figures = sorted((study_dir / "figures").glob("*.png"))
-    if not tables and not partial:
-        raise InputError("the study has no Markdown tables", study_dir / "tables")
-    sittings = [parse_snakemake_log(Path(p)) for p in logs]
-    if not sittings:
-        raise InputError("give the Snakemake log of each sitting (--snakemake-log)")
-    bench = read_benchmarks(root)
-    # the study's plan, where the root has its config (a record needs it when partial)
-    plan = (
-        study_plan(root, study) if partial or (root / "config" / "config.yaml").is_file() else None
-    )
-    if partial:
-        planned = planned_runs(root, plan)
-        runs = [d for d in planned if paths.run_file(d, "cost").is_file()]
-    else:
-        runs = study_runs(root, study)
-    machine, machine_source = run_machine(runs)
-    commit = commit or _commit(root)
-    lines = [f"# Results record: study `{study}`", ""]
-    if partial:
-        lines += [
-            f"**Partial: the study had not finished when this record was written; "
-            f"{len(runs)} of its {len(planned)} runs were trained.** Snakemake resumes it "
-            "with the same command.",
-            "",
-        ]
-    if notes is not None:
-        if not notes.is_file():
-            raise InputError("notes file not found", notes)
-        lines += [notes.read_text(encoding="utf-8").rstrip(), ""]
-    lines += ["## How it ran", ""]
-    if command is not None:
-        if not command.is_file():
-            raise InputError("command file not found", command)
-        lines += ["```", command.read_text(encoding="utf-8").rstrip(), "```", ""]
-    lines.append(
-        f"Code at the time of writing: commit `{commit}` (the command block says which "
-        "commit each sitting started from)."
-    )
-    lines.append("")
-    lines += ["| sitting (Snakemake log) | start | end | wall (min) | jobs finished |"]
-    lines += ["|---|---|---|---:|---:|"]
-    for s in sittings:
-        done = sum(j.end is not None for j in s.jobs)
-        lines.append(
-            f"| {s.log.name} | {s.start:%Y-%m-%d %H:%M:%S} | {s.end:%H:%M:%S} |"
-            f" {_minutes(s.seconds)} | {done} |"
-        )
-    total = sum(s.seconds for s in sittings)
-    if partial:
-        lines += [
-            "",
-            f"Wall time so far: {_minutes(total)} min (to the last log entry of each "
-            f"sitting; record written {datetime.now():%Y-%m-%d %H:%M}).",
-        ]
-    else:
-        lines += ["", f"**Study wall time: {_minutes(total)} min** (sum over sittings)."]
-    lines.append("")
-    lines += [
-        "## Machine",
-        "",
-        f"Read from {machine_source}.",
-        "",
-        *machine_lines(machine),
-        "",
-        "## Wall time and memory per rule",
-        "",
-        *rule_table(sittings, bench),
-        "",
-        "## Training runs",
-        "",
-        *training_rows(runs),
-    ]
-    kb = kb_rows(root)
-    if kb:
-        lines += ["", "## Knowledge base", "", *kb]
-    lines += ["", "## Tables", ""]
-    if not tables:
-        lines += ["None yet: the tables are made when every run has been evaluated.", ""]
-    if partial:
-        interim = interim_tables(root, plan, runs)
-        evaluated = sum(bool(metrics_files(d)) for d in runs)
-        if interim:
-            lines += [
-                f"**Interim tables** over the {evaluated} runs evaluated so far (of "
-                f"{len(planned)}): what the study's tables show from them, made by the same "
-                "code; not the study's tables, which need every run.",
-                "",
-            ]
-        for name, text in interim:
-            lines += [f"### {name} (interim)", "", text, ""]
-    for t in tables:
-        lines += [f"### {t.stem}", "", t.read_text(encoding="utf-8").rstrip(), ""]
-    lines += ["## Figures", ""]
-    for fig in figures:
-        lines += [f"### {fig.stem}", "", f"![{fig.stem}](figures/{fig.name})", ""]
-    # the headline figure: the first the study lists (any, for a root without the study's config)
-    listed = [f.stem for f in figures]
-    if plan is not None:
-        listed = (plan.study.get("outputs") or {}).get("figures") or listed
-    headline = next((f for name in listed for f in figures if f.stem.startswith(name)), None)
-    summary = {
-        "study": study,
-        "date": f"{max(s.end for s in sittings):%Y-%m-%d}",
-        "commit": commit,
-        "partial": partial,
-        "machine": machine_summary(machine),
-        "wall_min": round(total / 60, 1),
-        "runs": len(runs),
-        "headline": f"figures/{headline.name}" if headline else None,
-    }
-    with atomic_dir(out) as tmp:
-        (tmp / "tables").mkdir()
-        (tmp / "figures").mkdir()
-        for t in tables:
-            shutil.copy2(t, tmp / "tables" / t.name)
-        for fig in figures:
-            shutil.copy2(fig, tmp / "figures" / fig.name)
-        (tmp / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (tmp / RECORD_SUMMARY).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    return out / "README.md"
+    rec = collect(root, study, logs, partial, commit)
+    readme = render_readme(rec, root, command, notes)
+    return write_record(out, rec, readme, record_summary(rec))
 
 
 #: each record folder's summary, from which the index of all records is made

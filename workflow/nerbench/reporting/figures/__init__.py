@@ -1,0 +1,64 @@
+"""Paper figures from the aggregated metrics (plot code only; no training code here).
+
+``python -m nerbench figures --metrics results/aggregate/metrics.tsv --which NAME
+--out-prefix results/figures/NAME`` writes ``NAME.png`` and ``NAME.pdf`` (matplotlib Agg backend,
+Okabe-Ito colour-blind-safe palette, cividis colour maps, labelled axes with units).
+
+Each figure is one drawing function in a module of this package, registered in
+:data:`nerbench.reporting.outputs.FIGURES`. Figures: ``grid_heatmaps`` (paper 002 Figs 3-9),
+``grid_pairs`` (Figs 10-11), ``memory_time`` (Fig 12), ``f1_by_length`` (paper 000),
+``cost_f1`` (cost vs F1 with the Pareto front; inference error bars span the fastest to the
+slowest timed repeat, and a ring marks a spread over 20 %) and ``training_curves`` (dev F1 and
+training loss per epoch, with/without DBR as VANER Fig 5; reads each run's ``train_log.jsonl``
+through the ``run_dir`` column of the metrics table).
+
+Every series is in a legend and is labelled by model, method and DBR variant
+(:func:`series_labels`): what all series share goes into the legend title, what varies into each
+label, and the study group is prefixed only where it alone tells two series apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from nerbench.io import InputError
+from nerbench.reporting.figures.style import pyplot, save_figure
+from nerbench.reporting.outputs import FIGURES, figure_names
+from nerbench.reporting.summary import add_systems, to_percent
+
+
+def build_figure(name: str, df, **options: Any):
+    """Draw the registered figure ``name`` (:data:`nerbench.reporting.outputs.FIGURES`) from
+    the aggregated metrics ``df``; ``options`` are the drawing function's own keyword options
+    (``learning_rate`` for ``grid_pairs``). Returns a matplotlib Figure."""
+    if name not in figure_names():
+        raise InputError(f"unknown figure '{name}'; known: {list(figure_names())}")
+    spec = FIGURES[name]
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise InputError(f"figure '{name}' takes no option {', '.join(unknown)}")
+    draw = spec.load()
+    plt = pyplot()
+    return draw(add_systems(to_percent(df)), plt, **options)
+
+
+def main_figures(argv: list[str]) -> int:
+    """CLI: draw one named figure from the aggregated metrics."""
+    from nerbench.reporting.aggregate import load_metrics_table
+
+    ap = argparse.ArgumentParser(prog="nerbench figures", description=__doc__)
+    ap.add_argument("--metrics", required=True, help="aggregated metrics TSV")
+    ap.add_argument("--which", required=True, choices=figure_names())
+    ap.add_argument("--learning-rate", type=float, default=1e-5, help="grid_pairs only")
+    ap.add_argument("--out-prefix", required=True, help="writes <prefix>.png and <prefix>.pdf")
+    args = ap.parse_args(argv)
+    df = load_metrics_table(args.metrics)
+    options = {"learning_rate": args.learning_rate}
+    fig = build_figure(args.which, df, **{k: options[k] for k in FIGURES[args.which].options})
+    try:
+        paths = save_figure(fig, args.out_prefix)
+    finally:
+        pyplot().close(fig)
+    print(f"figure {args.which} -> {', '.join(map(str, paths))}")
+    return 0
