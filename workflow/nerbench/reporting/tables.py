@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from nerbench.evaluate import DECODING_RULE, DECODING_RULE_TEXT
+from nerbench.evaluate.decoding import DECODING_RULE, DECODING_RULE_TEXT
 from nerbench.io import InputError
 from nerbench.reporting.aggregate import REPAIRED_COLUMN
 from nerbench.reporting.compare import (
