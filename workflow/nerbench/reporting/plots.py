@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nerbench import defaults, paths
+from nerbench.evaluate.buckets import length_buckets
 from nerbench.io import InputError, atomic_path, read_jsonl
 from nerbench.reporting.compare import match_system
 from nerbench.reporting.summary import add_systems, dbr_ablation_rows, summarize, to_percent
@@ -49,7 +50,6 @@ OKABE_ITO = (
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 SEQUENTIAL_CMAP = "cividis"
 PAIRS = (("BioBERT", "BioMedBERT"), ("BERT", "RoBERTa"))
-LENGTHS = (("f1_len1", "1"), ("f1_len2", "2"), ("f1_len3plus", "≥3"))
 DBR_STYLE = {"dbr": "-", "random": "--", "none": ":"}
 DBR_NAMES = {"dbr": "DBR", "random": "random DBR", "none": "no DBR"}
 
@@ -323,11 +323,12 @@ def memory_time(df, plt):
 
 
 def f1_by_length(df, plt):
-    """F1 by gold entity length (1, 2, ≥3 tokens): bars per system, one panel per dataset."""
+    """F1 by gold entity length (per length bucket): bars per system, one panel per dataset."""
     import numpy as np
 
-    _require(df, ["f1_len1"], "f1_by_length")
-    cols = [c for c, _ in LENGTHS]
+    lengths = [(f"f1_{b.column}", b.label) for _, b in length_buckets()]
+    cols = [c for c, _ in lengths]
+    _require(df, cols[:1], "f1_by_length")
     labels, title = series_labels(df)
     s = summarize(df, ["system", "family", "dataset"], cols)
     datasets = list(dict.fromkeys(s["dataset"]))
@@ -341,7 +342,7 @@ def f1_by_length(df, plt):
         sharey=True,
         layout="constrained",
     )
-    x = np.arange(len(LENGTHS))
+    x = np.arange(len(lengths))
     width = 0.8 / max(len(systems), 1)
     for ax, ds in zip(axes[0], datasets, strict=True):
         sub = s[s["dataset"] == ds]
@@ -366,7 +367,7 @@ def f1_by_length(df, plt):
             for xi, m in zip(x + (k - (len(systems) - 1) / 2) * width, means, strict=True):
                 if _finite(m) and abs(float(m)) < 0.05:  # a bar of height 0 would be invisible
                     ax.text(xi, 0, "0", ha="center", va="bottom", fontsize=6, color=colour(k))
-        ax.set_xticks(x, [label for _, label in LENGTHS])
+        ax.set_xticks(x, [label for _, label in lengths])
         ax.set_xlabel("gold entity length (tokens)")
         ax.set_title(ds)
     axes[0][0].set_ylabel("exact-match F1 (%)")

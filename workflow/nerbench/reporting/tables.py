@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from nerbench.evaluate.buckets import length_buckets
 from nerbench.evaluate.decoding import DECODING_RULE, DECODING_RULE_TEXT
 from nerbench.io import InputError
 from nerbench.reporting.aggregate import REPAIRED_COLUMN
@@ -67,7 +68,6 @@ REFERENCE_FILES = {
     "inference_ratio": "llm_vs_encoder.tsv",
     "foundation_f1": "foundation_f1.tsv",
 }
-LENGTH_LABELS = {"len1": "1", "len2": "2", "len3plus": "≥3"}
 
 
 # --------------------------------------------------------------------------- table builders
@@ -241,8 +241,11 @@ def per_dataset_table(df, ref, name: str) -> Table:
         scores = {"exact_f1": "exact", "relaxed_f1": "relaxed"}
         caption = "Exact-match and relaxed (partial-overlap) F1 (%) per dataset: LLMs vs encoders."
     else:
-        scores = {f"f1_{k}": v for k, v in LENGTH_LABELS.items()}
-        caption = "F1 (%, exact match) by gold entity length in tokens (1, 2, ≥3) per dataset."
+        scores = {f"f1_{b.column}": b.label for _, b in length_buckets()}
+        caption = (
+            f"F1 (%, exact match) by gold entity length in tokens ({', '.join(scores.values())}) "
+            "per dataset."
+        )
     summary = _summary_for(df, ["dataset"], list(scores))
     datasets, _ = ordered_datasets(df, None)
     keys = [(d, s) for d in datasets for s in scores]
