@@ -14,7 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from nerbench.evaluate import main_evaluate, read_conll_predictions
+from nerbench.evaluate.cli import main_evaluate
+from nerbench.evaluate.conll import read_conll_predictions
 from nerbench.io import read_json, read_jsonl
 from nerbench.methods.adapters import ADAPTER_WEIGHTS, FULL_WEIGHTS
 from nerbench.methods.models import main_build_tiny_model

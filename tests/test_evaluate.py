@@ -8,16 +8,13 @@ import time
 import numpy as np
 import pytest
 
-import nerbench.evaluate as ev
+import nerbench.evaluate.bootstrap as bs
 from nerbench.cli import main as cli_main
-from nerbench.evaluate import (
-    compute_metrics,
-    main_evaluate,
-    paired_bootstrap,
-    read_conll_predictions,
-    read_per_sentence,
-    write_conll_predictions,
-)
+from nerbench.evaluate.bootstrap import bootstrap_ci, paired_bootstrap, read_per_sentence
+from nerbench.evaluate.cli import main_evaluate
+from nerbench.evaluate.conll import read_conll_predictions, write_conll_predictions
+from nerbench.evaluate.decoding import decode_iob2, entities
+from nerbench.evaluate.scores import compute_metrics, sentence_counts
 from nerbench.io import InputError
 
 PRF = {"precision", "recall", "f1", "support"}
@@ -87,7 +84,7 @@ def test_exact_is_conlleval_on_raw_tags_and_seqeval_default():
     from seqeval.metrics import classification_report
 
     gold, pred = random_corpus(400, seed=5, noise=0.3)
-    assert [ev.decode_iob2(s) for s in gold] != gold  # invalid gold tags too
+    assert [decode_iob2(s) for s in gold] != gold  # invalid gold tags too
     m = compute_metrics(gold, pred, bootstrap=10)
     counts = conlleval_counts(gold, pred)
     assert set(m["exact"]["per_type"]) == set(counts)
@@ -142,14 +139,14 @@ def test_improper_type_continuation():
 def test_one_decoding_rule_whatever_the_method_wrote():
     """Raw tags (encoder) and tags a method decoded itself (labeler spans) score alike."""
     gold, raw = random_corpus(200, seed=3, noise=0.3)
-    decoded = [ev.decode_iob2(s) for s in raw]
+    decoded = [decode_iob2(s) for s in raw]
     assert decoded != raw  # the corpus has stray I- tags to decode
     a = compute_metrics(gold, raw, bootstrap=20)
     b = compute_metrics(gold, decoded, bootstrap=20)
     assert a["decoding"]["pred_tags_changed"] > 0 and b["decoding"]["pred_tags_changed"] == 0
     del a["decoding"], b["decoding"]
     assert a == b
-    assert ev.decode_iob2(["I-C", "B-D", "I-C", "I-C", "O", "I-D"]) == [
+    assert decode_iob2(["I-C", "B-D", "I-C", "I-C", "O", "I-D"]) == [
         "B-C",
         "B-D",
         "B-C",
@@ -169,8 +166,8 @@ def test_improper_gold_read_by_the_same_rule():
 def test_exact_counts_agree_with_entity_counts():
     gold, pred = random_corpus(300, seed=1)
     m = compute_metrics(gold, pred, bootstrap=10)
-    ents = [ev.entities([ev.decode_iob2(s) for s in x]) for x in (gold, pred)]
-    tp, n_pred, n_gold = ev.sentence_counts(*ents)
+    ents = [entities([decode_iob2(s) for s in x]) for x in (gold, pred)]
+    tp, n_pred, n_gold = sentence_counts(*ents)
     micro = m["exact"]["micro"]
     assert micro["support"] == n_gold.sum() == m["n_gold_entities"]
     assert n_pred.sum() == m["n_pred_entities"]
@@ -300,7 +297,7 @@ def test_bootstrap_matches_naive_resampling():
     tp = np.array([0, 1, 2, 1, 0, 3])
     n_pred = np.array([1, 1, 2, 2, 0, 4])
     n_gold = np.array([0, 2, 2, 1, 1, 3])
-    got = ev.bootstrap_ci(tp, n_pred, n_gold, n_resamples=100, seed=7)
+    got = bootstrap_ci(tp, n_pred, n_gold, n_resamples=100, seed=7)
     idx = np.random.default_rng(7).integers(0, 6, size=(100, 6))
     f1 = []
     for row in idx:
@@ -311,7 +308,7 @@ def test_bootstrap_matches_naive_resampling():
 
 def test_bootstrap_blocked_path(monkeypatch):
     gold, pred = random_corpus(100, seed=4)
-    monkeypatch.setattr(ev, "_BOOTSTRAP_BLOCK_CELLS", 100 * 7)  # 7 resamples per block
+    monkeypatch.setattr(bs, "_BOOTSTRAP_BLOCK_CELLS", 100 * 7)  # 7 resamples per block
     m = compute_metrics(gold, pred, bootstrap=50)
     assert m == compute_metrics(gold, pred, bootstrap=50)
     lo, hi = m["bootstrap"]["f1_ci"]
@@ -324,7 +321,7 @@ def test_bootstrap_is_fast():
     tp = rng.binomial(n_gold, 0.8)
     n_pred = tp + rng.integers(0, 2, size=5000)
     start = time.perf_counter()
-    ev.bootstrap_ci(tp, n_pred, n_gold, n_resamples=1000, seed=13)
+    bootstrap_ci(tp, n_pred, n_gold, n_resamples=1000, seed=13)
     assert time.perf_counter() - start < 5.0
 
 

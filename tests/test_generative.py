@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from decoder_fixtures import local_decoder_source, save_tiny_decoder
-from nerbench.evaluate import read_alignment_failures
+from nerbench.evaluate.conll import read_alignment_failures
 from nerbench.hparams import TrainingArgs
 from nerbench.methods.adapters import ADAPTER_WEIGHTS, FULL_WEIGHTS
 from nerbench.methods.base import Example, TagPrediction, load_trained

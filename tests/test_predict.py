@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nerbench.evaluate import read_conll_predictions
+from nerbench.evaluate.conll import read_conll_predictions
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, read_json
 from nerbench.methods.base import (

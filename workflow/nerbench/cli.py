@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "hparams": "nerbench.hparams:main_hparams",
     "train": "nerbench.training.loop:main_train",
     "predict": "nerbench.predict:main_predict",
-    "evaluate": "nerbench.evaluate:main_evaluate",
+    "evaluate": "nerbench.evaluate.cli:main_evaluate",
     "aggregate": "nerbench.reporting.aggregate:main_aggregate",
     "tables": "nerbench.reporting.tables:main_tables",
     "figures": "nerbench.reporting.figures:main_figures",

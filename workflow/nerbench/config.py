@@ -25,7 +25,6 @@ from nerbench.io import InputError
 from nerbench.paths import SCHEMA_DIR
 
 SPLITS = ("train", "devel", "test")
-CANONICAL_TYPES = ("Disease", "Chemical", "Gene", "Species")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -324,7 +324,7 @@ def set_packing(method: Method, bundle: Bundle, mode: str, pack_length: int | No
 
 def main_predict(argv: list[str]) -> int:
     """CLI: predict a test set; writes CoNLL and infer_cost.json (see module docstring)."""
-    from nerbench.evaluate import meta_path, write_conll_predictions
+    from nerbench.evaluate.conll import meta_path, write_conll_predictions
 
     a = _parse_predict_args(argv)
     device = pick_device(a.device)

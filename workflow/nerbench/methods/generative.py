@@ -38,7 +38,7 @@
   aggregated ``metrics.tsv`` / ``metrics`` table show it per run and dataset.
 * **Tags are written raw**: the predicted tags go to the CoNLL file as aligned; the IOB2
   decoding rule that every method shares is applied by the scorer
-  (:func:`nerbench.evaluate.decode_iob2`), not here.
+  (:func:`nerbench.evaluate.decoding.decode_iob2`), not here.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from typing import Any
 import torch
 
 from nerbench import defaults
-from nerbench.evaluate import meta_path
+from nerbench.evaluate.conll import meta_path
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, write_json
 from nerbench.methods import adapters

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nerbench import paths
+from nerbench.evaluate.buckets import length_buckets
 from nerbench.io import InputError, json_option, read_json, write_text
 
 # Score mode -> its key in a metrics file, then the keys older files used for it: the exact-match
@@ -40,7 +41,6 @@ MODES = tuple(SCORE_KEYS)
 # written before the rule.
 REPAIRED_COLUMN = "repaired_tags"
 SCORES = (("precision", "p"), ("recall", "r"), ("f1", "f1"))
-LENGTH_BUCKETS = {"1": "len1", "2": "len2", ">=3": "len3plus"}
 
 # Output column <- accepted key spellings, first match wins (cost files come from other modules).
 TRAIN_COST_KEYS: dict[str, tuple[str, ...]] = {
@@ -95,8 +95,8 @@ def score_columns() -> list[str]:
     bootstrap CIs."""
     cols = [f"{m}_{short}" for m in MODES for _, short in SCORES]
     cols += [f"{m}_support" for m in MODES] + [REPAIRED_COLUMN]
-    cols += [f"f1_{b}" for b in LENGTH_BUCKETS.values()]
-    cols += [f"support_{b}" for b in LENGTH_BUCKETS.values()]
+    cols += [f"f1_{b.column}" for _, b in length_buckets()]
+    cols += [f"support_{b.column}" for _, b in length_buckets()]
     cols += [f"{short}_ci_{end}" for _, short in SCORES for end in ("lo", "hi")]
     return cols
 
@@ -193,9 +193,9 @@ def _score_cells(metrics: Mapping[str, Any], path: Path) -> dict[str, Any]:
     if row["exact_f1"] is None:
         raise InputError("missing or non-numeric 'exact.micro.f1' (exact-match F1)", path)
     row[REPAIRED_COLUMN] = _num(_get(metrics, "decoding", "pred_tags_changed"))
-    for bucket, name in LENGTH_BUCKETS.items():
-        row[f"f1_{name}"] = _num(_get(metrics, "by_length", bucket, "f1"))
-        row[f"support_{name}"] = _num(_get(metrics, "by_length", bucket, "support"))
+    for key, bucket in length_buckets():
+        row[f"f1_{bucket.column}"] = _num(_get(metrics, "by_length", key, "f1"))
+        row[f"support_{bucket.column}"] = _num(_get(metrics, "by_length", key, "support"))
     for key, short in SCORES:
         ci = _get(metrics, "bootstrap", f"{key}_ci")
         lo, hi = ci if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None)

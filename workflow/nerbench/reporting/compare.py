@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nerbench.categories import ENTITY_CATEGORIES
 from nerbench.reporting.render import DASH, Table, _finite, fmt, rank_marks
 
 # Names that denote the same model in different papers (normalised: lowercase alphanumerics).
-CATEGORY_ORDER = ("Disease", "Gene", "Chemical", "Species")
-
 EQUIVALENT_NAMES = ({"pubmedbert", "biomedbert"},)
 
 
@@ -53,7 +52,9 @@ def match_system(label: str, candidates: Iterable[str]) -> str | None:
 
 
 def ordered_datasets(ours, ref) -> tuple[list[str], dict[str, str]]:
-    """Dataset columns grouped by category (paper order first), and each dataset's category."""
+    """Dataset columns grouped by category (in the order of
+    :data:`~nerbench.categories.ENTITY_CATEGORIES`, others after them), and each dataset's
+    category."""
     category: dict[str, str] = {}
     order: list[str] = []
     if ref is not None and "category" in ref.columns:
@@ -67,7 +68,7 @@ def ordered_datasets(ours, ref) -> tuple[list[str], dict[str, str]]:
         if ds not in category:
             category[ds] = types or "other"
             order.append(ds)
-    rank = {c: i for i, c in enumerate(CATEGORY_ORDER)}
+    rank = {c: i for i, c in enumerate(ENTITY_CATEGORIES.names())}
     order.sort(key=lambda d: (rank.get(category[d], len(rank)), category[d]))
     return order, category
 

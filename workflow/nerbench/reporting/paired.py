@@ -15,7 +15,7 @@ def _per_sentence(run_dir: str, dataset: str) -> tuple[tuple, str | None, dict] 
     """Per-sentence counts, sentence-id hash and bootstrap settings of one metrics file."""
     import json
 
-    from nerbench.evaluate import read_per_sentence
+    from nerbench.evaluate.bootstrap import read_per_sentence
 
     path = Path(run_dir) / "metrics" / f"{dataset}.json"
     if not path.is_file():
@@ -31,11 +31,11 @@ def paired_tests(df) -> tuple[list[dict], list[str]]:
     """Paired bootstrap of F1(system with DBR) − F1(same system w/o DBR, + random DBR).
 
     Per dataset, runs of the two variants are paired by seed; test sentences are resampled
-    jointly for every run (nerbench.evaluate.paired_bootstrap), with the resample count and seed
-    of the evaluation's bootstrap. Returns result rows and notes on pairs that could not be tested
-    (metrics written before per-sentence counts were recorded, no common seed).
+    jointly for every run (nerbench.evaluate.bootstrap.paired_bootstrap), with the resample count
+    and seed of the evaluation's bootstrap. Returns result rows and notes on pairs that could not
+    be tested (metrics written before per-sentence counts were recorded, no common seed).
     """
-    from nerbench.evaluate import paired_bootstrap
+    from nerbench.evaluate.bootstrap import paired_bootstrap
 
     results, skipped = [], []
     if "run_dir" not in df.columns:

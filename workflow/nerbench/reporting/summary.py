@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from nerbench.evaluate.buckets import length_buckets
 from nerbench.io import InputError
 from nerbench.reporting.aggregate import MODES
 
@@ -17,8 +18,9 @@ DBR_SUFFIX = {"dbr": "", "random": " + random DBR", "none": " w/o DBR"}
 def score_columns(df) -> list[str]:
     """Columns holding scores in [0, 1] (converted to percent for display)."""
     modes = "|".join(MODES)
-    pat = re.compile(rf"^({modes})_(p|r|f1)$|^f1_len|_ci_(lo|hi)$|^type_(p|r|f1)_")
-    cols = [c for c in df.columns if pat.search(c)]
+    pat = re.compile(rf"^({modes})_(p|r|f1)$|_ci_(lo|hi)$|^type_(p|r|f1)_")
+    by_length = {f"f1_{bucket.column}" for _, bucket in length_buckets()}
+    cols = [c for c in df.columns if pat.search(c) or c in by_length]
     return cols + (["best_dev_f1"] if "best_dev_f1" in df.columns else [])
 
 

@@ -91,9 +91,11 @@ def make_scheduler(optimizer: torch.optim.Optimizer, args: TrainingArgs, total_s
 
 def dev_scores(golds: list[list[str]], preds: list[list[str]]) -> dict[str, float]:
     """Micro precision, recall and F1 on dev by the test sets' headline score: exact match
-    (span and type) after the IOB2 decoding rule (:func:`nerbench.evaluate.decode_iob2`), so
-    that the model is chosen by the number it is reported with."""
-    from nerbench.evaluate import decode_iob2, entities, exact_scores
+    (span and type) after the IOB2 decoding rule
+    (:func:`nerbench.evaluate.decoding.decode_iob2`), so that the model is chosen by the number it
+    is reported with."""
+    from nerbench.evaluate.decoding import decode_iob2, entities
+    from nerbench.evaluate.scores import exact_scores
 
     micro = exact_scores(
         entities([decode_iob2(g) for g in golds]), entities([decode_iob2(p) for p in preds])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nerbench.evaluate.buckets import length_buckets
 from nerbench.reporting.figures.style import (
     colour,
     figure_legend,
@@ -11,15 +12,14 @@ from nerbench.reporting.figures.style import (
 )
 from nerbench.reporting.summary import summarize
 
-LENGTHS = (("f1_len1", "1"), ("f1_len2", "2"), ("f1_len3plus", "≥3"))
-
 
 def f1_by_length(df, plt):
-    """F1 by gold entity length (1, 2, ≥3 tokens): bars per system, one panel per dataset."""
+    """F1 by gold entity length (per length bucket): bars per system, one panel per dataset."""
     import numpy as np
 
-    require_columns(df, ["f1_len1"], "f1_by_length")
-    cols = [c for c, _ in LENGTHS]
+    lengths = [(f"f1_{b.column}", b.label) for _, b in length_buckets()]
+    cols = [c for c, _ in lengths]
+    require_columns(df, cols[:1], "f1_by_length")
     labels, title = series_labels(df)
     s = summarize(df, ["system", "family", "dataset"], cols)
     datasets = list(dict.fromkeys(s["dataset"]))
@@ -33,7 +33,7 @@ def f1_by_length(df, plt):
         sharey=True,
         layout="constrained",
     )
-    x = np.arange(len(LENGTHS))
+    x = np.arange(len(lengths))
     width = 0.8 / max(len(systems), 1)
     for ax, ds in zip(axes[0], datasets, strict=True):
         sub = s[s["dataset"] == ds]
@@ -58,7 +58,7 @@ def f1_by_length(df, plt):
             for xi, m in zip(x + (k - (len(systems) - 1) / 2) * width, means, strict=True):
                 if finite(m) and abs(float(m)) < 0.05:  # a bar of height 0 would be invisible
                     ax.text(xi, 0, "0", ha="center", va="bottom", fontsize=6, color=colour(k))
-        ax.set_xticks(x, [label for _, label in LENGTHS])
+        ax.set_xticks(x, [label for _, label in lengths])
         ax.set_xlabel("gold entity length (tokens)")
         ax.set_title(ds)
     axes[0][0].set_ylabel("exact-match F1 (%)")

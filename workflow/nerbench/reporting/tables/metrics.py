@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nerbench.evaluate import DECODING_RULE, DECODING_RULE_TEXT
+from nerbench.evaluate.decoding import DECODING_RULE, DECODING_RULE_TEXT
 from nerbench.reporting.aggregate import REPAIRED_COLUMN
 from nerbench.reporting.render import DASH, Table, fmt, fmt_value, rank_marks
 from nerbench.reporting.summary import kb_text, summarize, varying_hparams

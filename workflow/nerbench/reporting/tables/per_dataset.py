@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from nerbench.evaluate.buckets import length_buckets
 from nerbench.reporting.compare import ordered_datasets
 from nerbench.reporting.render import Table, _finite, fmt, rank_marks
 from nerbench.reporting.tables.common import prepared, summary_for
-
-LENGTH_LABELS = {"len1": "1", "len2": "2", "len3plus": "≥3"}
 
 
 def _family_gap_rows(summary, columns: list[tuple[str, str]], headers: dict) -> list[dict]:
@@ -36,8 +35,11 @@ def per_dataset_table(df, ref, name: str) -> Table:
         scores = {"exact_f1": "exact", "relaxed_f1": "relaxed"}
         caption = "Exact-match and relaxed (partial-overlap) F1 (%) per dataset: LLMs vs encoders."
     else:
-        scores = {f"f1_{k}": v for k, v in LENGTH_LABELS.items()}
-        caption = "F1 (%, exact match) by gold entity length in tokens (1, 2, ≥3) per dataset."
+        scores = {f"f1_{b.column}": b.label for _, b in length_buckets()}
+        caption = (
+            f"F1 (%, exact match) by gold entity length in tokens ({', '.join(scores.values())}) "
+            "per dataset."
+        )
     summary = summary_for(df, ["dataset"], list(scores))
     datasets, _ = ordered_datasets(df, None)
     keys = [(d, s) for d in datasets for s in scores]
