@@ -113,7 +113,8 @@ def targets(skip_dbr: bool, study: str = STUDY) -> list[str]:
     sys.path.insert(0, str(REPO / "workflow"))
     import yaml
 
-    from nerbench.plan import StudyFiles, load_plan
+    from nerbench.plan import load_plan
+    from nerbench.plan.files import StudyFiles
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["study"] = study

@@ -19,7 +19,7 @@ from nerbench.dbr.samples import (
     sampling_spec,
 )
 from nerbench.io import InputError, read_json, read_jsonl
-from nerbench.plan import DBRPlan
+from nerbench.plan.dbr import DBRPlan
 
 DISEASES = ["breast cancer", "lung cancer"] + [f"disease type {i}" for i in range(20)]
 CHEMICALS = ["aspirin", "insulin"] + [f"chemical number {i}" for i in range(12)]
@@ -478,7 +478,8 @@ def test_vaner_kb_job_stops_without_umls_dir_unless_overridden(tmp_path):
     import yaml
 
     from nerbench.dbr.kb import main_kb
-    from nerbench.plan import StudyFiles, load_plan
+    from nerbench.plan import load_plan
+    from nerbench.plan.files import StudyFiles
 
     root = Path(__file__).resolve().parents[1]
     with open(root / "config/config.yaml", encoding="utf-8") as f:

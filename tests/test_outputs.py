@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from nerbench.io import InputError
-from nerbench.plan import StudyFiles, load_plan, report_code
+from nerbench.plan import load_plan
+from nerbench.plan.files import StudyFiles, report_code
 from nerbench.reporting.outputs import (
     FIGURES,
     TABLES,
@@ -154,17 +155,17 @@ def test_a_builder_option_the_table_does_not_take_is_an_error():
 
 
 def test_every_builder_resolves_and_its_module_is_a_report_code_input():
-    for kind, registry, rule_names in (
-        ("table", TABLES, table_names()),
-        ("figure", FIGURES, figure_names()),
+    for command, registry, rule_names in (
+        ("tables", TABLES, table_names()),
+        ("figures", FIGURES, figure_names()),
     ):
-        code = report_code(kind)
+        code = report_code(command)
         for name in rule_names:
             spec = registry[name]
             assert callable(spec.load()), name
             module = spec.builder.partition(":")[0].removeprefix("nerbench.").replace(".", "/")
-            assert f"workflow/nerbench/{module}.py" in code, (kind, name)
-        assert all((ROOT / f).is_file() for f in code), kind
+            assert f"workflow/nerbench/{module}.py" in code, (command, name)
+        assert all((ROOT / f).is_file() for f in code), command
 
 
 def test_every_reference_file_exists_with_the_declared_columns():

@@ -1045,7 +1045,7 @@ import json
 from types import SimpleNamespace
 
 from nerbench import paths
-from nerbench.plan import StudyFiles, report_code
+from nerbench.plan.files import StudyFiles, report_code
 from nerbench.reporting.outputs import figure_names, table_names
 
 # A stand-in for common.smk: the real StudyFiles over a fake plan whose metrics are on disk.
@@ -1060,8 +1060,9 @@ PLAN = SimpleNamespace(
 
 
 class Files(StudyFiles):
-    def metrics_files(self):
-        return sorted(str(p) for p in Path("results/runs").glob("*/metrics/*.json"))
+    def evaluations(self):
+        found = sorted(Path("results/runs").glob("*/metrics/*.json"))
+        return [(p.parent.parent.name, p.stem) for p in found]
 
 
 FILES = Files(PLAN, {{}})
@@ -1070,6 +1071,7 @@ metrics_files = lambda wildcards=None: FILES.metrics_files()
 as_json = lambda obj: json.dumps(obj, sort_keys=True)
 study_path = FILES.study_path
 reference_input = lambda wildcards: FILES.reference_input(wildcards.name)
+report_reads = lambda kind: lambda wildcards: FILES.report_reads(kind, wildcards.name)
 caption_text = lambda kind: lambda wildcards: FILES.caption_text(kind, wildcards.name)
 output_prefix = lambda wildcards, output: str(output[0]).rsplit(".", 1)[0]
 

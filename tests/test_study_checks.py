@@ -17,7 +17,8 @@ from nerbench import defaults
 from nerbench.config import load_datasets, load_models, load_schema
 from nerbench.io import InputError
 from nerbench.paths import SCHEMA_DIR
-from nerbench.plan import StudyFiles, check_workflow_inputs, expand_runs, load_plan
+from nerbench.plan import check_workflow_inputs, expand_runs, load_plan
+from nerbench.plan.files import StudyFiles
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "download": "nerbench.data.sources:main_download",
     "to-bio": "nerbench.data.convert:main_to_bio",
     "corpus-stats": "nerbench.data.stats:main_corpus_stats",
-    "run-spec": "nerbench.plan:main_run_spec",
+    "run-spec": "nerbench.plan.study:main_run_spec",
     "build-tiny-model": "nerbench.methods.models:main_build_tiny_model",
     "fetch-model": "nerbench.methods.staging:main_fetch_model",
     "hparams": "nerbench.hparams:main_hparams",

@@ -19,7 +19,6 @@ conservative: a module imported by any function of a reached module counts.
 from __future__ import annotations
 
 import argparse
-import ast
 import functools
 import re
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from nerbench import paths
+from nerbench.imports import reached_modules
 from nerbench.io import InputError
 
 PYPROJECT = paths.PROJECT_ROOT / "pyproject.toml"
@@ -40,7 +40,6 @@ HEADER = (
     "# PYTHONPATH for every job), so it is not installed here."
 )
 _REQ_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*?)\s*$")
-_MODULE_STRING_RE = re.compile(r"^(nerbench(?:\.\w+)+)(?::\w+)?$")
 _RULE_RE = re.compile(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", re.M | re.S)
 _CONDA_RE = re.compile(r"^\s+conda:\n(?:\s*#.*\n)*\s+\"([^\"]+)\"", re.M)
 _COMMAND_RE = re.compile(r"python -m nerbench ([a-z][a-z-]*)")
@@ -158,108 +157,11 @@ def rule_commands(rules_dir: Path = RULES_DIR) -> dict[str, tuple[str, str | Non
     return out
 
 
-def _module_file(module: str) -> Path | None:
-    base = paths.PACKAGE_DIR.parent / module.replace(".", "/")
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-@dataclass(frozen=True)
-class _ModuleImports:
-    """What one module's source names: imported modules, and module strings it declares."""
-
-    imports: frozenset[str]
-    strings: frozenset[str]  # "nerbench.x" / "nerbench.x:attr" string constants
-    declares_registry: bool  # instantiates nerbench.registry.Registry
-    loads_from: frozenset[str]  # modules whose imported name is called as ``NAME.load(...)``
-
-
-@functools.cache
-def _scan(module: str) -> _ModuleImports:
-    path = _module_file(module)
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
-    strings: set[str] = set()
-    declares = False
-    imported_from: dict[str, str] = {}  # name bound by ``from M import name`` -> M
-    loaded: set[str] = set()  # names called as ``name.load(...)``
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}" if base else parent
-            found.add(base)
-            found |= {f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}")}
-            imported_from |= {a.asname or a.name: base for a in node.names}
-        elif isinstance(node, ast.Call):
-            called = _called_name(node)
-            if called in ("import_module", "find_spec"):
-                if node.args and isinstance(node.args[0], ast.Constant):
-                    found.add(str(node.args[0].value))
-            declares |= called == "Registry"
-            func = node.func
-            if isinstance(func, ast.Attribute) and func.attr == "load":
-                if isinstance(func.value, ast.Name):
-                    loaded.add(func.value.id)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if m := _MODULE_STRING_RE.match(node.value):
-                strings.add(m.group(1))
-    loads_from = frozenset(imported_from[n] for n in loaded if n in imported_from)
-    return _ModuleImports(
-        frozenset(f for f in found if f), frozenset(strings), declares, loads_from
-    )
-
-
-@functools.cache
-def _direct_imports(module: str) -> frozenset[str]:
-    """Every module ``module`` imports anywhere (absolute names; submodules of ``from``).
-
-    A module string (``"nerbench.x:attr"``) counts as an import of ``nerbench.x``, except in a
-    module that declares a :class:`~nerbench.registry.Registry`: there it names an entry imported
-    only when loaded, so it counts for the modules that import the registry and call its
-    ``.load`` (the dispatch), not for those that read its names only (a schema's enum).
-    """
-    scan = _scan(module)
-    found = set(scan.imports)
-    if not scan.declares_registry:
-        found |= scan.strings
-    for name in scan.loads_from:
-        if name.startswith("nerbench.") and _module_file(name) and _scan(name).declares_registry:
-            found |= _scan(name).strings
-    return frozenset(found)
-
-
-def _called_name(call: ast.Call) -> str | None:
-    func = call.func
-    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-
-
 def third_party_imports(module: str, extra: dict[str, Iterable[str]] | None = None) -> set[str]:
     """Top-level names of the non-stdlib, non-nerbench modules ``module`` reaches."""
-    extra = extra or {}
-    seen: set[str] = set()
-    todo, out = [module], set()
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        for name in _direct_imports(current) | set(extra.get(current, ())):
-            top = name.split(".")[0]
-            if top != "nerbench":
-                if top not in sys.stdlib_module_names and top != "__future__":
-                    out.add(top)
-                continue
-            parts = name.split(".")
-            prefixes = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
-            todo += [p for p in prefixes if _module_file(p)]
-    return out
+    _, others = reached_modules(module, extra)
+    tops = {name.split(".")[0] for name in others}
+    return {t for t in tops if t not in sys.stdlib_module_names and t != "__future__"}
 
 
 def pypkg_modules() -> set[str]:

@@ -10,8 +10,8 @@ Everything else is derived from it:
   study schema at load time, so the YAML file holds only a placeholder and cannot disagree with
   the fields (``tests/test_hparams.py`` checks the loaded schema against the fields all the same);
 * the value check when the workflow plans: :func:`check_hparams`, which
-  :func:`nerbench.plan.expand_runs` runs on every grid point (an error names the study file, run
-  group, model and key), and the same check when a training job reads its ``run.json``
+  :func:`nerbench.plan.study.expand_runs` runs on every grid point (an error names the study file,
+  run group, model and key), and the same check when a training job reads its ``run.json``
   (:meth:`TrainingArgs.from_hparams`);
 * ``python -m nerbench hparams`` and the epilog of ``python -m nerbench train --help``;
 * the table under "Hyperparameters" in docs/configuration.md (:func:`markdown_table`; a test checks

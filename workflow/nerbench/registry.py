@@ -33,6 +33,12 @@ from nerbench.io import InputError
 T = TypeVar("T")
 
 
+def resolve(target: str) -> Any:
+    """The object a ``"module:attribute"`` string names (its module imported now)."""
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 class Registry(Generic[T]):
     """Named entries of one extension point, in registration order."""
 
@@ -105,8 +111,7 @@ class Registry(Generic[T]):
         entry = self[name]
         if not isinstance(entry, str) or ":" not in entry:
             return entry
-        module_name, _, attribute = entry.partition(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return resolve(entry)
 
     def enum(self) -> dict[str, list[str]]:
         """JSON-schema fragment allowing exactly the registered names."""

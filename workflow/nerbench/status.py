@@ -14,7 +14,7 @@ files, relative to the current directory (the project root):
 
 It never imports torch and reads only small files (and the tail of each job log), so it can run
 every minute on a login node. A waiting run's duration is estimated from its planned training
-examples (sentences x epochs, :meth:`nerbench.plan.StudyFiles.planned_train_examples`) at the
+examples (sentences x epochs, :meth:`nerbench.plan.files.StudyFiles.planned_train_examples`) at the
 seconds per example measured on the study's other runs of the same model (else of any model);
 the study's time left schedules the waiting runs, longest first, on as many slots as runs are
 training now (``--slots`` to say otherwise). Prediction, evaluation and the report are not counted.
@@ -281,7 +281,7 @@ def study_time_left(runs: list[RunStatus], slots: int) -> float | None:
 
 def study_status(study: str, slots: int | None = None, now: float | None = None) -> StudyStatus:
     """Read every run of ``study`` (config/config.yaml with ``study`` set)."""
-    from nerbench.plan import StudyFiles
+    from nerbench.plan.files import StudyFiles
     from nerbench.reporting.record import study_plan
 
     now = time.time() if now is None else now

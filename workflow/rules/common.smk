@@ -1,7 +1,8 @@
 """Config validation, the study plan and every input function of the rule files.
 
-All logic lives in the package: `nerbench.plan.StudyFiles` (input functions, config slices,
-targets) and `nerbench.paths` (every result path). This file only wraps them for the rules.
+All logic lives in the package: `nerbench.plan.files.StudyFiles` (input functions, config
+slices, targets, priorities) and `nerbench.paths` (every result path). This file only wraps them
+for the rules.
 """
 
 import json
@@ -26,13 +27,8 @@ from nerbench import hooks, paths
 from nerbench.config import SPLITS
 from nerbench.data.sources import MIRROR_ENV
 from nerbench.methods.staging import OFFLINE_ENV
-from nerbench.plan import (
-    StudyFiles,
-    bio_files,
-    check_workflow_inputs,
-    load_plan,
-    report_code,
-)
+from nerbench.plan import check_workflow_inputs, load_plan
+from nerbench.plan.files import StudyFiles, bio_files, report_code
 from nerbench.reporting.outputs import figure_names, table_names
 
 min_version("8.0")
@@ -176,6 +172,11 @@ def metrics_files(wildcards=None):
 
 def reference_input(wildcards):
     return FILES.reference_input(wildcards.name)
+
+
+def report_reads(kind):
+    """The run files one table's or figure's code reads (training logs for training_curves)."""
+    return lambda wildcards: FILES.report_reads(kind, wildcards.name)
 
 
 def caption_text(kind):

@@ -40,6 +40,7 @@ rule dbr_figures:
     """VANER Fig 3 (entities per sample) and Fig 4 (tokens per sample) over the DBR datasets."""
     input:
         stats=lambda wc: DBR.figure_stats(),
+        code=report_code("dbr-stats"),
     output:
         fig3_png=report(
             DBR.figure_prefix("vaner_fig3") + ".png",

@@ -1,7 +1,7 @@
 """DBR step 1: the entity knowledge base (training-split entities, open vocabularies, UMLS).
 
 Reads the study's `dbr` mapping (defaults in nerbench.defaults) and the top-level config keys
-`umls_dir` and `umls_override`, through DBR (nerbench.plan.DBRPlan, made in common.smk). With
+`umls_dir` and `umls_override`, through DBR (nerbench.plan.dbr.DBRPlan, made in common.smk). With
 `dbr.kb.umls: required` and no `umls_dir` the workflow still plans (a dry run works); the kb job
 stops with an error naming `umls_dir`, unless `umls_override: open` builds the KB from the open
 vocabularies (its stats, the aggregate's `kb` column and the tables then say so).

@@ -1,9 +1,11 @@
 """Aggregation, paper tables and figures of one study; every output is flagged for the report.
 
-Outputs live under results/studies/<study>/ (nerbench.paths). Each rule takes the package files
-it depends on as inputs (nerbench.plan.report_code), so editing a figure's module reruns only the
-figure rules, a table's only the table rules, and summary.py (shared) both. The names the table
-and figure rules accept are those registered in nerbench.reporting.outputs.
+Outputs live under results/studies/<study>/ (nerbench.paths). Each rule takes as inputs every
+file its command reads: the run files besides the metrics (the `reads` of a table's or figure's
+entry in nerbench.reporting.outputs: a run's new train_log.jsonl redraws training_curves) and the
+package files its command imports, found in their sources (nerbench.plan.files.report_code), so
+editing a figure's module reruns the figure rules, and summary.py (shared) both kinds. The names
+the table and figure rules accept are those registered in nerbench.reporting.outputs.
 """
 
 
@@ -18,6 +20,7 @@ rule aggregate:
     input:
         metrics=metrics_files,
         dbr_stats=lambda wc: DBR.run_stats(),
+        runs=lambda wc: FILES.aggregate_reads(),
         code=report_code("aggregate"),
     output:
         tsv=report(
@@ -42,7 +45,8 @@ rule table:
     """One paper table (TSV numbers, Markdown, LaTeX and HTML), beside the published numbers."""
     input:
         metrics=study_path(paths.AGGREGATE),
-        code=report_code("table"),
+        runs=report_reads("table"),
+        code=report_code("tables"),
         reference=reference_input,
     output:
         tsv=study_path(paths.TABLE, ext="tsv"),
@@ -79,7 +83,8 @@ rule figure:
     """One paper figure as PNG (in the report) and PDF."""
     input:
         metrics=study_path(paths.AGGREGATE),
-        code=report_code("figure"),
+        runs=report_reads("figure"),
+        code=report_code("figures"),
     output:
         png=report(
             study_path(paths.FIGURE, ext="png"),

@@ -233,7 +233,7 @@ def study_plan(root: Path, study: str) -> Any:
     """The study's plan (config/config.yaml with ``study`` set)."""
     import yaml
 
-    from nerbench.plan import load_plan
+    from nerbench.plan.study import load_plan
 
     config_path = root / "config" / "config.yaml"
     if not config_path.is_file():

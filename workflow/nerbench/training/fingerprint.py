@@ -11,7 +11,7 @@ from typing import Any
 
 from nerbench.hparams import TrainingArgs, without_execution_only
 from nerbench.io import InputError
-from nerbench.plan import short_hash
+from nerbench.plan.study import short_hash
 from nerbench.training.checkpoint import sha256_file
 
 FINGERPRINT_VERSION = 2  # bump when the checkpoint contents or their meaning change

@@ -82,7 +82,7 @@ from nerbench.io import (
 )
 from nerbench.methods.base import Example, Method, get_method
 from nerbench.methods.models import resolve_model_source
-from nerbench.plan import short_hash
+from nerbench.plan.study import short_hash
 from nerbench.training.checkpoint import (
     Checkpointer,
     CheckpointError,

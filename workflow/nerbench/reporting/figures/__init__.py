@@ -23,8 +23,9 @@ import argparse
 from typing import Any
 
 from nerbench.io import InputError
+from nerbench.reporting.figure_registry import FIGURES
 from nerbench.reporting.figures.style import pyplot, save_figure
-from nerbench.reporting.outputs import FIGURES, figure_names
+from nerbench.reporting.outputs import figure_names
 from nerbench.reporting.summary import add_systems, to_percent
 
 
@@ -38,7 +39,7 @@ def build_figure(name: str, df, **options: Any):
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise InputError(f"figure '{name}' takes no option {', '.join(unknown)}")
-    draw = spec.load()
+    draw = FIGURES[name].load()
     plt = pyplot()
     return draw(add_systems(to_percent(df)), plt, **options)
 

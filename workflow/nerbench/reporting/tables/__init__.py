@@ -19,8 +19,9 @@ import argparse
 from typing import Any
 
 from nerbench.io import InputError
-from nerbench.reporting.outputs import TABLES, table_names
+from nerbench.reporting.outputs import table_names
 from nerbench.reporting.render import Table
+from nerbench.reporting.table_registry import TABLES
 
 
 def build_table(name: str, df, ref, **options: Any) -> Table:
@@ -33,7 +34,7 @@ def build_table(name: str, df, ref, **options: Any) -> Table:
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise InputError(f"table '{name}' takes no option {', '.join(unknown)}")
-    return spec.load()(df, ref, **options)
+    return TABLES[name].load()(df, ref, **options)
 
 
 def main_tables(argv: list[str]) -> int:

@@ -1,0 +1,60 @@
+"""What a registered table or figure is: its builder, published numbers, options, the run files
+it reads and the rule that makes it (entries of :mod:`nerbench.reporting.table_registry` and
+:mod:`nerbench.reporting.figure_registry`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nerbench.registry import resolve
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table a study may list.
+
+    ``builder``: ``"module:function"`` making the table from the aggregated metrics,
+    ``function(df, ref, **options) -> Table``; ``None`` for a table another rule makes
+    (``rule``). ``reference``: published numbers it is compared with (a file under
+    ``config/reference/``), read with the columns ``reference_columns``. ``options``: the
+    keyword options of the builder the CLI may set (e.g. ``learning_rate``). ``reads``: the run
+    files its builder reads besides ``metrics.tsv`` (roles of ``nerbench.paths.IN_RUN``), declared
+    as the rule's inputs so that a new one rebuilds the table.
+    """
+
+    builder: str | None
+    reference: str | None = None
+    reference_columns: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    rule: str = "table"
+    reads: tuple[str, ...] = ()
+
+    def load(self) -> Callable[..., Any]:
+        """The builder function (imports its module)."""
+        if self.builder is None:
+            raise ValueError(f"this table is made by the '{self.rule}' rule, not built from runs")
+        return resolve(self.builder)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure a study may list.
+
+    ``builder``: ``"module:function"`` drawing it from the aggregated metrics,
+    ``function(df, plt, **options) -> Figure``; ``None`` for a figure another rule makes
+    (``rule``), saved as ``stem`` (default: the figure's name). ``reads``: as for a table.
+    """
+
+    builder: str | None
+    rule: str = "figure"
+    stem: str | None = None
+    options: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+
+    def load(self) -> Callable[..., Any]:
+        """The drawing function (imports its module)."""
+        if self.builder is None:
+            raise ValueError(f"this figure is made by the '{self.rule}' rule")
+        return resolve(self.builder)
