@@ -4,6 +4,8 @@ declaration changes the scores, the aggregate columns, the table and the figure,
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,14 @@ def test_aggregate_table_and_figure_follow_the_declaration(monkeypatch, tmp_path
 
     fig = build_figure("f1_by_length", df)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "2", "3", "≥4"]
+
+
+def test_the_declarations_are_light():
+    """The aggregate step and schemas may read the buckets and categories without heavy imports."""
+    code = (
+        "import sys, nerbench.evaluate.buckets, nerbench.categories; "
+        "print(sorted(m for m in ('numpy', 'pandas', 'matplotlib', 'torch', 'seqeval') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

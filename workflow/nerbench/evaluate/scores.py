@@ -221,7 +221,7 @@ def compute_metrics(
     ids: Sequence[str] | None = None,
     diagnostic_seqeval_strict_raw: bool = False,
 ) -> dict:
-    """All metrics for one prediction set (see the module docstring for the decoding rule).
+    """All metrics for one prediction set (the decoding rule: :mod:`~nerbench.evaluate.decoding`).
 
     Gold and predicted tags are read with :func:`decode_iob2` first, whatever method wrote them.
     Keys: n_sentences, n_tokens, n_gold_entities, n_pred_entities, exact (exact-match micro and
