@@ -50,7 +50,7 @@ class StudyFiles:
         self.plan = plan
         self.config = config
         self.dbr = DBRPlan(plan, config)
-        self._planned: dict[str, int] | None = None  # run_id -> planned training examples
+        self._planned: dict[str, float] | None = None  # run_id -> planned training work
         self._sentences: dict[str, int] = {}  # dataset -> training sentences
 
     # ------------------------------------------------------------------ corpora
@@ -162,10 +162,22 @@ class StudyFiles:
         """Training examples a run will see: training sentences x epochs (x 2 with DBR, one
         sample per sentence). Sentences are counted in the converted training split when it
         exists, else taken from datasets.tsv ``vaner_counts`` (VANER's Table 2); 0 if neither."""
+        sentence_epochs, variant = self._sentence_epochs(run_id)
+        return sentence_epochs * (1 if variant == "none" else 2)
+
+    def planned_train_work(self, run_id: str) -> float:
+        """A run's training work in sentence lengths: sentences x epochs x (1 + the length of
+        its DBR variant's sample relative to a sentence, ``defaults.DBR_SAMPLE_LENGTH``): a
+        random-DBR run trains on longer samples than a DBR run with as many examples."""
+        sentence_epochs, variant = self._sentence_epochs(run_id)
+        return sentence_epochs * (1.0 + defaults.DBR_SAMPLE_LENGTH[variant])
+
+    def _sentence_epochs(self, run_id: str) -> tuple[int, str]:
+        """(training sentences x epochs, DBR variant) of a run."""
         spec = self.run_spec(run_id)
         sentences = sum(self._train_sentences(d) for d in spec["train_datasets"])
         epochs = check_hparams(spec["hparams"], f"run '{run_id}' (hparams)").epochs
-        return sentences * epochs * (1 if spec["dbr"] == "none" else 2)
+        return sentences * epochs, spec["dbr"]
 
     def _train_sentences(self, dataset: str) -> int:
         """Training sentences of a dataset (see :meth:`planned_train_examples`), counted once."""
@@ -181,10 +193,11 @@ class StudyFiles:
         return self._sentences[dataset]
 
     def train_priority(self, run_id: str, top: float) -> float:
-        """A training job's scheduling priority in [0, top]: proportional to its planned
-        examples, so the longest runs start first and no long run is left alone at the end."""
+        """A training job's scheduling priority in [0, top]: proportional to its planned work
+        (:meth:`planned_train_work`), so the longest runs start first and no long run is left
+        alone at the end."""
         if self._planned is None:
-            self._planned = {r: self.planned_train_examples(r) for r in self.plan.runs}
+            self._planned = {r: self.planned_train_work(r) for r in self.plan.runs}
         most = max(self._planned.values(), default=0)
         return top * self._planned[run_id] / most if most else 0.0
 
