@@ -114,7 +114,7 @@ SCORE_PRIORITY = 20
 # The DBR chain (KB -> AutoPhrase -> embedding -> retrieval -> samples) is the longest path to
 # the DBR training runs: its jobs go before training jobs that are ready at the same time.
 DBR_PRIORITY = 10
-# Training jobs: 0..TRAIN_PRIORITY_TOP, in proportion to the run's planned training examples
+# Training jobs: 0..TRAIN_PRIORITY_TOP, in proportion to the run's planned training work
 # (longest first), so two cores stay busy to the end instead of one long run ending alone.
 TRAIN_PRIORITY_TOP = 9
 
