@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nerbench.registry import resolve
+from nerbench.io import InputError
+from nerbench.registry import Registry, resolve
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,16 @@ class FigureSpec:
         if self.builder is None:
             raise ValueError(f"this figure is made by the '{self.rule}' rule")
         return resolve(self.builder)
+
+
+def check_request(
+    registry: Registry, kind: str, name: str, buildable: tuple[str, ...], options: dict
+) -> None:
+    """Refuse a ``kind`` (table, figure) that this rule does not build, or options its builder
+    does not take. The caller then loads the entry itself (``REGISTRY[name].load()``), so that
+    its module is the one that depends on the builders' code (:mod:`nerbench.imports`)."""
+    if name not in buildable:
+        raise InputError(f"unknown {kind} '{name}'; known: {list(buildable)}")
+    unknown = sorted(set(options) - set(registry[name].options))
+    if unknown:
+        raise InputError(f"{kind} '{name}' takes no option {', '.join(unknown)}")

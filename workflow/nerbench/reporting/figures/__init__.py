@@ -26,6 +26,7 @@ from nerbench.io import InputError
 from nerbench.reporting.figure_registry import FIGURES
 from nerbench.reporting.figures.style import pyplot, save_figure
 from nerbench.reporting.outputs import figure_names
+from nerbench.reporting.specs import check_request
 from nerbench.reporting.summary import add_systems, to_percent
 
 
@@ -33,12 +34,7 @@ def build_figure(name: str, df, **options: Any):
     """Draw the registered figure ``name`` (:data:`nerbench.reporting.outputs.FIGURES`) from
     the aggregated metrics ``df``; ``options`` are the drawing function's own keyword options
     (``learning_rate`` for ``grid_pairs``). Returns a matplotlib Figure."""
-    if name not in figure_names():
-        raise InputError(f"unknown figure '{name}'; known: {list(figure_names())}")
-    spec = FIGURES[name]
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        raise InputError(f"figure '{name}' takes no option {', '.join(unknown)}")
+    check_request(FIGURES, "figure", name, figure_names(), options)
     draw = FIGURES[name].load()
     plt = pyplot()
     return draw(add_systems(to_percent(df)), plt, **options)

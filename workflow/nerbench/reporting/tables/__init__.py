@@ -21,6 +21,7 @@ from typing import Any
 from nerbench.io import InputError
 from nerbench.reporting.outputs import table_names
 from nerbench.reporting.render import Table
+from nerbench.reporting.specs import check_request
 from nerbench.reporting.table_registry import TABLES
 
 
@@ -28,12 +29,7 @@ def build_table(name: str, df, ref, **options: Any) -> Table:
     """Build the registered table ``name`` (:data:`nerbench.reporting.outputs.TABLES`) from the
     aggregated metrics ``df`` and its published numbers ``ref`` (or ``None``); ``options`` are
     the builder's own keyword options (``learning_rate`` for ``foundation_f1``)."""
-    if name not in table_names():
-        raise InputError(f"unknown table '{name}'; known: {list(table_names())}")
-    spec = TABLES[name]
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        raise InputError(f"table '{name}' takes no option {', '.join(unknown)}")
+    check_request(TABLES, "table", name, table_names(), options)
     return TABLES[name].load()(df, ref, **options)
 
 
