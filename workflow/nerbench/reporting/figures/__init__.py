@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nerbench.io import InputError
 from nerbench.reporting.figure_registry import FIGURES
 from nerbench.reporting.figures.style import pyplot, save_figure
 from nerbench.reporting.outputs import figure_names

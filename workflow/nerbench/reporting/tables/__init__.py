@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nerbench.io import InputError
 from nerbench.reporting.outputs import table_names
 from nerbench.reporting.render import Table
 from nerbench.reporting.specs import check_request
