@@ -267,7 +267,6 @@ class GenerativeMethod(Method):
             "base": source_dict(source, quantization),
             "lora": lora.__dict__ if lora.r else None,
             "max_new_tokens": int(args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS),
-            "autocast": None,
         }
         max_length = int(args.max_length or source.max_length)
         return self._bundle(model, tokenizer, labels, max_length, device, extra)
@@ -289,7 +288,6 @@ class GenerativeMethod(Method):
         tokenizer = load_tokenizer(str(model_dir))
         model = adapters.load_decoder_model(model_dir, info, device, load_causal_lm)
         extra = {k: info.get(k) for k in ("base", "lora", "max_new_tokens")}
-        extra["autocast"] = None
         return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
 
     # ----------------------------------------------------------------- features

@@ -342,7 +342,6 @@ class LabelerMethod(Method):
             "lora": lora.__dict__ if lora.r else None,
             "attn_implementation": attn,
             "train_datasets": None,
-            "autocast": None,
         }
         return self._bundle(model, tokenizer, labels, max_length, device, extra)
 
@@ -381,7 +380,6 @@ class LabelerMethod(Method):
         extra.update(
             prompt_template=check_prompt_template(info.get("prompt_template") or LEGACY_TEMPLATE),
             attn_implementation=attn,
-            autocast=None,
             train_datasets=info.get("prompt_datasets"),
         )
         return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
@@ -505,8 +503,8 @@ class LabelerMethod(Method):
         self, bundle: Bundle, features: list[dict], batch_size: int, timer: ForwardTimer | None
     ) -> list[list[list[float]]]:
         """``[P(O), P(B), P(I)]`` of each window word of each feature (batched by length, or
-        packed rows when ``bundle.extra["packer"]`` is set)."""
-        if bundle.extra.get("packer") is not None:
+        packed rows when ``bundle.packer`` is set)."""
+        if bundle.packer is not None:
             probs = packed_probabilities(bundle, features, batch_size, timer)
             return [
                 [p[k].tolist() if k >= 0 else [1.0, 0.0, 0.0] for k in f["word_index"]]
