@@ -58,7 +58,7 @@ class Choice:
     @classmethod
     def off(cls, reason: str | None = None, name: str = "off") -> Choice:
         """``off`` (the hparam said so) or ``off (<reason>)``."""
-        return cls(False, f"{name} ({reason})" if reason else name, reason)
+        return cls(False, name if reason is None else f"{name} ({reason})", reason)
 
 
 # --------------------------------------------------------------------------- the rules
