@@ -343,7 +343,7 @@ def run_hf(a, train, dev, method_name: str = "token-classification", src=None) -
             computed += batch["attention_mask"].numel()
             real += int(batch["attention_mask"].sum())
     secs = out.metrics["train_runtime"]
-    bundle.extra["autocast"] = autocast_dtype(args.precision, torch.device(a.device))
+    bundle.autocast = autocast_dtype(args.precision, torch.device(a.device))
     preds = method.predict(bundle, dev, batch_size=2 * a.batch_size, stride=32)
     f1 = dev_scores([ex.tags for ex in dev], [p.tags for p in preds])["dev_f1"]
     print(f"[hf {method_name}] {real_tokens} tokens in {secs:.1f} s", file=sys.stderr)
@@ -374,7 +374,7 @@ def bench_predict(a, dev) -> dict:
     bundle = method.load_for_training(
         source(), method.label_list(["Disease"]), hparams(a), torch.device(a.device)
     )
-    bundle.extra["autocast"] = autocast_dtype(a.precision, torch.device(a.device))
+    bundle.autocast = autocast_dtype(a.precision, torch.device(a.device))
     sizes = sorted({1, 8, 32, a.predict_batch_size})
     layouts = [(f"bs{bs}", bs, "off") for bs in sizes]
     layouts += [(f"packed_bs{bs}", bs, "on") for bs in sizes if bs > 1]

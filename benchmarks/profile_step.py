@@ -162,8 +162,8 @@ def main() -> int:
     tokens = state.tokens_seen
     result = {
         "model": a.model,
-        "dropout_sampler": trainer.dropout_note,
-        "lora_forward": trainer.lora_note,
+        "dropout_sampler": trainer.speed.dropout_sampler.note,
+        "lora_forward": trainer.speed.lora_forward.note,
         "steps": len(chosen),
         "real_tokens": tokens,
         "wall_s_with_profiler": round(wall, 3),

@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 
-from nerbench.hparams import TrainingArgs
 from nerbench.training import dropout as vd
 
 
@@ -97,15 +96,3 @@ def test_swap_keeps_p_and_reaches_peft_and_attention_modules():
     assert torch.equal(first, model(input_ids=ids).logits)
     model.eval()
     assert torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
-
-
-def test_sampler_decision():
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert vd.sampler_decision("auto", cpu, compiled=False) == "vector"
-    assert vd.sampler_decision("vector", cpu, compiled=False) == "vector"
-    assert vd.sampler_decision("torch", cpu, compiled=False) == "torch"
-    assert vd.sampler_decision("auto", cuda, compiled=False).startswith("torch (cuda")
-    assert vd.sampler_decision("auto", cpu, compiled=True).startswith("torch (compiled")
-    with pytest.raises(ValueError):
-        vd.sampler_decision("fast", cpu, compiled=False)
-    assert TrainingArgs().dropout_sampler == "auto"

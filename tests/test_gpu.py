@@ -235,7 +235,7 @@ def test_encoder_bf16_training_changes_every_tensor(tiny_dirs, device, tmp_path)
     cost, trainer, unchanged = train_steps("token-classification", source, device, tmp_path)
     assert cost["dtype"] == "bf16" and cost["steps"] == 3
     assert cost["device"].startswith(device)
-    assert trainer.bundle.extra["autocast"] == torch.bfloat16
+    assert trainer.bundle.autocast == torch.bfloat16
     assert all(math.isfinite(x) for x in losses(tmp_path))
     # token-type rows and position rows beyond the windows get no gradient; all else learns
     assert [n for n in unchanged if "embeddings" not in n] == []

@@ -117,3 +117,23 @@ def test_runtime_parse_applies_the_same_constraints():
     with pytest.raises(InputError, match="'mega_batch_mult'"):
         TrainingArgs.from_hparams({"mega_batch_mult": 0})
     assert TrainingArgs.from_hparams({"mixture_sampling": "temperature:2.5"}).mixture_sampling
+
+
+def test_lora_help_follows_the_declared_method_defaults(monkeypatch):
+    """The LoRA defaults are declared once (with each method's registration); help text and
+    the methods' defaults are derived."""
+    from nerbench.methods import lora_settings
+    from nerbench.methods.registry import METHODS
+
+    by_name = {f.name: f for f in fields()}
+    for hparam, setting in (("lora_r", "r"), ("lora_alpha", "alpha"), ("lora_dropout", "dropout")):
+        said = re.search(r"null = the method's \((.*)\)\.", by_name[hparam].metadata["help"])
+        declared = lora_settings.lora_defaults()
+        assert said and said.group(1) == ", ".join(
+            f"{m} {getattr(s, setting)}" for m, s in declared.items()
+        )
+    assert lora_settings.defaults_text("r") == "labeler 16, generative 128"
+    monkeypatch.setitem(METHODS._meta["labeler"], "lora", lora_settings.LoraSettings(8, 16, 0.0))
+    assert lora_settings.defaults_text("r") == "labeler 8, generative 128"
+    with METHODS.temporary("adapter-x", "x:Y", lora=lora_settings.LoraSettings(4, 8, 0.0)):
+        assert lora_settings.defaults_text("r") == "labeler 8, generative 128, adapter-x 4"

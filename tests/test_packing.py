@@ -25,13 +25,7 @@ from transformers import (
 from decoder_fixtures import FAMILIES, build_tiny_token_classifier, tiny_config
 from nerbench.io import read_jsonl
 from nerbench.training.loop import run_training
-from nerbench.training.packing import (
-    Packer,
-    auto_decision,
-    compile_decision,
-    pack_support,
-    plan_rows,
-)
+from nerbench.training.packing import Packer, pack_support, plan_rows
 from test_train import data, job_for, make_run, tiny_bert  # noqa: F401  (fixtures)
 
 ATOL = 1e-4
@@ -205,7 +199,6 @@ def test_families_that_cannot_pack_say_why():
     bert.config._attn_implementation = "flash_attention_2"
     assert "flash_attention_2" in pack_support(bert, ROW, decoder=False)
     assert "not verified" in pack_support(build_encoder("bert", "sdpa"), ROW, decoder=True)
-    assert auto_decision(0.04) is not None and auto_decision(0.3) is None
 
 
 def test_packed_loss_equals_unpacked_loss():
@@ -273,8 +266,8 @@ def test_packed_training_matches_unpacked_and_predicts_the_same_tags(
     method, bundle = load_trained(tmp_path / "model")
     dev = read_examples(data["devel"])
     unpacked_tags = [p.tags for p in method.predict(bundle, dev, batch_size=4, stride=4)]
-    bundle.extra["packer"] = method.packer(bundle, 64)
-    assert isinstance(bundle.extra["packer"], Packer)
+    bundle.packer = method.packer(bundle, 64)
+    assert isinstance(bundle.packer, Packer)
     packed_tags = [p.tags for p in method.predict(bundle, dev, batch_size=4, stride=4)]
     assert packed_tags == unpacked_tags
 
@@ -388,21 +381,11 @@ def test_labeler_method_packs_loss_gradients_and_prediction(family, tmp_path):
     bundle.model.zero_grad(set_to_none=True)
 
     plain = method.predict(bundle, examples, batch_size=3)
-    bundle.extra["packer"] = packer
+    bundle.packer = packer
     packed = method.predict(bundle, examples, batch_size=3)
     for a, b in zip(plain, packed, strict=True):
         assert a.tags == b.tags
         assert a.scores == pytest.approx(b.scores, abs=1e-5)
-
-
-def test_compile_only_for_packed_runs_that_can_repay_it():
-    assert compile_decision("off", True, "cuda", 10**6) == "off"
-    assert "needs packing" in compile_decision("on", False, "cuda", 10**6)
-    assert "planned steps" in compile_decision("on", True, "cpu", 50)  # never for tiny runs
-    assert compile_decision("on", True, "cpu", 500) is None  # opt-in on CPU
-    assert "CUDA only" in compile_decision("auto", True, "cpu", 10**6)
-    assert "planned steps" in compile_decision("auto", True, "cuda", 500)
-    assert compile_decision("auto", True, "cuda", 5000) is None
 
 
 def test_plan_rows_first_fit_decreasing():

@@ -269,7 +269,9 @@ def test_inference_cost_records_repeats_median_and_spread():
 
     from nerbench.predict import infer_cost, predict_examples
 
-    bundle = SimpleNamespace(device=torch.device("cpu"), extra={}, method="fake", max_length=16)
+    bundle = SimpleNamespace(
+        device=torch.device("cpu"), autocast=None, method="fake", max_length=16
+    )
     examples = [Example(f"d/{i}", ["a", "b"]) for i in range(5)]
     fake = _TimedFake([0.6, 7.2, 0.5])  # the 0.60 s vs 7.2 s on a shared node
     timing = predict_examples(fake, bundle, examples, 2, 4, None, repeats=3)
@@ -292,7 +294,9 @@ def test_timing_budget_stops_repeating_long_passes():
 
     from nerbench.predict import infer_cost, predict_examples
 
-    bundle = SimpleNamespace(device=torch.device("cpu"), extra={}, method="fake", max_length=16)
+    bundle = SimpleNamespace(
+        device=torch.device("cpu"), autocast=None, method="fake", max_length=16
+    )
     examples = [Example(f"d/{i}", ["a", "b"]) for i in range(5)]
     cases = [  # forward seconds of each pass, budget -> passes run
         ([70.0, 70.0, 70.0], 60.0, 1),

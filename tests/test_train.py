@@ -431,7 +431,7 @@ def test_bf16_training_on_cpu_records_bf16_and_learns(data, tiny_bert, tmp_path,
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # it learns
     method, bundle = load_trained(tmp_path / "model", torch.device("cpu"))
     assert all(p.dtype == torch.float32 for p in bundle.model.parameters())  # fp32 master weights
-    bundle.extra["autocast"] = torch.bfloat16
+    bundle.autocast = torch.bfloat16
     test = read_examples(data["test"], "NCBI-disease", ("Disease",))
     preds = method.predict(bundle, test, batch_size=4, stride=4)
     assert [len(p.tags) for p in preds] == [len(ex.tokens) for ex in test]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nerbench.io import InputError
+from nerbench.methods.lora_settings import defaults_text as lora_defaults_text
 
 SCHEDULERS = ("linear", "cosine", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -223,21 +224,21 @@ class TrainingArgs:
     lora_r: int | None = field(
         default=None,
         metadata={
-            "help": "LoRA rank, 0 = none; null = the method's (labeler 16, generative 128).",
+            "help": f"LoRA rank, 0 = none; null = the method's ({lora_defaults_text('r')}).",
             "minimum": 0,
         },
     )
     lora_alpha: int | None = field(
         default=None,
         metadata={
-            "help": "LoRA alpha; null = the method's (labeler 32, generative 256).",
+            "help": f"LoRA alpha; null = the method's ({lora_defaults_text('alpha')}).",
             "minimum": 1,
         },
     )
     lora_dropout: float | None = field(
         default=None,
         metadata={
-            "help": "LoRA dropout; null = the method's (labeler 0.1, generative 0.05).",
+            "help": f"LoRA dropout; null = the method's ({lora_defaults_text('dropout')}).",
             "minimum": 0,
             "exclusive_maximum": 1,
         },

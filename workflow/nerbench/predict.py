@@ -67,7 +67,7 @@ def load_run_model(
         raise InputError("run has no trained model (model/ missing)", run_dir)
     info = read_method_file(model_dir)
     method, bundle = load_trained(model_dir, device)
-    bundle.extra["autocast"] = autocast_dtype(precision, device)
+    bundle.autocast = autocast_dtype(precision, device)
     return method, bundle, info
 
 
@@ -248,7 +248,7 @@ def infer_cost(
         "peak_cpu_rss_mb": cpu_mb,
         "batch_size": batch_size,
         "device": device_name(bundle.device),
-        "dtype": "bf16" if bundle.extra.get("autocast") == torch.bfloat16 else "fp32",
+        "dtype": "bf16" if bundle.autocast == torch.bfloat16 else "fp32",
         "threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         **timing.load,
@@ -304,9 +304,9 @@ def _parse_predict_args(argv: list[str]) -> argparse.Namespace:
 
 
 def set_packing(method: Method, bundle: Bundle, mode: str, pack_length: int | None) -> str:
-    """Put a packer into ``bundle.extra`` when ``mode`` is ``on`` and the model packs; returns
+    """Put a packer into ``bundle.packer`` when ``mode`` is ``on`` and the model packs; returns
     ``on``, ``off`` or ``off (<why>)`` for infer_cost.json."""
-    bundle.extra["packer"] = None
+    bundle.packer = None
     if mode == "off":
         return "off"
     row = pack_length or bundle.max_length
@@ -318,7 +318,7 @@ def set_packing(method: Method, bundle: Bundle, mode: str, pack_length: int | No
     if isinstance(got, str):
         print(f"packing off ({got}); length-sorted batches instead", file=sys.stderr)
         return f"off ({got})"
-    bundle.extra["packer"] = got
+    bundle.packer = got
     return "on"
 
 

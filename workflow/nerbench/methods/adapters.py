@@ -14,48 +14,19 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nerbench.io import InputError
+from nerbench.methods.lora_settings import LoraSettings
 
 QUANT_MODES = ("none", "4bit", "8bit")
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 FULL_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
           "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    """LoRA hyperparameters; ``r == 0`` means full fine-tuning (no adapters)."""
-
-    r: int
-    alpha: int
-    dropout: float
-
-    @classmethod
-    def from_args(cls, args: Any, defaults: LoraSettings) -> LoraSettings:
-        """Take ``lora_r``/``lora_alpha``/``lora_dropout`` from ``args``; ``None`` = default."""
-
-        def pick(key: str, default: Any) -> Any:
-            value = getattr(args, key, None)
-            return default if value is None else value
-
-        settings = cls(
-            r=int(pick("lora_r", defaults.r)),
-            alpha=int(pick("lora_alpha", defaults.alpha)),
-            dropout=float(pick("lora_dropout", defaults.dropout)),
-        )
-        if settings.r < 0 or settings.alpha <= 0 or not 0 <= settings.dropout < 1:
-            raise InputError(
-                f"invalid LoRA settings {settings} (hparams 'lora_r' >= 0, 'lora_alpha' > 0, "
-                "0 <= 'lora_dropout' < 1)"
-            )
-        return settings
 
 
 def hf_token() -> str | None:

@@ -31,10 +31,12 @@ Contract for implementers (all methods must honour it)
   ``allowed_types``: restrict predicted entities to these types (others become ``"O"``); methods
   with instruction prompts may also use it to choose what to ask for.
 * **Packing** (:meth:`Method.packer`, optional): a packer whose ``loss`` equals :meth:`loss`
-  on the same features laid out in packed rows; prediction uses ``bundle.extra["packer"]`` when
+  on the same features laid out in packed rows; prediction uses :attr:`Bundle.packer` when
   set (see :mod:`nerbench.training.packing`).
-* **Mixed precision**: ``bundle.extra["autocast"]`` is ``torch.bfloat16`` or ``None``; the loop
+* **Mixed precision**: :attr:`Bundle.autocast` is ``torch.bfloat16`` or ``None``; the loop
   and prediction set it. Wrap forward passes in ``with autocast(bundle):``.
+* **Method settings**: :attr:`Bundle.extra` holds the method's own settings (special tokens,
+  prompt options, LoRA settings ...); only the method reads it.
 * **Prediction sidecar** (:meth:`Method.prediction_meta`): a dict written by ``predict`` next to
   the CoNLL file as ``<output>.meta.json`` (a declared output; read by :mod:`nerbench.evaluate`).
 * **Saving** (:meth:`Method.save` / :meth:`Method.load_trained`): ``save`` writes a directory
@@ -53,7 +55,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -61,6 +63,9 @@ from nerbench import defaults
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError, read_json, write_json
 from nerbench.methods.registry import METHODS
+
+if TYPE_CHECKING:
+    from nerbench.training.packing import Packer
 
 LABELS_FILE = "labels.json"
 METHOD_FILE = "method.json"
@@ -100,7 +105,10 @@ class ModelSource:
 
 @dataclass
 class Bundle:
-    """A loaded model with everything needed to train or tag with it."""
+    """A loaded model with everything needed to train or tag with it.
+
+    The method builds it; the loop and prediction set :attr:`autocast` and :attr:`packer`.
+    """
 
     method: str
     model: torch.nn.Module
@@ -108,7 +116,12 @@ class Bundle:
     labels: list[str]
     max_length: int
     device: torch.device
+    #: the method's own settings (read by the method only)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: autocast dtype of forward passes (``torch.bfloat16``), or None for fp32
+    autocast: torch.dtype | None = None
+    #: packs prediction (and dev evaluation) into rows; None: length-sorted batches
+    packer: Packer | None = None
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -161,8 +174,8 @@ class ForwardTimer:
 
 
 def autocast(bundle: Bundle) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` to ``bundle.extra["autocast"]`` on the bundle's device, or a no-op."""
-    dtype = bundle.extra.get("autocast")
+    """``torch.autocast`` to :attr:`Bundle.autocast` on the bundle's device, or a no-op."""
+    dtype = bundle.autocast
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=bundle.device.type, dtype=dtype)

@@ -157,7 +157,7 @@ class TokenClassificationMethod(Method):
             labels=list(labels),
             max_length=max_length,
             device=device,
-            extra={"special": special, "autocast": None},
+            extra={"special": special},
         )
 
     # ----------------------------------------------------------------- features
@@ -230,8 +230,8 @@ class TokenClassificationMethod(Method):
         self, bundle: Bundle, features: list[dict], batch_size: int, timer: ForwardTimer | None
     ) -> list[torch.Tensor]:
         """Softmax label probabilities ``[n_words, n_labels]`` of each feature's words (packed
-        rows when ``bundle.extra["packer"]`` is set)."""
-        if bundle.extra.get("packer") is not None:
+        rows when ``bundle.packer`` is set)."""
+        if bundle.packer is not None:
             probs = packed_probabilities(bundle, features, batch_size, timer)
             return [p[f["word_index"]] for p, f in zip(probs, features, strict=True)]
         order = sorted(range(len(features)), key=lambda i: -features[i]["length"])

@@ -4,7 +4,7 @@
   target is ``tok1:TAG1\\ntok2:TAG2...`` followed by EOS; the loss covers the response only
   (prompt tokens are labelled -100).
 * **Model**: ``AutoModelForCausalLM`` with (Q)LoRA on attention, MLP and ``lm_head``
-  (default r 128, alpha 256; 4-bit NF4 when ``quantization: 4bit``), see :mod:`.adapters`.
+  (defaults in :mod:`.lora_settings`; 4-bit NF4 when ``quantization: 4bit``), see :mod:`.adapters`.
 * **Decoding**: greedy, ``max_new_tokens`` = max(8 per word, estimated answer length) + 16, capped
   by hparam ``max_new_tokens`` (default 1024). Long sentences are split into word windows
   (:func:`nerbench.methods.base.word_windows`) sized so prompt and answer fit ``max_length``.
@@ -73,9 +73,10 @@ from nerbench.methods.base import (
     word_windows,
 )
 from nerbench.methods.decoder import load_tokenizer, source_dict
+from nerbench.methods.lora_settings import LoraSettings, lora_defaults
 
 IGNORE = -100
-DEFAULT_LORA = adapters.LoraSettings(r=128, alpha=256, dropout=0.05)
+DEFAULT_LORA = lora_defaults()["generative"]
 DEFAULT_MAX_NEW_TOKENS = 1024
 TOKENS_PER_WORD = 8
 EXTRA_NEW_TOKENS = 16
@@ -251,7 +252,7 @@ class GenerativeMethod(Method):
         self, source: ModelSource, labels: list[str], args: TrainingArgs, device: torch.device
     ) -> Bundle:
         quantization = adapters.resolve_quantization(args.quantization, source)
-        lora = adapters.LoraSettings.from_args(args, self.default_lora)
+        lora = LoraSettings.from_args(args, self.default_lora)
         tokenizer = load_tokenizer(source.name_or_path, source)
         model = load_causal_lm(source, quantization, device)
         model = adapters.add_lora(
@@ -267,7 +268,6 @@ class GenerativeMethod(Method):
             "base": source_dict(source, quantization),
             "lora": lora.__dict__ if lora.r else None,
             "max_new_tokens": int(args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS),
-            "autocast": None,
         }
         max_length = int(args.max_length or source.max_length)
         return self._bundle(model, tokenizer, labels, max_length, device, extra)
@@ -289,7 +289,6 @@ class GenerativeMethod(Method):
         tokenizer = load_tokenizer(str(model_dir))
         model = adapters.load_decoder_model(model_dir, info, device, load_causal_lm)
         extra = {k: info.get(k) for k in ("base", "lora", "max_new_tokens")}
-        extra["autocast"] = None
         return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
 
     # ----------------------------------------------------------------- features

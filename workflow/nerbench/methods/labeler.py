@@ -42,7 +42,7 @@
 * **Training data mixture** (hparam ``mixture_sampling``): ``concat`` (default) or
   ``temperature:<T>``, which resamples each dataset to a share proportional to ``size**(1/T)``
   (same total size, seeded by the run seed). DBR samples are passed through unchanged.
-* **PEFT**: LoRA (default r 16, alpha 32, dropout 0.1) on all linear layers, head trainable,
+* **PEFT**: LoRA (defaults in :mod:`.lora_settings`) on all linear layers, head trainable,
   optional 4-/8-bit quantization and gradient checkpointing (:mod:`.adapters`). Saved
   models hold the adapter and head only; ``method.json`` names the base model.
 
@@ -84,6 +84,7 @@ from nerbench.methods.base import (
     word_windows,
 )
 from nerbench.methods.decoder import load_tokenizer, source_dict
+from nerbench.methods.lora_settings import LoraSettings, lora_defaults
 from nerbench.methods.prompts import (
     DEFAULT_TEMPLATE,
     LEGACY_TEMPLATE,
@@ -104,7 +105,7 @@ from nerbench.training.packing import Packer, pack_support, packed_probabilities
 IGNORE = -100
 BIO = ("O", "B", "I")
 HEAD_MODULES = ["score", "classifier"]
-DEFAULT_LORA = adapters.LoraSettings(r=16, alpha=32, dropout=0.1)
+DEFAULT_LORA = lora_defaults()["labeler"]
 DEFAULT_ATTN = "sdpa"
 
 
@@ -316,7 +317,7 @@ class LabelerMethod(Method):
         template = check_prompt_template(args.extra.get("prompt_template"))
         parse_mixture(args.mixture_sampling)
         quantization = adapters.resolve_quantization(args.quantization, source)
-        lora = adapters.LoraSettings.from_args(args, self.default_lora)
+        lora = LoraSettings.from_args(args, self.default_lora)
         attn = args.attn_implementation or DEFAULT_ATTN
         tokenizer = load_tokenizer(source.name_or_path, source)
         model = load_labeler_base(source, quantization, device, attn)
@@ -342,7 +343,6 @@ class LabelerMethod(Method):
             "lora": lora.__dict__ if lora.r else None,
             "attn_implementation": attn,
             "train_datasets": None,
-            "autocast": None,
         }
         return self._bundle(model, tokenizer, labels, max_length, device, extra)
 
@@ -381,7 +381,6 @@ class LabelerMethod(Method):
         extra.update(
             prompt_template=check_prompt_template(info.get("prompt_template") or LEGACY_TEMPLATE),
             attn_implementation=attn,
-            autocast=None,
             train_datasets=info.get("prompt_datasets"),
         )
         return self._bundle(model.eval(), tokenizer, labels, info["max_length"], device, extra)
@@ -505,8 +504,8 @@ class LabelerMethod(Method):
         self, bundle: Bundle, features: list[dict], batch_size: int, timer: ForwardTimer | None
     ) -> list[list[list[float]]]:
         """``[P(O), P(B), P(I)]`` of each window word of each feature (batched by length, or
-        packed rows when ``bundle.extra["packer"]`` is set)."""
-        if bundle.extra.get("packer") is not None:
+        packed rows when ``bundle.packer`` is set)."""
+        if bundle.packer is not None:
             probs = packed_probabilities(bundle, features, batch_size, timer)
             return [
                 [p[k].tolist() if k >= 0 else [1.0, 0.0, 0.0] for k in f["word_index"]]

@@ -10,10 +10,20 @@ keeps the two in step).
 
 from __future__ import annotations
 
+from nerbench.methods.lora_settings import LoraSettings
 from nerbench.registry import Registry
 
 METHODS: Registry[str] = Registry("method")
 
+# ``lora``: the method's LoRA settings where the hparams lora_r/lora_alpha/lora_dropout are null
 METHODS.add("token-classification", "nerbench.methods.encoder:TokenClassificationMethod")
-METHODS.add("labeler", "nerbench.methods.labeler:LabelerMethod")
-METHODS.add("generative", "nerbench.methods.generative:GenerativeMethod")
+METHODS.add(
+    "labeler",
+    "nerbench.methods.labeler:LabelerMethod",
+    lora=LoraSettings(r=16, alpha=32, dropout=0.1),
+)
+METHODS.add(
+    "generative",
+    "nerbench.methods.generative:GenerativeMethod",
+    lora=LoraSettings(r=128, alpha=256, dropout=0.05),
+)

@@ -20,15 +20,14 @@ different seed would.
 Only the modules are swapped (:func:`use_vector_dropout`): an ``nn.Dropout`` subclass keeps
 ``p``, so code that reads ``module.p`` (BERT passes its attention dropout to SDPA as
 ``dropout_p``) sees the same value; dropout inside fused kernels is left to torch. Off CPU, and
-in eval mode, it is ``nn.Dropout``.
+in eval mode, it is ``nn.Dropout``. When the sampler runs is a rule of the speed policy
+(:func:`nerbench.training.speed.dropout_choice`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-
-from nerbench.hparams import DROPOUT_SAMPLERS
 
 #: profiler label of the mask sampling (``benchmarks/profile_step.py`` counts it)
 MASK_RECORD = "nerbench::vector_dropout_mask"
@@ -91,20 +90,6 @@ class VectorDropout(torch.nn.Dropout):
         with torch.profiler.record_function(MASK_RECORD):
             mask = keep_mask(x.shape, keep, seed)
         return _MaskedScale.apply(x, mask, 1.0 / keep)
-
-
-def sampler_decision(mode: str, device: torch.device, compiled: bool) -> str:
-    """cost.json's ``dropout_sampler``: ``vector`` (hparam ``auto`` or ``vector`` on CPU) or
-    ``torch`` / ``torch (<why>)``."""
-    if mode not in DROPOUT_SAMPLERS:
-        raise ValueError(f"dropout_sampler must be one of {DROPOUT_SAMPLERS}, not {mode!r}")
-    if mode == "torch":
-        return "torch"
-    if device.type != "cpu":
-        return f"torch ({device.type}: its sampler is parallel)"
-    if compiled:
-        return "torch (compiled step: inductor draws and fuses the masks)"
-    return "vector"
 
 
 def use_vector_dropout(model: torch.nn.Module) -> int:

@@ -16,14 +16,15 @@ evaluation, checkpoints and cost accounting. Outputs in ``--out-dir``:
     decided against it), ``pack_length`` and ``padding_fraction_epoch1`` (share of computed
     positions that are padding in the first epoch's layout).
 
-Packing (hparam ``packing``, :mod:`nerbench.training.packing`): each step's ``batch_size``
-windows are packed into rows of ``pack_length`` with block-diagonal attention, so a step sees
-the same examples and the same loss as unpacked; dev evaluation packs too. Hparam ``compile``
-compiles the packed step (:func:`~nerbench.training.packing.compile_decision`); cost.json then
-gives ``compile`` (``on`` / ``off`` / ``off (<why>)``) and ``compile_time_s`` (first step of the
-attempt minus the median later step; ``train_step_time_s`` includes it). Hparam
-``dropout_sampler`` (:mod:`nerbench.training.dropout`): on CPU dropout masks are drawn by a
-vectorised sampler; cost.json's ``dropout_sampler`` says which one ran. Hparam ``lora_forward``
+Speed-ups (hparams ``packing``, ``lora_forward``, ``compile``, ``dropout_sampler``) are decided
+and applied by :mod:`nerbench.training.speed`, whose rules say when each runs. Packing
+(:mod:`nerbench.training.packing`): each step's ``batch_size`` windows are packed into rows of
+``pack_length`` with block-diagonal attention, so a step sees the same examples and the same loss
+as unpacked; dev evaluation packs too. ``compile`` compiles the packed step; cost.json then gives
+``compile`` (``on`` / ``off`` / ``off (<why>)``) and ``compile_time_s`` (first step of the
+attempt minus the median later step; ``train_step_time_s`` includes it). ``dropout_sampler``
+(:mod:`nerbench.training.dropout`): on CPU dropout masks are drawn by a vectorised sampler;
+cost.json's ``dropout_sampler`` says which one ran. ``lora_forward``
 (:mod:`nerbench.training.fused_lora`): plain LoRA layers add their update inside one product;
 cost.json's ``lora_forward`` says how many.
 ``checkpoints/``
@@ -90,17 +91,8 @@ from nerbench.training.checkpoint import (
     TrainState,
 )
 from nerbench.training.data import dataset_name, epoch_batches, read_examples, tag_types
-from nerbench.training.dropout import sampler_decision, use_vector_dropout
 from nerbench.training.fingerprint import describe_changes, fingerprint_parts
-from nerbench.training.fused_lora import fuse_lora
 from nerbench.training.lock import RunLock
-from nerbench.training.packing import (
-    Packer,
-    auto_decision,
-    compile_decision,
-    padding_fraction,
-    plan_rows,
-)
 from nerbench.training.runtime import (
     autocast_dtype,
     dev_scores,
@@ -113,6 +105,7 @@ from nerbench.training.runtime import (
     pick_device,
     seed_everything,
 )
+from nerbench.training.speed import resolve_speed
 
 log = logging.getLogger("nerbench.training.loop")
 SIGTERM_EXIT = 143
@@ -169,7 +162,7 @@ class Trainer:
         job, args = self.job, self.args
         seed_everything(job.seed)
         self.bundle = self.method.load_for_training(job.source, job.labels, args, job.device)
-        self.bundle.extra["autocast"] = autocast_dtype(args.precision, job.device)
+        self.bundle.autocast = autocast_dtype(args.precision, job.device)
         self.features = self.method.encode(self.bundle, job.train, train=True)
         if not self.features:
             raise InputError("no training sentences (check --train-files and train_limit)")
@@ -182,81 +175,15 @@ class Trainer:
         self.scheduler = make_scheduler(self.optimizer, args, self.total_steps)
         self.trainable = [p for p in self.bundle.model.parameters() if p.requires_grad]
         self.dev_groups = _group_by_dataset(job.dev)
-        self.packer, self.packing_note, self.padding = self._resolve_packing()
-        self.bundle.extra["packer"] = self.packer  # dev prediction packs too
-        self.lora_note = self._resolve_lora()
-        self.step_model, self.compile_note = self._resolve_compile()
-        self.dropout_note = self._resolve_dropout()
+        self.speed = resolve_speed(  # sets bundle.packer: dev prediction packs too
+            self.method,
+            self.bundle,
+            args,
+            lengths=self.lengths,
+            seed=job.seed,
+            total_steps=self.total_steps,
+        )
         self.step_times: list[float] = []
-
-    def _resolve_compile(self) -> tuple[torch.nn.Module, str]:
-        """The module the packed training step calls (compiled or not) and cost.json's note."""
-        reason = compile_decision(
-            self.args.compile, self.packer is not None, self.job.device.type, self.total_steps
-        )
-        if reason == "off":
-            return self.bundle.model, "off"
-        if reason is not None:
-            log.warning("compile off (%s)", reason)
-            return self.bundle.model, f"off ({reason})"
-        log.info("compiling the training step (torch.compile; first step includes compile)")
-        return torch.compile(self.bundle.model), "on"
-
-    def _resolve_lora(self) -> str:
-        """Fuse the model's plain LoRA layers where the hparam asks (:mod:`.fused_lora`);
-        returns cost.json's ``lora_forward``."""
-        if self.args.lora_forward == "peft":
-            return "peft"
-        fused = fuse_lora(self.bundle.model)
-        if fused:
-            log.info("LoRA updates added inside one product (%d layers)", fused)
-        return f"fused ({fused} layers)" if fused else "peft (no plain LoRA layers)"
-
-    def _resolve_dropout(self) -> str:
-        """Swap the model's dropout modules for :class:`VectorDropout` where the hparam and
-        device call for it; returns cost.json's ``dropout_sampler``."""
-        note = sampler_decision(
-            self.args.dropout_sampler, self.job.device, self.compile_note == "on"
-        )
-        if note == "vector":
-            swapped = use_vector_dropout(self.bundle.model)
-            log.info("dropout masks drawn by the vector sampler (%d modules)", swapped)
-        return note
-
-    def _resolve_packing(self) -> tuple[Packer | None, str, float]:
-        """The packer (None: length-grouped batches), what cost.json says about it, and the
-        share of padding positions the first epoch computes with the chosen layout."""
-        args = self.args
-        batches = epoch_batches(
-            self.lengths, args.batch_size, self.job.seed, 0, args.mega_batch_mult
-        )
-        grouped = padding_fraction(batches, self.lengths)
-        if args.packing == "off":
-            return None, "off", grouped
-        row = args.pack_length or self.bundle.max_length
-        if row < self.bundle.max_length:
-            raise InputError(
-                f"hparam 'pack_length' {row} is shorter than the window length "
-                f"{self.bundle.max_length} (max_length); raise it or leave it null"
-            )
-        got = self.method.packer(self.bundle, row)
-        reason = got if isinstance(got, str) else None
-        if reason is None and args.packing == "auto":
-            reason = auto_decision(grouped)
-        if reason is not None:
-            log.warning("packing off (%s); length-grouped batches instead", reason)
-            return None, f"off ({reason})", grouped
-        rows = sum(len(plan_rows([self.lengths[i] for i in b], row)) for b in batches)
-        padding = 1.0 - sum(self.lengths) / (rows * row)
-        log.info(
-            "packing on: rows of %d sub-tokens, %.2f windows per row, %.1f %% padding "
-            "(length grouping: %.1f %%)",
-            row,
-            len(self.lengths) / rows,
-            100 * padding,
-            100 * grouped,
-        )
-        return got, "on", padding
 
     def _resume_or_start(self) -> TrainState:
         """Resume from the newest usable checkpoint of this fingerprint, or start afresh."""
@@ -368,18 +295,19 @@ class Trainer:
         t = time.perf_counter()
         for idx in group:
             feats = [self.features[i] for i in idx]
-            if self.packer is not None:
-                cpu = self.packer.collate(feats).tensors
+            packer = self.speed.packer
+            if packer is not None:
+                cpu = packer.collate(feats).tensors
             else:
                 cpu = self.method.collate(self.bundle, feats)
             batch = {k: v.to(self.job.device) for k, v in cpu.items()}
             with torch.autocast(
                 self.job.device.type,
-                dtype=self.bundle.extra["autocast"] or torch.float32,
-                enabled=self.bundle.extra["autocast"] is not None,
+                dtype=self.bundle.autocast or torch.float32,
+                enabled=self.bundle.autocast is not None,
             ):
-                if self.packer is not None:
-                    loss = self.packer.loss(self.step_model, batch)
+                if packer is not None:
+                    loss = packer.loss(self.speed.step_model, batch)
                 else:
                     loss = self.method.loss(self.bundle, batch)
             (loss / len(group)).backward()
@@ -498,7 +426,7 @@ class Trainer:
         if device.type == "cuda":
             gpu_mb = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         wall = self._elapsed(state)
-        ac = self.bundle.extra.get("autocast")
+        ac = self.bundle.autocast
         return {
             "wall_time_s": round(wall, 3),
             "train_step_time_s": round(state.step_time_s, 3),
@@ -515,15 +443,7 @@ class Trainer:
             "best_step": state.best_step if loaded_best else state.step,
             "best_dev_f1": state.best_f1 if loaded_best else None,
             "train_features": len(self.features),
-            "packing": self.packing_note,
-            "pack_length": (self.args.pack_length or self.bundle.max_length)
-            if self.packer is not None
-            else None,
-            "padding_fraction_epoch1": round(self.padding, 4),
-            "compile": self.compile_note,
-            "compile_time_s": self._compile_time(),
-            "dropout_sampler": self.dropout_note,
-            "lora_forward": self.lora_note,
+            **self.speed.cost_fields(self._compile_time()),
             "attempts": state.attempts,
             # a staged hub model is a local directory: its revision is the pinned one
             "model_revision": loaded_revision(self.bundle.model) or self.job.source.revision,
@@ -532,7 +452,7 @@ class Trainer:
 
     def _compile_time(self) -> float | None:
         """First step of this attempt minus the median later step (compile happens there)."""
-        if self.compile_note != "on" or len(self.step_times) < 2:
+        if not self.speed.compile.on or len(self.step_times) < 2:
             return None
         return round(self.step_times[0] - statistics.median(self.step_times[1:]), 3)
 

@@ -23,7 +23,8 @@ own (:meth:`Packer.logits`); its positions are relative, so only the mask matter
 cannot pack correctly -- other attention kernels (flash, flex), DeBERTa with a convolution layer
 (mixes neighbouring tokens across features), a sliding window shorter than the row, untested
 model types -- get a reason from :func:`pack_support` and the caller falls back to
-length-grouped batches.
+length-grouped batches. Whether a run packs (``packing: auto``) and compiles its packed step is
+the speed policy's (:mod:`nerbench.training.speed`).
 """
 
 from __future__ import annotations
@@ -34,9 +35,6 @@ from dataclasses import dataclass, field
 import torch
 
 IGNORE = -100
-#: ``packing: auto`` packs only when length-grouped batches would compute at least this share of
-#: padding positions (see :func:`auto_decision`).
-AUTO_MIN_PADDING = 0.15
 ENCODER_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "deberta-v2", "gpt2")
 DECODER_TYPES = ("llama", "mistral", "qwen2", "gpt2")
 OFFSET_POSITION_TYPES = ("roberta", "xlm-roberta", "camembert")
@@ -75,46 +73,6 @@ def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -
     computed = sum(len(b) * max(lengths[i] for i in b) for b in batches if b)
     real = sum(lengths[i] for b in batches for i in b)
     return 1.0 - real / computed if computed else 0.0
-
-
-def auto_decision(grouped_padding: float) -> str | None:
-    """``packing: auto``: None (pack) or why not, from the padding of length-grouped batches.
-
-    On an SDPA mask kernel a packed row costs attention over the whole row, so packing only pays
-    where the batches it replaces are padded heavily (>= :data:`AUTO_MIN_PADDING`); with
-    mega-batch length grouping (about 4 % padding on NCBI-disease) it does not.
-    """
-    if grouped_padding >= AUTO_MIN_PADDING:
-        return None
-    return (
-        f"auto: length-grouped batches pad only {100 * grouped_padding:.1f} % "
-        f"(< {100 * AUTO_MIN_PADDING:.0f} %); packing would not pay"
-    )
-
-
-#: ``compile``: never below this many planned steps; ``auto`` only on CUDA from AUTO_COMPILE_STEPS
-MIN_COMPILE_STEPS = 200
-AUTO_COMPILE_STEPS = 2000
-
-
-def compile_decision(mode: str, packed: bool, device_type: str, planned_steps: int) -> str | None:
-    """None (compile the step) or why not.
-
-    Compiling needs fixed shapes, which only packed rows give (widths vary per batch otherwise).
-    On CPU it is opt-in: on the 2-core development VM inductor took about 100 s to compile a
-    MiniLM step for a 1.13x faster step, more than an epoch of NCBI-disease saves.
-    """
-    if mode == "off":
-        return "off"
-    if not packed:
-        return "needs packing (unpacked batch widths vary)"
-    if planned_steps < MIN_COMPILE_STEPS:
-        return f"only {planned_steps} planned steps (< {MIN_COMPILE_STEPS}); would not repay"
-    if mode == "auto" and device_type != "cuda":
-        return "auto compiles on CUDA only (on CPU compile time was not repaid; use compile: on)"
-    if mode == "auto" and planned_steps < AUTO_COMPILE_STEPS:
-        return f"auto: {planned_steps} planned steps (< {AUTO_COMPILE_STEPS})"
-    return None
 
 
 # --------------------------------------------------------------------------- support
@@ -294,7 +252,7 @@ def _deberta_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> t
 
 
 def packed_probabilities(bundle, features: Sequence[dict], batch_size: int, timer=None):
-    """Softmax ``[length, labels]`` per feature with ``bundle.extra["packer"]``; model in eval
+    """Softmax ``[length, labels]`` per feature with ``bundle.packer``; model in eval
     mode; only the forward passes run inside ``timer`` (a ``ForwardTimer``)."""
     from nerbench.methods.base import ForwardTimer, autocast
 
@@ -308,7 +266,7 @@ def packed_probabilities(bundle, features: Sequence[dict], batch_size: int, time
             return fn()
 
     try:
-        packer: Packer = bundle.extra["packer"]
+        packer: Packer = bundle.packer
         return packer.probabilities(model, features, batch_size, bundle.device, forward)
     finally:
         model.train(was_training)
