@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from nerbench import defaults
+from nerbench.dbr.variants import DBR_VARIANTS
 from nerbench.plan import load_plan
 from nerbench.plan.files import StudyFiles
 
@@ -32,7 +32,7 @@ def test_random_dbr_runs_start_before_dbr_runs_before_plain_ones():
     assert min(by_variant["random"]) > max(by_variant["dbr"]) > max(by_variant["none"]) > 0
     # proportional to the planned work: none : dbr : random = 1 : 2.2 : 3.4
     ratio = max(by_variant["dbr"]) / max(by_variant["none"])
-    assert abs(ratio - (1 + defaults.DBR_SAMPLE_LENGTH["dbr"])) < 1e-9
+    assert abs(ratio - (1 + DBR_VARIANTS["dbr"].sample_length)) < 1e-9
     # the examples a run sees (status's ETA) still count one sample per sentence
     (dbr_run,) = [r for r in files.plan.runs if "dbr-dbr__s42" in r]
     (random_run,) = [r for r in files.plan.runs if "dbr-random__s42" in r]

@@ -70,13 +70,19 @@ def _generated_fragments() -> dict[str, dict[tuple[str, ...], dict]]:
     Each fragment comes from the one declaration of its names: hyperparameters from
     :class:`nerbench.hparams.TrainingArgs`, method names from
     :data:`nerbench.methods.registry.METHODS`, corpus formats from
-    :data:`nerbench.data.formats.registry.FORMATS`.
+    :data:`nerbench.data.formats.registry.FORMATS`, DBR variants from
+    :data:`nerbench.dbr.variants.DBR_VARIANTS`.
     """
     from nerbench.data.formats.registry import FORMATS
+    from nerbench.dbr.variants import DBR_VARIANTS
     from nerbench.methods.registry import METHODS
 
     return {
-        "study": {("$defs", "hparams"): hparams_schema(), ("$defs", "method"): METHODS.enum()},
+        "study": {
+            ("$defs", "hparams"): hparams_schema(),
+            ("$defs", "method"): METHODS.enum(),
+            ("$defs", "dbr_variant"): DBR_VARIANTS.enum(),
+        },
         "models": {("properties", "method"): METHODS.enum()},
         "datasets": {("properties", "format"): FORMATS.enum()},
     }

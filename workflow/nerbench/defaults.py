@@ -124,11 +124,5 @@ SAMPLING: dict = {
     "seed": 13,
     "category_of_type": {},
 }
-# Scheduling only (the train rule's priority, longest run first): the length of a run's extra
-# training example per sentence relative to the sentence, in sub-tokens. Measured on
-# NCBI-disease's full training split with all-MiniLM-L6-v2 (#24): sentences 186k sub-tokens per
-# epoch, DBR samples 222k, random-DBR samples 439k (random KB names are longer, e.g. ChEBI's).
-DBR_SAMPLE_LENGTH: dict[str, float] = {"none": 0.0, "dbr": 1.2, "random": 2.4}
-
 # The sections of a study's `dbr:` mapping and their defaults (sampling keys sit at its top level).
 DBR_SECTIONS: dict = {"kb": KB, "autophrase": AUTOPHRASE, "embedder": EMBEDDER, "index": INDEX}

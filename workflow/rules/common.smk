@@ -26,6 +26,7 @@ shell.prefix(
 from nerbench import hooks, paths
 from nerbench.config import SPLITS
 from nerbench.data.sources import MIRROR_ENV
+from nerbench.dbr.variants import sampled_variants
 from nerbench.methods.staging import OFFLINE_ENV
 from nerbench.plan import check_workflow_inputs, load_plan
 from nerbench.plan.files import StudyFiles, bio_files, report_code

@@ -20,7 +20,7 @@ rule dbr:
     benchmark:
         paths.benchmark_file("dbr", "{dataset}/{variant}")
     wildcard_constraints:
-        variant="dbr|random",
+        variant="|".join(sampled_variants()),
     priority: DBR_PRIORITY
     conda:
         "../../envs/data.yaml"

@@ -38,6 +38,7 @@ from nerbench.dbr import retrieval as retrieval_mod
 from nerbench.dbr.kb import KBEntry, bio_spans, dedup_key, read_kb, tokenize_name
 from nerbench.dbr.phrases import PhraseMatcher
 from nerbench.dbr.profile import profile_records
+from nerbench.dbr.variants import sampled_variants
 from nerbench.io import (
     InputError,
     atomic_path,
@@ -49,7 +50,7 @@ from nerbench.io import (
     write_text,
 )
 
-VARIANTS = ("dbr", "random")
+VARIANTS = sampled_variants()
 OPEN_VOCABULARIES = defaults.OPEN_VOCABULARIES
 KB_DEFAULTS = defaults.KB
 SAMPLING_DEFAULTS = defaults.SAMPLING

@@ -14,6 +14,7 @@ from typing import Any
 from nerbench import defaults, paths
 from nerbench.config import SPLITS
 from nerbench.data.formats.base import SPEC_KEYS
+from nerbench.dbr.variants import DBR_VARIANTS
 from nerbench.hparams import check_hparams
 from nerbench.imports import code_files
 from nerbench.io import InputError
@@ -167,10 +168,10 @@ class StudyFiles:
 
     def planned_train_work(self, run_id: str) -> float:
         """A run's training work in sentence lengths: sentences x epochs x (1 + the length of
-        its DBR variant's sample relative to a sentence, ``defaults.DBR_SAMPLE_LENGTH``): a
+        its DBR variant's sample relative to a sentence, ``DBRVariant.sample_length``): a
         random-DBR run trains on longer samples than a DBR run with as many examples."""
         sentence_epochs, variant = self._sentence_epochs(run_id)
-        return sentence_epochs * (1.0 + defaults.DBR_SAMPLE_LENGTH[variant])
+        return sentence_epochs * (1.0 + DBR_VARIANTS[variant].sample_length)
 
     def _sentence_epochs(self, run_id: str) -> tuple[int, str]:
         """(training sentences x epochs, DBR variant) of a run."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nerbench.dbr.variants import compared_variants
 from nerbench.reporting.render import DASH, Table, fmt
 from nerbench.reporting.summary import dbr_ablation_rows
-
-PAIRED_AGAINST = ("none", "random")
 
 
 def _per_sentence(run_dir: str, dataset: str) -> tuple[tuple, str | None, dict] | None:
@@ -45,7 +44,7 @@ def paired_tests(df) -> tuple[list[dict], list[str]]:
         with_dbr = sub[sub["dbr"] == "dbr"].sort_values("run_id").drop_duplicates("seed")
         if with_dbr.empty:
             continue
-        for other in PAIRED_AGAINST:
+        for other in compared_variants():
             against = sub[sub["dbr"] == other].sort_values("run_id").drop_duplicates("seed")
             seeds = sorted(set(with_dbr["seed"]) & set(against["seed"]))
             if against.empty:

@@ -8,11 +8,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from nerbench.dbr.variants import dbr_suffix
 from nerbench.evaluate.buckets import length_buckets
 from nerbench.io import InputError
 from nerbench.reporting.aggregate import MODES
-
-DBR_SUFFIX = {"dbr": "", "random": " + random DBR", "none": " w/o DBR"}
 
 
 def score_columns(df) -> list[str]:
@@ -56,7 +55,7 @@ def add_systems(df):
 
     df["base_system"] = df.apply(base, axis=1) if len(df) else []
     df["dbr_suffix"] = [
-        DBR_SUFFIX.get(d, f" + {d} DBR") if dbr_per_method[m] > 1 else ""
+        dbr_suffix(d) if dbr_per_method[m] > 1 else ""
         for m, d in zip(df["method"], df["dbr"], strict=True)
     ]
     df["system"] = df["base_system"] + df["dbr_suffix"]

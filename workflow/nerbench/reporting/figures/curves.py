@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from nerbench import paths
+from nerbench.dbr.variants import WITH_DBR, dbr_line
 from nerbench.io import InputError, read_jsonl
 from nerbench.reporting.figures.style import (
-    DBR_STYLE,
     add_legend,
     colour,
     finite,
@@ -67,7 +67,7 @@ def training_curves(df, plt):
     labels, title = series_labels(runs)
     for row, dev, loss in curves:
         col = panels.index(row.train_datasets)
-        style = DBR_STYLE.get(row.dbr, "-.") if row.dbr_suffix or row.dbr == "dbr" else "-"
+        style = dbr_line(row.dbr) if row.dbr_suffix or row.dbr == WITH_DBR else "-"
         kwargs = {
             "linestyle": style,
             "label": labels[row.system],  # every seed: the legend lists each label once

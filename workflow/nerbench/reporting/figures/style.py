@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nerbench.dbr.variants import DBR_VARIANTS, NO_DBR
 from nerbench.io import InputError, atomic_path
 
 OKABE_ITO = (
@@ -22,8 +23,6 @@ OKABE_ITO = (
 )
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 SEQUENTIAL_CMAP = "cividis"
-DBR_STYLE = {"dbr": "-", "random": "--", "none": ":"}
-DBR_NAMES = {"dbr": "DBR", "random": "random DBR", "none": "no DBR"}
 
 
 def pyplot():
@@ -81,7 +80,9 @@ def finite(x: Any) -> bool:
 
 
 def _dbr_name(dbr: Any) -> str:
-    return DBR_NAMES.get(str(dbr), f"{dbr} DBR") if str(dbr) else "no DBR"
+    if not str(dbr):
+        return DBR_VARIANTS[NO_DBR].label
+    return DBR_VARIANTS[str(dbr)].label if str(dbr) in DBR_VARIANTS else f"{dbr} DBR"
 
 
 def series_labels(df) -> tuple[dict[str, str], str]:
