@@ -5,6 +5,7 @@ without touching any other file."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -207,3 +208,23 @@ def test_the_registry_module_imports_no_heavy_library():
         check=True,
     )
     assert res.stdout.strip() == "[]"
+
+
+def test_docs_list_every_table_and_figure_as_registered(capsys):
+    """docs/outputs.md holds the generated list (python -m nerbench outputs), and it names every
+    registered table and figure with what it shows."""
+    from nerbench.cli import main as cli_main
+    from nerbench.reporting.outputs import outputs_markdown
+
+    doc = (ROOT / "docs" / "outputs.md").read_text(encoding="utf-8")
+    m = re.search(r"^## Tables and figures\n(.*?)(?=^#)", doc, re.S | re.M)
+    assert m, "docs/outputs.md lacks a '## Tables and figures' section"
+    listed = "\n".join(ln for ln in m.group(1).splitlines() if ln.startswith("|")) + "\n"
+    assert listed == outputs_markdown(), "regenerate: python -m nerbench outputs"
+    assert cli_main(["outputs"]) == 0 and capsys.readouterr().out == listed
+    for name in TABLES:
+        assert f"| table | `{name}` |" in listed
+    for name in FIGURES:
+        assert f"| figure | `{name}` |" in listed
+    rows = [ln.split(" | ") for ln in listed.splitlines()[2:]]
+    assert all(len(r) == 5 and len(r[2]) > 20 for r in rows)  # every row says what it shows

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "aggregate": "nerbench.reporting.aggregate:main_aggregate",
     "tables": "nerbench.reporting.tables:main_tables",
     "figures": "nerbench.reporting.figures:main_figures",
+    "outputs": "nerbench.reporting.outputs:main_outputs",
     "record": "nerbench.reporting.record:main_record",
     "status": "nerbench.status:main_status",
     "envs": "nerbench.envs:main_envs",

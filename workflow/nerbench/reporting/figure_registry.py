@@ -24,5 +24,22 @@ FIGURES.add(
     FigureSpec("nerbench.reporting.figures.curves:training_curves", reads=("train_log",)),
 )
 # VANER Figs 3-4, drawn from the DBR sample statistics by `nerbench dbr-stats` (dbr.smk)
-FIGURES.add("vaner_fig3", FigureSpec(None, rule="dbr_figures", stem="vaner_fig3_dbr_entities"))
-FIGURES.add("vaner_fig4", FigureSpec(None, rule="dbr_figures", stem="vaner_fig4_dbr_length"))
+FIGURES.add(
+    "vaner_fig3",
+    FigureSpec(
+        None,
+        rule="dbr_figures",
+        stem="vaner_fig3_dbr_entities",
+        about="VANER Fig 3: entities per DBR sample (positives, negatives) against entities per "
+        "training sentence.",
+    ),
+)
+FIGURES.add(
+    "vaner_fig4",
+    FigureSpec(
+        None,
+        rule="dbr_figures",
+        stem="vaner_fig4_dbr_length",
+        about="VANER Fig 4: words per DBR sample against words per training sentence.",
+    ),
+)

@@ -51,3 +51,32 @@ def study_figures() -> tuple[str, ...]:
 def dbr_figures() -> dict[str, str]:
     """Figures the DBR rules make: name -> file name (without extension)."""
     return {n: spec.stem or n for n, spec in FIGURES.items() if spec.rule == "dbr_figures"}
+
+
+def outputs_markdown() -> str:
+    """The Markdown list of every table and figure a study may list (docs/outputs.md holds it;
+    a test keeps the two equal): name, what it shows, the rule that makes it, its published
+    numbers."""
+    from nerbench.reporting.specs import describe
+
+    lines = [
+        "| output | name | what it shows | made by | published numbers |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, registry in (("table", TABLES), ("figure", FIGURES)):
+        for name, spec in registry.items():
+            reference = getattr(spec, "reference", None)
+            ref = f"`config/reference/{reference}`" if reference else "–"
+            lines.append(f"| {kind} | `{name}` | {describe(spec)} | `{spec.rule}` | {ref} |")
+    return "\n".join(lines) + "\n"
+
+
+def main_outputs(argv: list[str]) -> int:
+    """CLI: print the Markdown list of tables and figures (docs/outputs.md)."""
+    import argparse
+
+    argparse.ArgumentParser(prog="nerbench outputs", description=main_outputs.__doc__).parse_args(
+        argv
+    )
+    print(outputs_markdown(), end="")
+    return 0

@@ -31,6 +31,7 @@ class TableSpec:
     options: tuple[str, ...] = ()
     rule: str = "table"
     reads: tuple[str, ...] = ()
+    about: str = ""  # what it shows, for a table another rule makes (else the builder's docstring)
 
     def load(self) -> Callable[..., Any]:
         """The builder function (imports its module)."""
@@ -53,6 +54,7 @@ class FigureSpec:
     stem: str | None = None
     options: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
+    about: str = ""  # what it shows, for a figure another rule makes (else the builder's docstring)
 
     def load(self) -> Callable[..., Any]:
         """The drawing function (imports its module)."""
@@ -72,3 +74,12 @@ def check_request(
     unknown = sorted(set(options) - set(registry[name].options))
     if unknown:
         raise InputError(f"{kind} '{name}' takes no option {', '.join(unknown)}")
+
+
+def describe(spec: TableSpec | FigureSpec) -> str:
+    """What a table or figure shows, in one line: the first paragraph of its builder's
+    docstring (imports the builder's module), or ``about`` for one another rule makes."""
+    if spec.builder is None:
+        return spec.about
+    doc = (spec.load().__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(doc.split())

@@ -15,7 +15,15 @@ VANER_REF = ("system", "dataset", "category", "metric", "value")
 CLAIM_REF = ("claim", "low", "high", "unit")
 
 TABLES: Registry[TableSpec] = Registry("table")
-TABLES.add("corpus_stats", TableSpec(None, rule="corpus_stats"))  # the stats stage (bio.smk)
+TABLES.add(
+    "corpus_stats",
+    TableSpec(
+        None,
+        rule="corpus_stats",  # the stats stage (bio.smk)
+        about="Sentences, tokens, entities by length and type, IOB repairs and dropped mentions "
+        "per dataset and split, with VANER Table 2's sentence counts.",
+    ),
+)
 TABLES.add("metrics", TableSpec("nerbench.reporting.tables.metrics:metrics_table"))
 TABLES.add(
     "vaner_table1",

@@ -5,12 +5,8 @@
 Okabe-Ito colour-blind-safe palette, cividis colour maps, labelled axes with units).
 
 Each figure is one drawing function in a module of this package, registered in
-:data:`nerbench.reporting.outputs.FIGURES`. Figures: ``grid_heatmaps`` (paper 002 Figs 3-9),
-``grid_pairs`` (Figs 10-11), ``memory_time`` (Fig 12), ``f1_by_length`` (paper 000),
-``cost_f1`` (cost vs F1 with the Pareto front; inference error bars span the fastest to the
-slowest timed repeat, and a ring marks a spread over 20 %) and ``training_curves`` (dev F1 and
-training loss per epoch, with/without DBR as VANER Fig 5; reads each run's ``train_log.jsonl``
-through the ``run_dir`` column of the metrics table).
+:data:`nerbench.reporting.figure_registry.FIGURES`; ``python -m nerbench outputs`` lists them
+with what each shows (the first paragraph of its drawing function's docstring).
 
 Every series is in a legend and is labelled by model, method and DBR variant
 (:func:`series_labels`): what all series share goes into the legend title, what varies into each

@@ -10,8 +10,10 @@ from nerbench.reporting.tables.common import prepared
 
 
 def metrics_table(df, ref=None) -> Table:
-    """Every configuration × dataset: mean ± sd over seeds of scores and cost (``ref``: unused,
-    the metrics table compares with no published numbers)."""
+    """Every configuration × dataset: mean ± sd over seeds of exact and relaxed P/R/F1, the F1
+    interval, repaired tags, training time and inference speed.
+
+    ``ref``: unused (the metrics table compares with no published numbers)."""
     import pandas as pd
 
     df = prepared(df)
