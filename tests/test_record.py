@@ -9,7 +9,8 @@ import pytest
 
 from nerbench import paths
 from nerbench.io import InputError
-from nerbench.reporting.record import build_record, read_benchmarks
+from nerbench.reporting.record import build_record
+from nerbench.reporting.record_inputs import read_benchmarks
 from nerbench.reporting.snakemake_log import parse_snakemake_log
 
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -154,7 +155,7 @@ def test_missing_parts_are_errors_and_leave_nothing(tmp_path):
 def test_partial_record_of_a_running_study(tmp_path):
     """A study still running: the runs trained so far among the planned ones, no study tables
     yet, and interim tables (the study's table code over the runs evaluated so far)."""
-    from nerbench.reporting.record import planned_runs, study_plan
+    from nerbench.reporting.record_inputs import planned_runs, study_plan
     from test_report import write_run
 
     root = tmp_path / "project"

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT
 from nerbench import paths
-from nerbench.reporting.record import study_plan
+from nerbench.reporting.record_inputs import study_plan
 from nerbench.status import (
     bar_progress,
     fmt_duration,

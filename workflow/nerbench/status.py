@@ -282,7 +282,7 @@ def study_time_left(runs: list[RunStatus], slots: int) -> float | None:
 def study_status(study: str, slots: int | None = None, now: float | None = None) -> StudyStatus:
     """Read every run of ``study`` (config/config.yaml with ``study`` set)."""
     from nerbench.plan.files import StudyFiles
-    from nerbench.reporting.record import study_plan
+    from nerbench.reporting.record_inputs import study_plan
 
     now = time.time() if now is None else now
     plan = study_plan(Path("."), study)
