@@ -97,3 +97,35 @@ def test_explain_disk_full_names_the_path_and_the_free_space(tmp_path, monkeypat
     assert info.value.path == str(target)
     with pytest.raises(ValueError, match="other"), explain_disk_full(target):
         raise ValueError("other")  # anything else passes unchanged
+
+
+def test_a_write_removes_what_killed_writes_of_the_same_path_left(tmp_path):
+    """A kill -9 inside atomic_path leaves `.<name>.<random>.tmp` beside the output (pred/,
+    metrics/): the next successful write of that path removes it; a failed write removes none,
+    and temporaries of other paths stay."""
+    out = tmp_path / "metrics" / "NCBI-disease.json"
+    out.parent.mkdir()
+    killed_file = nio.temp_path(out, "k1x2ab_9")  # what mkstemp leaves
+    killed_file.write_text("{partial")
+    killed_dir = out.parent / f".{out.name}.zz9abcde.old.tmp"  # atomic_dir's swap, killed
+    killed_dir.mkdir()
+    other = nio.temp_path(out.parent / "NCBI-disease.json.meta.json", "a1b2c3d4")  # another's
+    other.write_text("x")
+    lock_aside = nio.temp_path(out, "token123.stale")  # not atomic_path's: left alone
+    lock_aside.write_text("x")
+    assert nio.leftover_temps(out) == sorted([killed_file, killed_dir])
+    with pytest.raises(RuntimeError), atomic_path(out) as tmp:
+        tmp.write_text("{}")
+        raise RuntimeError("killed before the rename")
+    assert killed_file.exists() and killed_dir.exists() and not out.exists()
+    write_json(out, {"f1": 0.8})
+    assert not killed_file.exists() and not killed_dir.exists() and other.exists()
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert names == sorted([out.name, other.name, lock_aside.name])
+    # a folder output likewise
+    folder = tmp_path / "best"
+    left = nio.temp_path(folder, "q7rstuvw")
+    left.mkdir()
+    with atomic_dir(folder) as tmp:
+        (tmp / "a").write_text("1")
+    assert not left.exists() and (folder / "a").read_text() == "1"

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -123,16 +125,46 @@ def is_temp_of(leftover: str | os.PathLike, path: str | os.PathLike) -> bool:
     return name.startswith(temp_prefix(path)) and name.endswith(TEMP_SUFFIX)
 
 
+def leftover_temps(path: str | os.PathLike, suffix: str = "") -> list[Path]:
+    """Temporaries that :func:`atomic_path` (with ``suffix``) or :func:`atomic_dir` made for
+    ``path`` and that exist now: after a kill, the leftovers of an earlier write. Matched
+    exactly (``.<name>.`` + tempfile's 8 random characters + ``suffix`` [+ ``.old``] + ``.tmp``),
+    so the temporaries of ``<name>.meta.json`` are not those of ``<name>``."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    exact = re.compile(
+        re.escape(temp_prefix(path))
+        + r"[a-z0-9_]{8}"
+        + re.escape(suffix)
+        + r"(\.old)?"
+        + re.escape(TEMP_SUFFIX)
+    )
+    pattern = f"{glob.escape(temp_prefix(path))}*{TEMP_SUFFIX}"
+    return sorted(p for p in path.parent.glob(pattern) if exact.fullmatch(p.name))
+
+
+def _remove_leftovers(leftovers: Iterable[Path]) -> None:
+    """Remove temporaries an earlier, killed write of the same path left (files or folders)."""
+    for p in leftovers:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     On any exception the temporary file (or directory) is removed and ``path`` is untouched; a
     full disk is a :class:`DiskFullError` naming ``path`` (:func:`explain_disk_full`).
-    On success the file gets the mode of a plain write and is fsynced (file, then folder).
+    On success the file gets the mode of a plain write and is fsynced (file, then folder), and
+    the temporaries that earlier, killed writes of ``path`` left beside it are removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    leftovers = leftover_temps(path, suffix)
     prefix, suffix = temp_prefix(path), suffix + TEMP_SUFFIX
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
@@ -145,6 +177,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             _finalize_tree(tmp_path, umask)
             os.replace(tmp_path, path)
             fsync_dir(path.parent)
+        _remove_leftovers(leftovers)
     except BaseException:
         if tmp_path.is_dir():
             shutil.rmtree(tmp_path, ignore_errors=True)
@@ -159,11 +192,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary folder is ``.<name>.<random>.tmp``; a previous ``path`` is first renamed to
     ``.<name>.<random>.old.tmp`` and removed after the swap (a kill in between leaves only such
-    ``.tmp`` leftovers, which the writer of the folder may sweep). A full disk is a
+    ``.tmp`` leftovers, removed by the next successful write of ``path``). A full disk is a
     :class:`DiskFullError` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    leftovers = leftover_temps(path)
     tmp_path = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent))
     try:
         with explain_disk_full(path):
@@ -177,6 +211,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             fsync_dir(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        _remove_leftovers(leftovers)
     except BaseException:
         shutil.rmtree(tmp_path, ignore_errors=True)
         raise
