@@ -19,7 +19,8 @@ from nerbench.io import InputError
 
 PRF = {"precision", "recall", "f1", "support"}
 
-# Two sentences with entities of every length bucket (see test_length_buckets for the spans).
+# Two sentences with entities of every length bucket: lengths 1, 2, 3, 1 (first sentence) and 4
+# (second); PRED hits the first one-token and the three-token entity (test_length_buckets).
 GOLD = [
     ["B-D", "O", "B-D", "I-D", "O", "B-D", "I-D", "I-D", "O", "B-C"],
     ["B-C", "I-C", "I-C", "I-C"],

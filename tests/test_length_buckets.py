@@ -16,18 +16,11 @@ from nerbench.evaluate.scores import compute_metrics
 from nerbench.registry import Registry
 from nerbench.reporting.aggregate import load_metrics_table, score_columns
 from nerbench.reporting.figures import build_figure
+from test_evaluate import GOLD, PRED
 from test_report import _table, llm_study, study_tsv
 
-# Entities of lengths 1, 2, 3, 1 (first sentence) and 4 (second); predictions hit the first
+# GOLD has entities of lengths 1, 2, 3, 1 (first sentence) and 4 (second); PRED hits the first
 # one-token and the three-token entity.
-GOLD = [
-    ["B-D", "O", "B-D", "I-D", "O", "B-D", "I-D", "I-D", "O", "B-C"],
-    ["B-C", "I-C", "I-C", "I-C"],
-]
-PRED = [
-    ["B-D", "O", "B-D", "O", "O", "B-D", "I-D", "I-D", "O", "B-D"],
-    ["B-C", "I-C", "O", "O"],
-]
 FOUR = (
     ("1", LengthBucket(1, 1, column="len1", label="1")),
     ("2", LengthBucket(2, 2, column="len2", label="2")),
