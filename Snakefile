@@ -35,6 +35,7 @@ onstart:
         {rules.autophrase_tool.rule.name, rules.autophrase.rule.name},
         DBR.settings["autophrase"]["compile"],
         rules.train.rule.name,
+        DBR.settings["autophrase"]["tokenizer"],
     )
 
 

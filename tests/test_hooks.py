@@ -31,6 +31,14 @@ def path_without(program: str, bin_dir: Path) -> str:
 
 
 def test_without_java_the_demo_stops_before_any_job_with_one_line(project, tmp_path):
+    """With dbr.autophrase.tokenizer: java (auto would fall back to the Python tokenizer)."""
+    study = project / "config/studies/demo.yaml"
+    text = study.read_text(encoding="utf-8")
+    assert "  autophrase: {min_sup: 3}" in text
+    study.write_text(
+        text.replace("  autophrase: {min_sup: 3}", "  autophrase: {min_sup: 3, tokenizer: java}"),
+        encoding="utf-8",
+    )
     env_path = path_without("java", tmp_path / "bin")
     saved = os.environ["PATH"]
     os.environ["PATH"] = env_path  # run_snakemake's child inherits it
@@ -57,7 +65,10 @@ def test_missing_requirement_names_java_then_gxx(monkeypatch, tmp_path):
     assert autophrase_build.missing_requirement(tmp_path / "tool") is None
     assert "'g++'" in autophrase_build.missing_requirement(tmp_path / "tool", "always")
     del have["java"]
-    assert "needs 'java' on PATH" in autophrase_build.missing_requirement(tmp_path / "tool")
+    assert autophrase_build.missing_requirement(tmp_path / "tool") is None  # python tokenizer
+    assert "needs 'java' on PATH" in autophrase_build.missing_requirement(
+        tmp_path / "tool", "auto", "java"
+    )
 
 
 def test_success_names_the_outputs_and_the_report_command(tmp_path, monkeypatch):

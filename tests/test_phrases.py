@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -164,8 +166,29 @@ def test_pos_mode_refuses_missing_empty_or_invalid_parameter_file(tool, tmp_path
 def test_missing_java_names_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(InputError, match="'java' not found.*install"):
-        stage_autophrase(tmp_path / "AutoPhrase")
+        stage_autophrase(tmp_path / "AutoPhrase", tokenizer="java")
     assert not (tmp_path / "AutoPhrase").exists()
+
+
+def test_mining_without_java_uses_the_python_tokenizer(tool, ncbi, tmp_path, monkeypatch):
+    """Java hidden from PATH: tokenizer auto resolves to python; where Java exists, its run
+    gives the same files (token ids, mapping, mined phrases) byte for byte."""
+    corpus = tmp_path / "corpus.txt"
+    write_corpus([r["tokens"] for r in ncbi], corpus)
+    java = shutil.which("java")
+    with monkeypatch.context() as m:
+        m.setenv("PATH", str(tmp_path / "empty"))
+        logged = []
+        mined = mine_phrases(tool, corpus, tmp_path / "python", {"min_sup": 3}, logged.append)
+    assert "tokenizer: python (dbr.autophrase.tokenizer: auto)" in logged
+    assert {p.phrase: p.quality for p in mined}["adenomatous polyposis coli"] > 0.9
+    if java is None:
+        return
+    mine_phrases(tool, corpus, tmp_path / "java", {"min_sup": 3, "tokenizer": "java"})
+    names = ["tokenized_train.txt", "token_mapping.txt", "AutoPhrase_multi-words.txt"]
+    names += ["AutoPhrase_unigrams.txt", "tokenized_quality.txt", "case_tokenized_train.txt"]
+    for name in names:
+        assert filecmp.cmp(tmp_path / "java" / name, tmp_path / "python" / name, False), name
 
 
 @pytest.mark.slow

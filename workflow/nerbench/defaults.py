@@ -76,6 +76,7 @@ AUTOPHRASE: dict = {
     "pos_tagging": False,
     "treetagger_par": None,
     "compile": "auto",
+    "tokenizer": "auto",
     "prefilter_wiki": True,
     "threads": 1,
 }

@@ -57,6 +57,7 @@ def on_start(
     autophrase_rules: set[str],
     autophrase_compile: str,
     train_rule: str,
+    autophrase_tokenizer: str = "auto",
 ) -> None:
     """Stop before any job, with one line, if a job that will run needs a tool this machine
     lacks; else name the command that follows the training runs."""
@@ -64,7 +65,9 @@ def on_start(
     if rules & autophrase_rules and checks_local_tools(workflow):
         from nerbench.dbr.autophrase_build import missing_requirement
 
-        problem = missing_requirement(paths.AUTOPHRASE_TOOL, autophrase_compile)
+        problem = missing_requirement(
+            paths.AUTOPHRASE_TOOL, autophrase_compile, autophrase_tokenizer
+        )
         if problem is not None:
             raise SystemExit(f"error: {problem}")
     if train_rule in rules:

@@ -8,6 +8,10 @@ under a lock, :func:`ensure_staged`), keeps the prebuilt binaries if they run, e
 with ``g++``; :func:`missing_requirement` says beforehand what this machine lacks. Running the
 tools is :mod:`nerbench.dbr.autophrase_run`.
 
+``tokenizer`` is ``dbr.autophrase.tokenizer`` (:func:`resolve_tokenizer`): AutoPhrase's Java
+tokenizer or :mod:`nerbench.dbr.autophrase_tokenizer`, its byte-identical Python copy; Java is
+required only for the former.
+
 ``compile`` here is the ``dbr.autophrase.compile`` setting (``auto | always | never``: whether the
 C++ binaries are rebuilt), not the training hyperparameter ``compile`` (``off | on | auto``:
 ``torch.compile``); see docs/configuration.md.
@@ -31,6 +35,7 @@ from nerbench.io import InputError, atomic_dir, write_json
 
 STAGE_MARKER = "STAGED.json"
 COMPILE_MODES = ("auto", "always", "never")
+TOKENIZER_MODES = ("auto", "java", "python")
 _STAGE_SKIP = ("data/CN", "data/JA", "data/ErrTest", "tmp", "docker", "tools/models")
 _STAGE_SKIP_NAMES = ("__pycache__", ".DS_Store")
 _CXXFLAGS = ["-std=c++11", "-O3", "-msse2", "-fopenmp", "-pthread", "-w"]
@@ -65,6 +70,15 @@ def require_program(name: str, what: str) -> str:
     if path is None:
         raise InputError(f"'{name}' not found on PATH: install {what}")
     return path
+
+
+def resolve_tokenizer(setting: str = "auto") -> str:
+    """``java`` or ``python`` for a ``dbr.autophrase.tokenizer`` setting (auto: java if on PATH)."""
+    if setting not in TOKENIZER_MODES:
+        raise InputError(f"dbr.autophrase.tokenizer must be auto|java|python, not '{setting}'")
+    if setting == "auto":
+        return "java" if shutil.which("java") is not None else "python"
+    return setting
 
 
 def _ignore(src_root: Path) -> Callable[[str, list[str]], set[str]]:
@@ -115,15 +129,19 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def stage_autophrase(dest: str | Path, compile: str = "auto", log: Log = _stderr_log) -> dict:
+def stage_autophrase(
+    dest: str | Path, compile: str = "auto", log: Log = _stderr_log, tokenizer: str = "auto"
+) -> dict:
     """Copy the package's AutoPhrase tree to ``dest`` and make its binaries runnable.
 
     ``compile``: ``auto`` keeps the prebuilt binaries if they run, ``always`` rebuilds,
-    ``never`` refuses to build. Java is required (tokenizer). Written atomically.
+    ``never`` refuses to build. Java is required when ``tokenizer`` resolves to java.
+    Written atomically.
     """
     if compile not in COMPILE_MODES:
         raise InputError(f"dbr.autophrase.compile must be auto|always|never, not '{compile}'")
-    require_program("java", JAVA)
+    if resolve_tokenizer(tokenizer) == "java":
+        require_program("java", JAVA)
     src = package_dir()
     dest = Path(dest).resolve()
     with atomic_dir(dest) as tmp:
@@ -172,14 +190,16 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def ensure_staged(dest: str | Path, compile: str = "auto", log: Log = _stderr_log) -> Path:
+def ensure_staged(
+    dest: str | Path, compile: str = "auto", log: Log = _stderr_log, tokenizer: str = "auto"
+) -> Path:
     """Stage AutoPhrase into ``dest`` unless already there (safe under concurrent callers)."""
     dest = Path(dest)
     if (dest / STAGE_MARKER).is_file():
         return dest
     with _file_lock(dest.parent / f".{dest.name}.lock"):
         if not (dest / STAGE_MARKER).is_file():
-            stage_autophrase(dest, compile, log)
+            stage_autophrase(dest, compile, log, tokenizer)
     return dest
 
 
@@ -195,17 +215,21 @@ def prebuilt_binaries_run() -> bool:
     return True
 
 
-def missing_requirement(tool_dir: str | Path, compile: str = "auto") -> str | None:
+def missing_requirement(
+    tool_dir: str | Path, compile: str = "auto", tokenizer: str = "auto"
+) -> str | None:
     """One line naming what AutoPhrase needs and this machine lacks (None: nothing).
 
-    Java always (the tokenizer); until the tool is staged in ``tool_dir``, g++ where the
-    prebuilt binaries do not run (``compile: auto``) or are rebuilt (``always``).
+    Java when the tokenizer resolves to java (``tokenizer: java``; ``auto`` falls back to the
+    Python tokenizer); until the tool is staged in ``tool_dir``, g++ where the prebuilt binaries
+    do not run (``compile: auto``) or are rebuilt (``always``).
     """
     try:
-        if shutil.which("java") is None:
+        if resolve_tokenizer(tokenizer) == "java" and shutil.which("java") is None:
             return (
                 f"AutoPhrase (DBR phrase mining) needs 'java' on PATH: install {JAVA}, "
-                "or run with --sdm conda (envs/data.yaml has it)"
+                "run with --sdm conda (envs/data.yaml has it), "
+                "or set dbr.autophrase.tokenizer: python"
             )
         if (Path(tool_dir) / STAGE_MARKER).is_file():
             return None

@@ -1,8 +1,10 @@
 """Running AutoPhrase (VANER section 3.4, step 2) on one corpus: the mined phrases, unfiltered.
 
-:func:`mine_phrases` runs tokenizer -> [TreeTagger] -> ``segphrase_train`` -> translation in a
-private work directory (every file path is passed explicitly, so concurrent runs never share the
-tree's ``tmp/``), checking each step's exit status and output. The tree comes from
+:func:`mine_phrases` runs tokenizer (AutoPhrase's Java one or its Python copy,
+:mod:`nerbench.dbr.autophrase_tokenizer`, per ``dbr.autophrase.tokenizer``) -> [TreeTagger] ->
+``segphrase_train`` -> translation in a private work directory (every file path is passed
+explicitly, so concurrent runs never share the tree's ``tmp/``), checking each step's exit
+status and output. The tree comes from
 :mod:`nerbench.dbr.autophrase_build`; choosing among the phrases is :mod:`nerbench.dbr.phrases`.
 
 POS-guided mode is off by default; the package ships an empty English TreeTagger parameter
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nerbench import defaults
-from nerbench.dbr.autophrase_build import AutoPhraseError, Log, _stderr_log
+from nerbench.dbr import autophrase_tokenizer
+from nerbench.dbr.autophrase_build import AutoPhraseError, Log, _stderr_log, resolve_tokenizer
 from nerbench.io import InputError
 
 _CHUNK_RE = re.compile(r"[^\W\d_]+|\d+")
@@ -145,15 +148,24 @@ def _read_translated(path: Path, kind: str) -> list[Phrase]:
     return out
 
 
-def _tokenize(tree: Path, mode: str, src: Path, dst: Path, work: Path, threads: str, log: Log):
-    """Run the Java tokenizer in ``mode`` (train | test | translate) with the run's mapping."""
-    mapping = str(work / "token_mapping.txt")
-    cmd = [*_tokenizer(tree), "-m", mode, "-i", str(src), "-o", str(dst), "-t", mapping]
-    _run([*cmd, "-c", "N", "-thread", threads], f"tokenize ({mode}) {src.name}", tree, log)
-    return _need(dst, f"tokenize ({mode}) {src.name}", nonempty=mode == "train")
+def _tokenize(tree: Path, mode: str, src: Path, dst: Path, work: Path, s: dict, log: Log) -> Path:
+    """Tokenize in ``mode`` (train | test | translate) with the run's mapping: the Java
+    tokenizer, or its Python copy where ``s["tokenizer"]`` is ``python``."""
+    mapping = work / "token_mapping.txt"
+    step = f"tokenize ({mode}) {src.name}"
+    if s["tokenizer"] == "python":
+        try:
+            autophrase_tokenizer.tokenize(tree, mode, src, dst, mapping)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise AutoPhraseError(f"AutoPhrase step '{step}' failed (python tokenizer): {e}") from e
+    else:
+        threads = str(max(1, int(s["threads"])))
+        cmd = [*_tokenizer(tree), "-m", mode, "-i", str(src), "-o", str(dst), "-t", str(mapping)]
+        _run([*cmd, "-c", "N", "-thread", threads], step, tree, log)
+    return _need(dst, step, nonempty=mode == "train")
 
 
-def _tokenize_wordlists(tree: Path, work: Path, corpus: Path, s: dict, threads: str, log: Log):
+def _tokenize_wordlists(tree: Path, work: Path, corpus: Path, s: dict, log: Log):
     """Tokenize the English stopwords and Wikipedia phrase lists with the corpus's mapping."""
     vocabulary = set(_chunks(corpus.read_text(encoding="utf-8")))
     lists = {"stopwords": "stopwords.txt", "all": "wiki_all.txt", "quality": "wiki_quality.txt"}
@@ -163,7 +175,7 @@ def _tokenize_wordlists(tree: Path, work: Path, corpus: Path, s: dict, threads: 
             kept = prefilter_wordlist(src, work / f"raw_{name}", vocabulary)
             log(f"{name}: {kept} lines with only in-corpus words")
             src = work / f"raw_{name}"
-        _tokenize(tree, "test", src, work / f"tokenized_{key}.txt", work, threads, log)
+        _tokenize(tree, "test", src, work / f"tokenized_{key}.txt", work, s, log)
 
 
 def _train_command(tree: Path, work: Path, s: dict, threads: str) -> list[str]:
@@ -196,15 +208,18 @@ def mine_phrases(
     """
     tree, work, corpus = Path(tree).resolve(), Path(work).resolve(), Path(corpus).resolve()
     s = {**DEFAULTS, **settings}
+    s["tokenizer"] = resolve_tokenizer(s["tokenizer"])
+    asked = settings.get("tokenizer", DEFAULTS["tokenizer"])
+    log(f"tokenizer: {s['tokenizer']} (dbr.autophrase.tokenizer: {asked})")
     threads = str(max(1, int(s["threads"])))
     work.mkdir(parents=True, exist_ok=True)
     par = validate_treetagger_par(tree, s["treetagger_par"]) if s["pos_tagging"] else None
 
-    _tokenize(tree, "train", corpus, work / "tokenized_train.txt", work, threads, log)
+    _tokenize(tree, "train", corpus, work / "tokenized_train.txt", work, s, log)
     language = _need(work / "language.txt", "tokenize").read_text(encoding="utf-8").strip()
     if language != "EN":
         log(f"warning: tokenizer detected language '{language}', using the English word lists")
-    _tokenize_wordlists(tree, work, corpus, s, threads, log)
+    _tokenize_wordlists(tree, work, corpus, s, log)
 
     cmd = _train_command(tree, work, s, threads)
     if par is not None:
@@ -216,7 +231,7 @@ def mine_phrases(
     phrases: list[Phrase] = []
     for kind, name in (("multi", "multi-words"), ("single", "unigrams")):
         src = _need(work / f"final_quality_{name}.txt", "segphrase_train", nonempty=False)
-        dst = _tokenize(tree, "translate", src, work / f"AutoPhrase_{name}.txt", work, threads, log)
+        dst = _tokenize(tree, "translate", src, work / f"AutoPhrase_{name}.txt", work, s, log)
         got = _read_translated(dst, kind)
         n_in = sum(1 for line in open(src, encoding="utf-8") if line.strip())
         if len(got) != n_in:

@@ -18,7 +18,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nerbench import defaults
-from nerbench.dbr.autophrase_build import _stderr_log, ensure_staged, stage_autophrase
+from nerbench.dbr.autophrase_build import (
+    _stderr_log,
+    ensure_staged,
+    resolve_tokenizer,
+    stage_autophrase,
+)
 from nerbench.dbr.autophrase_run import Phrase, mine_phrases
 from nerbench.io import InputError, atomic_path, json_option, read_jsonl
 
@@ -153,6 +158,7 @@ def main_autophrase(argv: list[str]) -> int:
     ap.add_argument("--tool-dir", required=True, help="staged AutoPhrase tree (created if absent)")
     ap.add_argument("--stage-only", action="store_true", help="stage the tool and exit")
     ap.add_argument("--compile", default=None, help="auto | always | never (overrides --spec)")
+    ap.add_argument("--tokenizer", default=None, help="auto | java | python (overrides --spec)")
     ap.add_argument("--input", help="canonical train split (JSONL)")
     ap.add_argument("--output", help="phrase TSV")
     ap.add_argument("--spec", default="{}", help="JSON: the resolved dbr.autophrase settings")
@@ -167,13 +173,16 @@ def main_autophrase(argv: list[str]) -> int:
         )
     if args.threads is not None:
         settings["threads"] = args.threads
+    if args.tokenizer is not None:
+        settings["tokenizer"] = args.tokenizer
+    settings["tokenizer"] = resolve_tokenizer(settings["tokenizer"])
     compile_mode = args.compile or settings["compile"]
     if args.stage_only:
-        stage_autophrase(args.tool_dir, compile_mode)
+        stage_autophrase(args.tool_dir, compile_mode, tokenizer=settings["tokenizer"])
         return 0
     if not args.input or not args.output:
         raise InputError("--input and --output are required unless --stage-only")
-    tree = ensure_staged(args.tool_dir, compile_mode)
+    tree = ensure_staged(args.tool_dir, compile_mode, tokenizer=settings["tokenizer"])
     sentences = [rec["tokens"] for rec in read_jsonl(args.input)]
     if not sentences:
         raise InputError("no sentences", args.input)
@@ -192,6 +201,6 @@ def main_autophrase(argv: list[str]) -> int:
     n_multi = sum(p.kind == "multi" for p in kept)
     _stderr_log(
         f"{len(sentences)} sentences: {len(mined)} phrases mined, {len(kept)} kept "
-        f"({n_multi} multi-word); dropped {dict(dropped)}"
+        f"({n_multi} multi-word); dropped {dict(dropped)}; tokenizer {settings['tokenizer']}"
     )
     return 0

@@ -113,8 +113,9 @@ class DBRPlan:
         return [str(Path(umls_dir) / n) for n in ("MRCONSO.RRF", "MRSTY.RRF")] if umls_dir else []
 
     def autophrase_spec(self) -> dict:
-        """dbr.autophrase without the keys that only change speed or the tool build."""
-        drop = ("threads", "compile")
+        """dbr.autophrase without the keys that only change speed, the tool build or the
+        tokenizer's implementation (its Java and Python versions write the same files)."""
+        drop = ("threads", "compile", "tokenizer")
         return {k: v for k, v in self.settings["autophrase"].items() if k not in drop}
 
     def embedder_spec(self) -> dict:
