@@ -125,7 +125,12 @@ def test_autophrase_mines_scored_phrases_from_real_text(tool, ncbi, tmp_path):
     assert after == before  # nothing written into the shared tree
 
 
-def test_main_autophrase_writes_filtered_table(tool, ncbi, tmp_path):
+def test_main_autophrase_writes_filtered_table(tool, ncbi, tmp_path, monkeypatch, capsys):
+    """The Snakefile passes dbr.autophrase.tokenizer in the environment (TOKENIZER_ENV), which
+    the command honours: here python, even where Java is on PATH."""
+    from nerbench.dbr.autophrase_build import TOKENIZER_ENV
+
+    monkeypatch.setenv(TOKENIZER_ENV, "python")
     bio = tmp_path / "train.jsonl"
     bio.write_text("".join(json.dumps(r) + "\n" for r in ncbi), encoding="utf-8")
     out = tmp_path / "phrases" / "ncbi.tsv"
@@ -138,6 +143,18 @@ def test_main_autophrase_writes_filtered_table(tool, ncbi, tmp_path):
     assert any(p.phrase == "familial adenomatous polyposis" for p in phrases)
     assert any(p.kind == "single" for p in phrases)
     assert sorted(os.listdir(out.parent)) == ["ncbi.tsv"]  # private work dir removed
+    assert "tokenizer python" in capsys.readouterr().err
+
+
+def test_the_tokenizer_setting_is_not_part_of_the_autophrase_rule():
+    """Both tokenizers write the same files: a change of the setting must rerun nothing, so it
+    reaches the job through the environment, never the rule's command or params (Snakemake's
+    code and params triggers would rerun the phrases and every DBR run after them)."""
+    text = (ROOT / "workflow" / "rules" / "phrases.smk").read_text(encoding="utf-8")
+    rule = text[text.index("rule autophrase:") :]
+    assert "tokenizer" not in rule
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text(encoding="utf-8")
+    assert 'os.environ[TOKENIZER_ENV] = DBR.settings["autophrase"]["tokenizer"]' in common
 
 
 def test_main_autophrase_rejects_unknown_settings(tool, tmp_path):

@@ -26,6 +26,7 @@ shell.prefix(
 from nerbench import hooks, paths
 from nerbench.config import SPLITS
 from nerbench.data.sources import MIRROR_ENV
+from nerbench.dbr.autophrase_build import TOKENIZER_ENV
 from nerbench.dbr.variants import sampled_variants
 from nerbench.methods.staging import OFFLINE_ENV
 from nerbench.plan import check_workflow_inputs, load_plan
@@ -95,6 +96,9 @@ def download_params(wildcards):
 # download.mirror reaches the download jobs (local rules) through the environment, not params
 # (see nerbench.data.sources.MIRROR_ENV): a new mirror reruns nothing that is already there.
 os.environ[MIRROR_ENV] = as_json(FILES.download_mirror())
+# dbr.autophrase.tokenizer reaches the autophrase job the same way (TOKENIZER_ENV): AutoPhrase's
+# Java tokenizer and nerbench's Python copy write the same files, so a change reruns nothing.
+os.environ[TOKENIZER_ENV] = DBR.settings["autophrase"]["tokenizer"]
 
 
 def corpus_reports(wildcards):

@@ -38,8 +38,6 @@ rule autophrase:
         runtime=120,
     params:
         spec=lambda wc: as_json(DBR.autophrase_spec()),
-        tokenizer=DBR.settings["autophrase"]["tokenizer"],
     shell:
         "python -m nerbench autophrase --tool-dir {input.tool:q} --input {input.bio:q} "
-        "--output {output:q} --spec {params.spec:q} --threads {threads} "
-        "--tokenizer {params.tokenizer} > {log:q} 2>&1"
+        "--output {output:q} --spec {params.spec:q} --threads {threads} > {log:q} 2>&1"

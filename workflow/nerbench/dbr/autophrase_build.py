@@ -36,6 +36,10 @@ from nerbench.io import InputError, atomic_dir, write_json
 STAGE_MARKER = "STAGED.json"
 COMPILE_MODES = ("auto", "always", "never")
 TOKENIZER_MODES = ("auto", "java", "python")
+# The Snakefile passes dbr.autophrase.tokenizer to the autophrase job in this variable, not in
+# the rule's command or params: the two tokenizers write the same files, so changing the setting
+# must rerun nothing (as download.mirror, nerbench.data.sources.MIRROR_ENV).
+TOKENIZER_ENV = "NERBENCH_AUTOPHRASE_TOKENIZER"
 _STAGE_SKIP = ("data/CN", "data/JA", "data/ErrTest", "tmp", "docker", "tools/models")
 _STAGE_SKIP_NAMES = ("__pycache__", ".DS_Store")
 _CXXFLAGS = ["-std=c++11", "-O3", "-msse2", "-fopenmp", "-pthread", "-w"]

@@ -11,6 +11,7 @@ for one dataset.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from nerbench import defaults
 from nerbench.dbr.autophrase_build import (
+    TOKENIZER_ENV,
     _stderr_log,
     ensure_staged,
     resolve_tokenizer,
@@ -158,7 +160,11 @@ def main_autophrase(argv: list[str]) -> int:
     ap.add_argument("--tool-dir", required=True, help="staged AutoPhrase tree (created if absent)")
     ap.add_argument("--stage-only", action="store_true", help="stage the tool and exit")
     ap.add_argument("--compile", default=None, help="auto | always | never (overrides --spec)")
-    ap.add_argument("--tokenizer", default=None, help="auto | java | python (overrides --spec)")
+    ap.add_argument(
+        "--tokenizer",
+        default=os.environ.get(TOKENIZER_ENV),
+        help=f"auto | java | python (default: ${TOKENIZER_ENV}, else --spec, else auto)",
+    )
     ap.add_argument("--input", help="canonical train split (JSONL)")
     ap.add_argument("--output", help="phrase TSV")
     ap.add_argument("--spec", default="{}", help="JSON: the resolved dbr.autophrase settings")
