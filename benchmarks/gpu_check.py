@@ -36,8 +36,9 @@ OUTPUTS = (
     "record.tar.gz",
     "results.tar.gz",
 )
+# Java is not needed: without it AutoPhrase's tokenizer is nerbench's byte-identical Python copy
+# (dbr.autophrase.tokenizer: auto; benchmarks/README_autophrase_tokenizer.md).
 DBR_NEEDS = {
-    "java": "a Java runtime (AutoPhrase's tokenizer)",
     "g++": "a C++ compiler (AutoPhrase's binaries, if the prebuilt ones do not run)",
     "autophrase": "the autophrase package (not carried: see benchmarks/gpu_wheels.py)",
     "faiss": "faiss (not carried: see benchmarks/gpu_wheels.py)",
@@ -75,7 +76,7 @@ def dbr_missing() -> dict[str, str]:
     if os.environ.get("GPU_CHECK_SKIP_DBR") == "1":
         missing["GPU_CHECK_SKIP_DBR"] = "set to 1"
     for name, what in DBR_NEEDS.items():
-        if name in ("java", "g++"):
+        if name == "g++":
             ok = shutil.which(name) is not None
         else:
             ok = importlib.util.find_spec(name) is not None

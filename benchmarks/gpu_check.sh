@@ -138,7 +138,8 @@ fi
 "$PY" benchmarks/gpu_check.py probe >"$WORK/probe.json" 2>>"$LOG"
 cat "$WORK/probe.json" >>"$LOG"
 
-# DBR needs AutoPhrase (java, its package) and faiss; say plainly what is missing.
+# DBR needs AutoPhrase (its package, g++; no Java: the Python tokenizer) and faiss; say plainly
+# what is missing.
 missing=$("$PY" -c 'import json,sys
 try: m = json.load(open(sys.argv[1]))["dbr_missing"]
 except Exception as e: m = {"probe": f"unreadable ({type(e).__name__})"}
