@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from decoder_fixtures import build_tokenizer, save_tiny_decoder
+from decoder_fixtures import build_tokenizer, local_decoder_source, save_tiny_decoder
 from nerbench.hparams import TrainingArgs
 from nerbench.io import InputError
 from nerbench.methods.adapters import (
@@ -23,7 +23,7 @@ from nerbench.methods.adapters import (
     check_quantization,
     resolve_quantization,
 )
-from nerbench.methods.base import Example, ModelSource, get_method, load_trained
+from nerbench.methods.base import Example, get_method, load_trained
 from nerbench.methods.labeler import (
     LabelerMethod,
     merge_types,
@@ -232,15 +232,7 @@ def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
 
 
 def source(path: Path, family: str = "llama", max_length: int = 64, quant: str = "none"):
-    return ModelSource(
-        model_id=f"tiny-{family}",
-        name_or_path=str(path),
-        family="decoder",
-        max_length=max_length,
-        dtype="fp32",
-        quantization=quant,
-        local=True,
-    )
+    return local_decoder_source(path, f"tiny-{family}", max_length=max_length, quantization=quant)
 
 
 def load(tiny_dirs, family="llama", labels=("Chemical", "Disease"), **hparams):

@@ -12,10 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from nerbench.io import InputError
-from nerbench.plan import load_plan
 from nerbench.plan.files import StudyFiles, report_code
 from nerbench.reporting.outputs import (
     FIGURES,
@@ -28,6 +26,7 @@ from nerbench.reporting.outputs import (
     study_tables,
     table_names,
 )
+from test_study_checks import plan_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTIONS = ROOT / "workflow" / "report"
@@ -73,15 +72,16 @@ def plan_study(root: Path, outputs: dict):
     if not (root / "config").exists():
         shutil.copytree(ROOT / "config", root / "config")
         (root / "resources").symlink_to(ROOT / "resources")
-    study = {**STUDY, "outputs": outputs}
-    (root / "config/studies/t.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")
-    config = {
-        "study": "t",
-        "datasets_table": "config/datasets.tsv",
-        "models_table": "config/models.tsv",
-        "studies_dir": "config/studies",
-    }
-    return load_plan(config, root)
+    return plan_of(root, {**STUDY, "outputs": outputs})
+
+
+def build_with_cli(main, which: str, tmp_path: Path) -> Path:
+    """Run ``main`` (the tables or figures CLI) for ``which`` on METRICS_TSV; its output prefix."""
+    metrics = tmp_path / "metrics.tsv"
+    metrics.write_text(METRICS_TSV, encoding="utf-8")
+    out = tmp_path / "out" / which
+    assert main(["--metrics", str(metrics), "--which", which, "--out-prefix", str(out)]) == 0
+    return out
 
 
 def test_a_registered_table_is_planned_and_built_by_the_cli(tmp_path):
@@ -95,15 +95,7 @@ def test_a_registered_table_is_planned_and_built_by_the_cli(tmp_path):
         targets = StudyFiles(plan, {}).all_targets()
         assert "results/studies/t/tables/throwaway.md" in targets
         assert "results/studies/t/tables/throwaway.tex" in targets
-        metrics = tmp_path / "metrics.tsv"
-        metrics.write_text(METRICS_TSV, encoding="utf-8")
-        out = tmp_path / "tables" / "throwaway"
-        assert (
-            main_tables(
-                ["--metrics", str(metrics), "--which", "throwaway", "--out-prefix", str(out)]
-            )
-            == 0
-        )
+        out = build_with_cli(main_tables, "throwaway", tmp_path)
         md = out.with_suffix(".md").read_text(encoding="utf-8")
         assert "| NCBI-disease-demo | 2 |" in md
     assert "throwaway" not in table_names()  # gone with the `with` block
@@ -116,15 +108,7 @@ def test_a_registered_figure_is_planned_and_drawn_by_the_cli(tmp_path):
         plan = plan_study(tmp_path, {"figures": ["throwaway_fig"]})
         targets = StudyFiles(plan, {}).all_targets()
         assert "results/studies/t/figures/throwaway_fig.png" in targets
-        metrics = tmp_path / "metrics.tsv"
-        metrics.write_text(METRICS_TSV, encoding="utf-8")
-        out = tmp_path / "figures" / "throwaway_fig"
-        assert (
-            main_figures(
-                ["--metrics", str(metrics), "--which", "throwaway_fig", "--out-prefix", str(out)]
-            )
-            == 0
-        )
+        out = build_with_cli(main_figures, "throwaway_fig", tmp_path)
         assert out.with_suffix(".png").stat().st_size > 1000
     assert "throwaway_fig" not in figure_names()
 

@@ -430,22 +430,23 @@ def test_tag_splits_words_by_graphemes(text, words):
     assert all(text[t.start : t.end] == t.text for t in toks)
 
 
-def test_tag_keeps_a_combining_accent_in_its_word(disease_biased_run, tmp_path, monkeypatch):
-    text = "Cafe\u0301 syndrome.\n"
+def tag_spans(run_dir: Path, text: str, tmp_path: Path, monkeypatch) -> list[dict]:
+    """``nerbench tag`` on ``text`` from stdin: the spans it writes."""
     monkeypatch.setattr(sys, "stdin", io.StringIO(text))
     out = tmp_path / "spans.jsonl"
-    assert main_tag(["--run-dir", str(disease_biased_run), "--output", str(out)]) == 0
-    spans = [json.loads(line) for line in out.read_text().splitlines()]
+    assert main_tag(["--run-dir", str(run_dir), "--output", str(out)]) == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_tag_keeps_a_combining_accent_in_its_word(disease_biased_run, tmp_path, monkeypatch):
+    spans = tag_spans(disease_biased_run, "Cafe\u0301 syndrome.\n", tmp_path, monkeypatch)
     assert [s["text"] for s in spans] == ["Cafe\u0301", "syndrome", "."]
     assert spans[0]["end"] == len("Cafe\u0301")
 
 
 def test_tag_cli_outputs_spans_with_character_offsets(disease_biased_run, tmp_path, monkeypatch):
     text = "Breast cancer.  Colon tumours!\n"
-    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
-    out = tmp_path / "spans.jsonl"
-    assert main_tag(["--run-dir", str(disease_biased_run), "--output", str(out)]) == 0
-    spans = [json.loads(line) for line in out.read_text().splitlines()]
+    spans = tag_spans(disease_biased_run, text, tmp_path, monkeypatch)
     # every token is B-Disease -> one single-token span per token, offsets into the input
     assert [s["text"] for s in spans] == ["Breast", "cancer", ".", "Colon", "tumours", "!"]
     assert all(text[s["start"] : s["end"]] == s["text"] and s["type"] == "Disease" for s in spans)
