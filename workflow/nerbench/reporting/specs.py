@@ -12,8 +12,21 @@ from nerbench.io import InputError
 from nerbench.registry import Registry, resolve
 
 
+class _Built:
+    """What tables and figures share: a lazily imported builder, or the rule that makes it."""
+
+    builder: str | None
+    rule: str
+
+    def load(self) -> Callable[..., Any]:
+        """The builder (imports its module)."""
+        if self.builder is None:
+            raise ValueError(f"made by the '{self.rule}' rule, not built from runs")
+        return resolve(self.builder)
+
+
 @dataclass(frozen=True)
-class TableSpec:
+class TableSpec(_Built):
     """One table a study may list.
 
     ``builder``: ``"module:function"`` making the table from the aggregated metrics,
@@ -33,15 +46,9 @@ class TableSpec:
     reads: tuple[str, ...] = ()
     about: str = ""  # what it shows, for a table another rule makes (else the builder's docstring)
 
-    def load(self) -> Callable[..., Any]:
-        """The builder function (imports its module)."""
-        if self.builder is None:
-            raise ValueError(f"this table is made by the '{self.rule}' rule, not built from runs")
-        return resolve(self.builder)
-
 
 @dataclass(frozen=True)
-class FigureSpec:
+class FigureSpec(_Built):
     """One figure a study may list.
 
     ``builder``: ``"module:function"`` drawing it from the aggregated metrics,
@@ -55,12 +62,6 @@ class FigureSpec:
     options: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     about: str = ""  # what it shows, for a figure another rule makes (else the builder's docstring)
-
-    def load(self) -> Callable[..., Any]:
-        """The drawing function (imports its module)."""
-        if self.builder is None:
-            raise ValueError(f"this figure is made by the '{self.rule}' rule")
-        return resolve(self.builder)
 
 
 def check_request(
