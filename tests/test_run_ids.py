@@ -12,7 +12,9 @@ Adding seeds to a study adds run_ids and keeps the others (a seed is one key of 
 vaner study's seeds 43 and 44 (#15) were added this way, its seed-42 runs kept their ids. The
 22-run `open` study was renamed `open-full` (#22) with the same ids; the sittings `open` and
 `open-dbr` hold a subset of them (a run finished by a sitting is not redone by `open-full`), but
-for `open-dbr`'s DBR runs of seed 43 (#24), which `open-full` does not train.
+for `open-dbr`'s DBR runs of seed 43 (#24), which `open-full` does not train. `open-grid` (#29)
+trains 3 epochs, so all its 11 runs (the grid and seeds 43, 44 of batch 16 / lr 1e-4) are runs of
+`open-full`.
 """
 
 from __future__ import annotations
@@ -65,3 +67,9 @@ def test_open_sittings_reuse_the_runs_of_open_full():
     assert set(RECORDED["open"]) <= full
     shared = {r for r in RECORDED["open-dbr"] if "__dbr-" not in r or "__s42__" in r}
     assert len(shared) == 4 and shared <= full
+
+
+def test_open_grid_runs_are_runs_of_open_full():
+    """At 3 epochs every grid cell and the extra seeds are `open-full` runs, trained once for both."""
+    grid = set(RECORDED["open-grid"])
+    assert len(grid) == 11 and grid <= set(RECORDED["open-full"])
