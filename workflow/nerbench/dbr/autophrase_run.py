@@ -23,7 +23,15 @@ from pathlib import Path
 
 from nerbench import defaults
 from nerbench.dbr import autophrase_tokenizer
-from nerbench.dbr.autophrase_build import AutoPhraseError, Log, _stderr_log, resolve_tokenizer
+from nerbench.dbr.autophrase_build import (
+    JAVA_TOKENIZER_PARTS,
+    TREETAGGER_PARTS,
+    AutoPhraseError,
+    Log,
+    _stderr_log,
+    require_parts,
+    resolve_tokenizer,
+)
 from nerbench.io import InputError
 
 _CHUNK_RE = re.compile(r"[^\W\d_]+|\d+")
@@ -60,6 +68,7 @@ def _need(path: Path, step: str, nonempty: bool = True) -> Path:
 
 
 def _tokenizer(tree: Path) -> list[str]:
+    require_parts(tree, JAVA_TOKENIZER_PARTS)
     cp = ":".join(
         str(tree / p)
         for p in (
@@ -97,6 +106,7 @@ def prefilter_wordlist(src: Path, dest: Path, vocabulary: set[str]) -> int:
 def validate_treetagger_par(tree: Path, par: str | None) -> Path:
     """A TreeTagger parameter file that the bundled tagger accepts, else an InputError."""
     key = "dbr.autophrase.treetagger_par"
+    require_parts(tree, TREETAGGER_PARTS)
     if not par:
         raise InputError(
             f"POS-guided AutoPhrase needs an English TreeTagger parameter file ({key})"
