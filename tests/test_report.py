@@ -1357,3 +1357,28 @@ def test_aggregate_keeps_full_precision_so_tables_round_once(tmp_path):
     df = load_metrics_table(out)
     assert df.iloc[0].exact_f1 == 2 * p * r / (p + r)
     assert "76.56" in build_table("metrics", df, None).display.to_string()
+
+
+def test_training_curves_tell_grid_settings_apart(tmp_path):
+    """A grid: one series per model and (learning rate, batch size), named by both; the colour
+    follows model and learning rate, the marker the batch size (the palette has 8 colours)."""
+    df = load_metrics_table(study_tsv(tmp_path, grid_study))
+    fig = build_figure("training_curves", df)
+    top = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in top.get_lines()}
+    expected = {
+        f"{m}: lr {lr}, batch {bs}"
+        for m in ("biobert-v1.1", "biomedbert-base", "bert-base-cased", "roberta-base")
+        for lr in ("1e-5", "1e-4")
+        for bs in (8, 16)
+    }
+    assert set(lines) == expected
+    bert = [
+        lines[f"biobert-v1.1: lr {lr}, batch {bs}"] for lr in ("1e-5", "1e-4") for bs in (8, 16)
+    ]
+    assert bert[0].get_color() == bert[1].get_color() != bert[2].get_color()  # by lr
+    assert bert[0].get_marker() == bert[2].get_marker() != bert[1].get_marker()  # by batch
+    keys = {(ln.get_color(), ln.get_marker()) for ln in lines.values()}
+    assert len(keys) == len(expected)  # every setting drawn apart
+    demo = load_metrics_table(study_tsv(tmp_path / "demo", demo_study))
+    assert not any(": lr" in t for t in legend_texts(build_figure("training_curves", demo)))

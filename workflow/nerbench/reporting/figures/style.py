@@ -72,6 +72,20 @@ def lr_label(lr: float) -> str:
     return f"{lr:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
+#: short names of hyperparameter columns in legends (others: the name without ``hp_``)
+_HP_NAMES = {"hp_learning_rate": "lr", "hp_batch_size": "batch"}
+
+
+def hp_label(column: str, value: Any) -> str:
+    """``lr 1e-4``, ``batch 16``, ``epochs 3``: one hyperparameter value of a metrics.tsv row."""
+    name = _HP_NAMES.get(column, column.removeprefix("hp_"))
+    if column == "hp_learning_rate" and finite(value):
+        return f"{name} {lr_label(float(value))}"
+    if finite(value) and float(value).is_integer():
+        return f"{name} {int(float(value))}"
+    return f"{name} {value}"
+
+
 def finite(x: Any) -> bool:
     try:
         return math.isfinite(float(x))
