@@ -70,6 +70,6 @@ def test_open_sittings_reuse_the_runs_of_open_full():
 
 
 def test_open_grid_runs_are_runs_of_open_full():
-    """At 3 epochs every grid cell and the extra seeds are `open-full` runs, trained once for both."""
+    """At 3 epochs every grid cell and its extra seeds are `open-full` runs, trained once."""
     grid = set(RECORDED["open-grid"])
     assert len(grid) == 11 and grid <= set(RECORDED["open-full"])
