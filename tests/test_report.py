@@ -733,6 +733,15 @@ def test_foundation_f1_and_missing_learning_rate(tmp_path):
         d[(d["Batch size"] == 8) & (d.Source == "Δ")].iloc[0]["BioBERT (biobert-v1.1)"] == "-0.58"
     )
     assert t.marks[(0, "BioBERT (biobert-v1.1)")] == "best"
+    assert any("Δ = ours − published" in n for n in t.notes)
+    # a model the paper did not train: its published rows beside ours, no empty Δ rows
+    minilm = load_metrics_table(out)
+    minilm = minilm[minilm["model"] == "roberta-base"].assign(model="minilm-l6", group="minilm")
+    alone = build_table(
+        "foundation_f1", minilm, load_reference(REFERENCE_DIR / "foundation_f1.tsv", [])
+    )
+    assert list(alone.display.Source) == ["ours", "paper"] * 3  # batch 8, 16 and the paper's 32
+    assert any("no Δ" in n for n in alone.notes)
     with pytest.raises(InputError, match="learning_rate 0.003"):
         _table(out, "foundation_f1", learning_rate=3e-3)
 
