@@ -268,10 +268,12 @@ def test_slim_autophrase_installs_whole_and_mines_what_the_full_package_mines(
     monkeypatch.setattr(autophrase_build, "package_dir", lambda: site / "autophrase")
     with pytest.raises(InputError, match="tools/tokenizer/lib"):
         autophrase_build.stage_autophrase(tmp_path / "java", tokenizer="java")
-    slim = autophrase_build.stage_autophrase(tmp_path / "slim", tokenizer="python")
+    # auto: the Python tokenizer from a tree without the Java one, even where Java is on PATH
+    assert autophrase_build.resolve_tokenizer("auto", site / "autophrase") == "python"
+    slim = autophrase_build.stage_autophrase(tmp_path / "slim", tokenizer="auto")
     assert slim["autophrase_package"] == str(site / "autophrase")
     assert slim["sha256"] == full["sha256"]  # the same prebuilt binaries (or both compiled)
-    mine_phrases(tmp_path / "slim", corpus, tmp_path / "mined-slim", settings)
+    mine_phrases(tmp_path / "slim", corpus, tmp_path / "mined-slim", {"min_sup": 3})  # auto
     mined = sorted(p.name for p in (tmp_path / "mined-full").iterdir() if p.is_file())
     assert "AutoPhrase_multi-words.txt" in mined and "tokenized_train.txt" in mined
     full_dir, slim_dir = tmp_path / "mined-full", tmp_path / "mined-slim"

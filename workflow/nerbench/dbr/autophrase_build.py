@@ -10,7 +10,8 @@ tools is :mod:`nerbench.dbr.autophrase_run`.
 
 ``tokenizer`` is ``dbr.autophrase.tokenizer`` (:func:`resolve_tokenizer`): AutoPhrase's Java
 tokenizer or :mod:`nerbench.dbr.autophrase_tokenizer`, its byte-identical Python copy; Java is
-required only for the former.
+required only for the former, and ``auto`` takes it where Java is on PATH and the tree has it (a
+slim copy, :data:`OPTIONAL_PARTS`, may not).
 
 ``compile`` here is the ``dbr.autophrase.compile`` setting (``auto | always | never``: whether the
 C++ binaries are rebuilt), not the training hyperparameter ``compile`` (``off | on | auto``:
@@ -101,13 +102,31 @@ def require_parts(tree: Path, parts: tuple[str, ...]) -> None:
             )
 
 
-def resolve_tokenizer(setting: str = "auto") -> str:
-    """``java`` or ``python`` for a ``dbr.autophrase.tokenizer`` setting (auto: java if on PATH)."""
+def has_parts(tree: Path, parts: tuple[str, ...]) -> bool:
+    """Whether ``tree`` holds all these :data:`OPTIONAL_PARTS`."""
+    return all((Path(tree) / part).exists() for part in parts)
+
+
+def resolve_tokenizer(setting: str = "auto", tree: Path | None = None) -> str:
+    """``java`` or ``python`` for a ``dbr.autophrase.tokenizer`` setting: auto is java if on
+    PATH and ``tree`` (the AutoPhrase tree to run, if known) has the Java tokenizer."""
     if setting not in TOKENIZER_MODES:
         raise InputError(f"dbr.autophrase.tokenizer must be auto|java|python, not '{setting}'")
     if setting == "auto":
-        return "java" if shutil.which("java") is not None else "python"
+        java_tree = tree is None or has_parts(tree, JAVA_TOKENIZER_PARTS)
+        return "java" if java_tree and shutil.which("java") is not None else "python"
     return setting
+
+
+def source_tree(tool_dir: str | Path) -> Path | None:
+    """The AutoPhrase tree a run will use: the staged one in ``tool_dir``, else the installed
+    package's (None: neither)."""
+    if (Path(tool_dir) / STAGE_MARKER).is_file():
+        return Path(tool_dir)
+    try:
+        return package_dir()
+    except InputError:
+        return None
 
 
 def _ignore(src_root: Path) -> Callable[[str, list[str]], set[str]]:
@@ -170,7 +189,7 @@ def stage_autophrase(
     if compile not in COMPILE_MODES:
         raise InputError(f"dbr.autophrase.compile must be auto|always|never, not '{compile}'")
     src = package_dir()
-    if resolve_tokenizer(tokenizer) == "java":
+    if resolve_tokenizer(tokenizer, src) == "java":
         require_program("java", JAVA)
         require_parts(src, JAVA_TOKENIZER_PARTS)
     dest = Path(dest).resolve()
@@ -258,7 +277,9 @@ def missing_requirement(
     do not run (``compile: auto``) or are rebuilt (``always``).
     """
     try:
-        if resolve_tokenizer(tokenizer) == "java" and shutil.which("java") is None:
+        if resolve_tokenizer(tokenizer, source_tree(tool_dir)) == "java" and not shutil.which(
+            "java"
+        ):
             return (
                 f"AutoPhrase (DBR phrase mining) needs 'java' on PATH: install {JAVA}, "
                 "run with --sdm conda (envs/data.yaml has it), "

@@ -218,7 +218,7 @@ def mine_phrases(
     """
     tree, work, corpus = Path(tree).resolve(), Path(work).resolve(), Path(corpus).resolve()
     s = {**DEFAULTS, **settings}
-    s["tokenizer"] = resolve_tokenizer(s["tokenizer"])
+    s["tokenizer"] = resolve_tokenizer(s["tokenizer"], tree)
     asked = settings.get("tokenizer", DEFAULTS["tokenizer"])
     log(f"tokenizer: {s['tokenizer']} (dbr.autophrase.tokenizer: {asked})")
     threads = str(max(1, int(s["threads"])))

@@ -24,6 +24,7 @@ from nerbench.dbr.autophrase_build import (
     _stderr_log,
     ensure_staged,
     resolve_tokenizer,
+    source_tree,
     stage_autophrase,
 )
 from nerbench.dbr.autophrase_run import Phrase, mine_phrases
@@ -181,7 +182,7 @@ def main_autophrase(argv: list[str]) -> int:
         settings["threads"] = args.threads
     if args.tokenizer is not None:
         settings["tokenizer"] = args.tokenizer
-    settings["tokenizer"] = resolve_tokenizer(settings["tokenizer"])
+    settings["tokenizer"] = resolve_tokenizer(settings["tokenizer"], source_tree(args.tool_dir))
     compile_mode = args.compile or settings["compile"]
     if args.stage_only:
         stage_autophrase(args.tool_dir, compile_mode, tokenizer=settings["tokenizer"])
