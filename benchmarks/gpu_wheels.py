@@ -238,15 +238,24 @@ def resolve(python312: str, out: Path) -> list[Path]:
     return sorted(out.glob("*.whl"))
 
 
+def download_wheel(spec: str, out: Path) -> Path:
+    """One wheel, without its dependencies, for CPython 3.12 manylinux x86_64."""
+    plat = [a for p in PLATFORMS for a in ("--platform", p)]
+    before = set(out.glob("*.whl"))
+    _pip(sys.executable, "download", "-q", "--no-deps", "--only-binary=:all:",
+         "--python-version", "3.12", "--implementation", "cp", *plat, "-d", str(out),
+         spec)  # fmt: skip
+    (path,) = set(out.glob("*.whl")) - before
+    check_tags(path)
+    return path
+
+
 def download_locked(lock: dict[str, Any], out: Path) -> None:
     """Fetch exactly the lock's wheels into ``out`` (pure-Python sdists are built here)."""
-    plat = [a for p in PLATFORMS for a in ("--platform", p)]
     for w in lock["wheels"]:
         spec = f"{w['name']}=={w['version']}"
         try:
-            _pip(sys.executable, "download", "-q", "--no-deps", "--only-binary=:all:",
-                 "--python-version", "3.12", "--implementation", "cp", *plat, "-d", str(out),
-                 spec)  # fmt: skip
+            download_wheel(spec, out)
         except subprocess.CalledProcessError:
             _pip(sys.executable, "wheel", "-q", "--no-deps", "-w", str(out), spec)
 
@@ -511,18 +520,6 @@ def unpack_autophrase(blob: Path, site: Path) -> Path:
     with tarfile.open(blob) as tar:
         tar.extractall(site, filter="data")
     return site / "autophrase"
-
-
-def download_wheel(spec: str, out: Path) -> Path:
-    """One wheel, without its dependencies, for CPython 3.12 manylinux x86_64."""
-    plat = [a for p in PLATFORMS for a in ("--platform", p)]
-    before = set(out.glob("*.whl"))
-    _pip(sys.executable, "download", "-q", "--no-deps", "--only-binary=:all:",
-         "--python-version", "3.12", "--implementation", "cp", *plat, "-d", str(out),
-         spec)  # fmt: skip
-    (path,) = set(out.glob("*.whl")) - before
-    check_tags(path)
-    return path
 
 
 def pack_dbr(repo: Path) -> dict[str, Any]:

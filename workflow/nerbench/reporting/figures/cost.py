@@ -17,6 +17,7 @@ from nerbench.reporting.figures.style import (
     colour,
     figure_legend,
     finite,
+    panel_row,
     require_columns,
     series_labels,
 )
@@ -102,14 +103,7 @@ def cost_f1(df, plt):
     labels, title = series_labels(df)
     points = cost_summary(df)
     s, panels = points.summary, points.panels
-    fig, axes = plt.subplots(
-        1,
-        len(panels),
-        figsize=(4.2 * len(panels) + 2.4, 3.6),
-        squeeze=False,
-        sharey=True,
-        layout="constrained",
-    )
+    fig, axes = panel_row(plt, len(panels), 4.2, 2.4, 3.6)
     rings = (  # (which systems, label, ring style)
         (
             points.noisy,

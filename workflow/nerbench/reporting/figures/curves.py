@@ -9,6 +9,7 @@ from nerbench import paths
 from nerbench.dbr.variants import WITH_DBR, dbr_line
 from nerbench.io import InputError, read_jsonl
 from nerbench.reporting.figures.style import (
+    MARKERS,
     add_legend,
     colour,
     finite,
@@ -35,10 +36,6 @@ def _curves(run_dir: Path) -> tuple[list[tuple[float, float]], list[tuple[float,
             if finite(rec.get(key)):
                 points[float(step)] = (float(epoch), float(rec[key]))
     return [dev[k] for k in sorted(dev)], [loss[k] for k in sorted(loss)]
-
-
-#: markers that tell apart the values of the second and later varied hyperparameters
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def varied_hparams(runs) -> list[str]:

@@ -7,6 +7,7 @@ from nerbench.reporting.figures.style import (
     colour,
     figure_legend,
     finite,
+    panel_row,
     require_columns,
     series_labels,
 )
@@ -25,14 +26,7 @@ def f1_by_length(df, plt):
     datasets = list(dict.fromkeys(s["dataset"]))
     order = s.assign(_llm=s["family"] != "encoder").sort_values(["_llm", "system"])
     systems = list(dict.fromkeys(order["system"]))
-    fig, axes = plt.subplots(
-        1,
-        len(datasets),
-        figsize=(3.6 * len(datasets) + 1.6, 3.2),
-        squeeze=False,
-        sharey=True,
-        layout="constrained",
-    )
+    fig, axes = panel_row(plt, len(datasets), 3.6, 1.6, 3.2)
     x = np.arange(len(lengths))
     width = 0.8 / max(len(systems), 1)
     for ax, ds in zip(axes[0], datasets, strict=True):

@@ -62,6 +62,18 @@ def save_figure(fig, out_prefix: str | Path) -> list[Path]:
     return paths
 
 
+def panel_row(plt, n: int, panel_width: float, extra_width: float, height: float):
+    """``(fig, axes)``: one row of ``n`` panels sharing the y axis (axes as a 1 x n array)."""
+    return plt.subplots(
+        1,
+        n,
+        figsize=(panel_width * n + extra_width, height),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+
+
 def require_columns(df, columns: Sequence[str], figure: str) -> None:
     missing = [c for c in columns if c not in df.columns or df[c].isna().all()]
     if missing:
